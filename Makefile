@@ -1,0 +1,35 @@
+# The two commands of the README:  `make reports`  (the main job)  and  `make test`.
+# Each creates .venv when missing, installs the pinned requirements and sigkit into it,
+# registers the Jupyter kernel "sigkit" inside the venv, then runs.
+
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.sigkit-installed
+
+DATA    ?=
+PROFILE ?= default
+RUN     ?=
+PARAMS  ?=
+PYTEST_ARGS ?=
+
+.PHONY: reports test venv bench clean-reports
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m ipykernel install --sys-prefix --name sigkit --display-name "Python (sigkit)" >/dev/null
+	touch $(STAMP)
+
+reports: $(STAMP)
+	$(PY) -m sigkit.reports --profile "$(PROFILE)" $(if $(DATA),--data "$(DATA)") $(if $(RUN),--run "$(RUN)") $(if $(PARAMS),--params "$(PARAMS)")
+
+test: $(STAMP)
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)
+	$(PY) bench/preprocess.py

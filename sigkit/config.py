@@ -1,0 +1,71 @@
+"""One default configuration object for the whole kit, plus named profiles.
+
+Every notebook, script and benchmark starts from `Config()` (or `profile(name)`) and overrides
+fields; one `seed` drives writer splits, pair sampling, augmentation and weight initialisation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Config:
+    # data
+    data: str | None = None  # None = the embedded synthetic set
+    seed: int = 0
+    val_writers: float | int = 0.15
+    test_writers: float | int = 0.15
+    references_per_writer: int | None = None  # limited-sample setting; None = all genuine
+
+    # preprocessing (see sigkit.preprocess)
+    image_size: tuple[int, int] = (224, 224)
+    gaussian_sigma: float = 1.0
+    max_side: int = 1024  # larger scans are downscaled first; Otsu and Gaussian need no more
+    ink_margin: int = 2
+
+    # augmentation (training only; see sigkit.augment)
+    augment: bool = True
+    rotation_deg: float = 8.0
+    shift_frac: float = 0.05
+    zoom_range: float = 0.10
+    thickness_prob: float = 0.5
+
+    # pairs (see sigkit.pairs)
+    skilled_fraction: float = 0.5  # share of negatives that are skilled forgeries
+    batch_size: int = 32
+
+    # training (paper defaults; see sigkit.train)
+    learning_rate: float = 1e-4
+    epochs: int = 100
+    margin: float = 1.0
+
+    extra: dict = field(default_factory=dict)
+
+    def replace(self, **changes) -> "Config":
+        """A copy with some fields changed; unknown names are an error, not a silent no-op."""
+        names = {f.name for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - names)
+        if unknown:
+            raise ValueError(f"unknown Config field(s) {unknown}; known: {sorted(names)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+PROFILES: dict[str, dict] = {
+    # the paper's setting, for a GPU
+    "paper": dict(image_size=(224, 224), batch_size=32, learning_rate=1e-4, epochs=100),
+    # small enough for a 2-core CPU
+    "cpu": dict(image_size=(96, 192), batch_size=32, epochs=10),
+    "default": dict(image_size=(96, 192), batch_size=32, epochs=10),
+}
+
+
+def profile(name: str = "default", **overrides) -> Config:
+    """The named profile as a Config, with overrides applied on top."""
+    if name not in PROFILES:
+        raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
+    return Config().replace(**{**PROFILES[name], **overrides})
