@@ -24,6 +24,7 @@ class Config:
     gaussian_sigma: float = 1.0
     max_side: int = 1024  # larger scans are downscaled first; Otsu and Gaussian need no more
     ink_margin: int = 2
+    ink: str = "binary"  # "binary" (Otsu mask only) or "grey" (stroke darkness kept)
 
     # augmentation (training only; see sigkit.augment)
     augment: bool = True

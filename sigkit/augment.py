@@ -1,0 +1,74 @@
+"""Seeded training augmentation on batches of preprocessed signatures, in graph ops.
+
+A signature varies between signings by a small rotation, a shift on the line, a change of size and
+a different pen (stroke thickness). Each batch gets one random affine transform per image
+(rotation, shift, zoom around the centre) and, with probability `thickness_prob`, a 3x3 dilation or
+erosion of its strokes. Randomness is stateless: the same (seed, step) always gives the same batch,
+so a run is reproducible and another seed gives other batches.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import tensorflow as tf
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    rotation_deg: float = 8.0
+    shift_frac: float = 0.05
+    zoom_range: float = 0.10
+    thickness_prob: float = 0.5
+
+    @classmethod
+    def from_config(cls, config) -> "AugmentOptions":
+        return cls(config.rotation_deg, config.shift_frac, config.zoom_range, config.thickness_prob)
+
+
+def affine_transforms(batch: int, height: int, width: int, seed: tf.Tensor, options: AugmentOptions) -> tf.Tensor:
+    """(batch, 8) projective transforms (output -> input pixel map) for ImageProjectiveTransformV3."""
+    seeds = tf.random.experimental.stateless_split(seed, num=4)
+    angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (options.rotation_deg * math.pi / 180.0)
+    zoom = 1.0 + tf.random.stateless_uniform([batch], seeds[1], -1.0, 1.0) * options.zoom_range
+    shift = tf.random.stateless_uniform([batch, 2], seeds[2], -1.0, 1.0) * options.shift_frac
+    shift_x, shift_y = shift[:, 0] * width, shift[:, 1] * height
+    centre_x, centre_y = (width - 1) / 2.0, (height - 1) / 2.0
+    # input = R(-angle) / zoom * (output - centre - shift) + centre
+    cos, sin = tf.cos(angle) / zoom, tf.sin(angle) / zoom
+    a0, a1, b0, b1 = cos, sin, -sin, cos
+    ox, oy = centre_x + shift_x, centre_y + shift_y
+    a2 = centre_x - (a0 * ox + a1 * oy)
+    b2 = centre_y - (b0 * ox + b1 * oy)
+    zeros = tf.zeros([batch])
+    return tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+
+
+def change_thickness(images: tf.Tensor, seed: tf.Tensor, prob: float) -> tf.Tensor:
+    """Per image: dilate or erode the strokes (3x3) with probability `prob`, else keep."""
+    batch = tf.shape(images)[0]
+    draw = tf.random.stateless_uniform([batch, 1, 1, 1], seed)
+    dilated = tf.nn.max_pool2d(images, 3, 1, "SAME")
+    eroded = -tf.nn.max_pool2d(-images, 3, 1, "SAME")
+    out = tf.where(draw < prob / 2.0, dilated, images)
+    return tf.where((draw >= prob / 2.0) & (draw < prob), eroded, out)
+
+
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, options: AugmentOptions = AugmentOptions()) -> tf.Tensor:
+    """Augment a (B, H, W, 1) float batch; `seed` is a shape-[2] int tensor (stateless RNG)."""
+    seed = tf.cast(seed, tf.int64)
+    shape = tf.shape(images)
+    affine_seed, thickness_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))
+    transforms = affine_transforms(shape[0], images.shape[1], images.shape[2], affine_seed, options)
+    moved = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=shape[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
+    if options.thickness_prob > 0:
+        moved = change_thickness(moved, thickness_seed, options.thickness_prob)
+    return tf.clip_by_value(moved, 0.0, 1.0)

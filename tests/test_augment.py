@@ -1,0 +1,59 @@
+"""sigkit.augment: seeded, shape-preserving, and each transform does what it says."""
+
+import numpy as np
+import tensorflow as tf
+
+from sigkit.augment import AugmentOptions, augment_batch, change_thickness
+
+
+def strokes(batch=4, size=(48, 96), seed=0):
+    rng = np.random.default_rng(seed)
+    images = np.zeros((batch,) + size + (1,), np.float32)
+    for i in range(batch):
+        row = rng.integers(10, size[0] - 10)
+        images[i, row : row + 3, 10 : size[1] - 10] = 1.0  # a horizontal stroke
+        col = rng.integers(20, size[1] - 20)
+        images[i, 8 : size[0] - 8, col : col + 3] = 1.0  # and a vertical one
+    return tf.constant(images)
+
+
+def test_same_seed_same_batch_other_seed_other_batch():
+    images = strokes()
+    a = augment_batch(images, tf.constant([1, 2]))
+    b = augment_batch(images, tf.constant([1, 2]))
+    c = augment_batch(images, tf.constant([1, 3]))
+    np.testing.assert_array_equal(a.numpy(), b.numpy())
+    assert np.abs(a.numpy() - c.numpy()).mean() > 1e-3
+    assert np.abs(a.numpy() - images.numpy()).mean() > 1e-3
+
+
+def test_shape_and_range_hold():
+    out = augment_batch(strokes(), tf.constant([0, 0])).numpy()
+    assert out.shape == (4, 48, 96, 1) and out.dtype == np.float32
+    assert out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_zero_strength_is_identity():
+    images = strokes()
+    off = AugmentOptions(rotation_deg=0, shift_frac=0, zoom_range=0, thickness_prob=0)
+    np.testing.assert_allclose(augment_batch(images, tf.constant([5, 5]), off).numpy(), images.numpy(), atol=1e-5)
+
+
+def test_shift_moves_ink_and_rotation_tilts_it():
+    images = strokes(batch=1)
+    shifted = augment_batch(images, tf.constant([3, 4]), AugmentOptions(0, 0.2, 0, 0)).numpy()
+    centre = lambda x: np.argwhere(x[0, ..., 0] > 0.5).mean(axis=0)
+    assert np.linalg.norm(centre(shifted) - centre(images.numpy())) > 0.5
+    rotated = augment_batch(images, tf.constant([3, 4]), AugmentOptions(20, 0, 0, 0)).numpy()
+    assert not np.allclose(rotated, images.numpy(), atol=1e-3)
+    assert abs(rotated.sum() - images.numpy().sum()) / images.numpy().sum() < 0.25  # ink kept
+
+
+def test_thickness_dilates_or_erodes():
+    images = strokes(batch=64)
+    out = change_thickness(images, tf.constant([9, 9]), prob=1.0).numpy()
+    ink_before = images.numpy().sum(axis=(1, 2, 3))
+    ink_after = out.sum(axis=(1, 2, 3))
+    assert (ink_after > ink_before).any() and (ink_after < ink_before).any()
+    kept = change_thickness(images, tf.constant([9, 9]), prob=0.0).numpy()
+    np.testing.assert_array_equal(kept, images.numpy())
