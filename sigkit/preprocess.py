@@ -180,6 +180,22 @@ def preprocess(
     return resize_and_pad(crop_to_ink(foreground, mask, margin), size)
 
 
+def steps(contents: tf.Tensor, size=(224, 224), sigma=1.0, max_side=1024, margin=2) -> dict[str, np.ndarray]:
+    """Each intermediate image of `preprocess`, for the notebooks' step-by-step figure."""
+    grey = limit_size(decode_grayscale(contents), max_side)
+    smooth = gaussian_blur(grey, sigma)
+    mask, threshold = ink_mask(smooth)
+    ink = tf.cast(mask, tf.float32)
+    cropped = crop_to_ink(ink, mask, margin)
+    return {
+        "grey": grey.numpy()[..., 0],
+        f"Gaussian (sigma {sigma})": smooth.numpy()[..., 0],
+        f"Otsu ink mask (t = {float(threshold):.2f})": ink.numpy()[..., 0],
+        "cropped to ink": cropped.numpy()[..., 0],
+        f"resized and padded {size[0]}x{size[1]}": resize_and_pad(cropped, size).numpy()[..., 0],
+    }
+
+
 def preprocess_options(config) -> dict:
     """The keyword arguments of `preprocess` that a `sigkit.Config` sets."""
     return dict(

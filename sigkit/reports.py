@@ -1,0 +1,188 @@
+"""Run the numbered notebooks headlessly with papermill into `reports/<run>/`.
+
+    python -m sigkit.reports [--profile NAME] [--data PATH] [--run NAME] [--params FILE.yaml]
+
+This is what `make reports` calls. Each notebook gets only the parameters its `parameters` cell
+declares (data, run_dir, seed, profile, ... and any YAML extras it knows). The run is written to a
+staging folder first and swapped in only when every notebook succeeded, so a failed notebook stops
+the run with papermill's error and leaves the previous `reports/<run>/` untouched (the failed
+attempt stays in `reports/.<run>.failed/` for inspection).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import sys
+from pathlib import Path
+
+import yaml
+
+from sigkit.config import PROFILES
+from sigkit.paths import project_root
+
+log = logging.getLogger(__name__)
+
+KERNEL = "sigkit"
+EXECUTION_TIMEOUT_S = 1800  # per cell
+
+
+def notebooks(folder: Path | None = None) -> list[Path]:
+    folder = folder or project_root() / "notebooks"
+    found = sorted(folder.glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise FileNotFoundError(f"no numbered notebooks (NN_name.ipynb) in {folder}")
+    return found
+
+
+def kernel_name(preferred: str = KERNEL) -> str:
+    """The registered 'sigkit' kernel (the Makefile installs it), else the default python3."""
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    specs = KernelSpecManager().find_kernel_specs()
+    if preferred in specs:
+        return preferred
+    log.warning("Jupyter kernel %r is not registered (run `make venv`); using python3", preferred)
+    return "python3"
+
+
+def declared_parameters(notebook: Path) -> set[str]:
+    """Names assigned in the notebook's cell tagged `parameters`."""
+    import ast
+
+    import nbformat
+
+    names = set()
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "code" and "parameters" in cell.metadata.get("tags", []):
+            for node in ast.walk(ast.parse(cell.source)):
+                if isinstance(node, (ast.Assign, ast.AnnAssign)):
+                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                    names |= {t.id for t in targets if isinstance(t, ast.Name)}
+    return names
+
+
+def load_params(path: str | Path | None) -> dict:
+    if not path:
+        return {}
+    params = yaml.safe_load(Path(path).read_text()) or {}
+    if not isinstance(params, dict):
+        raise ValueError(f"{path}: the parameters file must hold a mapping of name: value")
+    return params
+
+
+def run_reports(
+    profile: str = "default",
+    data: str | None = None,
+    run: str | None = None,
+    params: dict | None = None,
+    only: list[str] | None = None,
+    reports_dir: Path | None = None,
+    notebook_dir: Path | None = None,
+    timeout: int = EXECUTION_TIMEOUT_S,
+) -> Path:
+    """Execute the notebooks in order; return the run folder."""
+    import papermill
+
+    if profile not in PROFILES:
+        raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    root = project_root()
+    run = run or profile
+    reports_dir = Path(reports_dir or root / "reports")
+    final = reports_dir / run
+    staging = reports_dir / f".{run}.partial"
+    failed = reports_dir / f".{run}.failed"
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "figures").mkdir(parents=True)
+
+    values = {"profile": profile, "data": data, "run_dir": str(staging), **(params or {})}
+    chosen = [nb for nb in notebooks(notebook_dir or root / "notebooks") if not only or any(nb.name.startswith(o) for o in only)]
+    kernel = kernel_name()
+    declared_anywhere = set()
+    for notebook in chosen:
+        declared = declared_parameters(notebook)
+        declared_anywhere |= declared
+        given = {k: v for k, v in values.items() if k in declared}
+        log.info("running %s with %s", notebook.name, given)
+        try:
+            papermill.execute_notebook(
+                str(notebook),
+                str(staging / notebook.name),
+                parameters=given,
+                kernel_name=kernel,
+                execution_timeout=timeout,
+                cwd=str(root),
+                progress_bar=False,
+                log_output=False,
+            )
+        except Exception:
+            shutil.rmtree(failed, ignore_errors=True)
+            staging.rename(failed)
+            log.error("%s failed; %s is untouched; the failed run is in %s", notebook.name, final, failed)
+            raise
+    unknown = set(params or {}) - declared_anywhere
+    if unknown:
+        log.warning("parameters no notebook declares (ignored): %s", sorted(unknown))
+
+    write_summary(staging, run=run, profile=profile, data=data)
+    old = reports_dir / f".{run}.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    shutil.rmtree(failed, ignore_errors=True)
+    log.info("reports written to %s", final)
+    return final
+
+
+def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) -> Path:
+    """`summary.md`: what the run used, its numbers (from the JSON the notebooks wrote), its figures."""
+    lines = [f"# sigkit run `{run}`", "", f"- profile: `{profile}`", f"- data: `{data or 'embedded synthetic set'}`"]
+    for name in ("data.json", "metrics.json"):
+        path = run_dir / name
+        if path.exists():
+            lines += ["", f"## {name}", "", "| key | value |", "| --- | --- |"]
+            for key, value in flatten(json.loads(path.read_text())).items():
+                lines.append(f"| {key} | {value} |")
+    figures = sorted((run_dir / "figures").glob("*.png"))
+    if figures:
+        lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
+    summary = run_dir / "summary.md"
+    summary.write_text("\n".join(lines) + "\n")
+    return summary
+
+
+def flatten(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, name + "."))
+        else:
+            out[name] = round(value, 4) if isinstance(value, float) else value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="sigkit reports", description="Run the numbered notebooks with papermill.")
+    parser.add_argument("--profile", default="default", help=f"one of {sorted(PROFILES)}")
+    parser.add_argument("--data", default=None, help="data set folder (default: the embedded synthetic set)")
+    parser.add_argument("--run", default=None, help="run name: reports/<run>/ (default: the profile name)")
+    parser.add_argument("--params", default=None, help="YAML file of notebook parameters")
+    parser.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        folder = run_reports(args.profile, args.data, args.run, load_params(args.params), args.only)
+    except Exception as error:  # papermill's error has already been printed with the cell that failed
+        print(f"sigkit reports: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    print(f"reports written to {folder}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,73 @@
+"""The papermill runner behind `make reports`: executes notebooks, writes the run, fails safely."""
+
+import json
+import shutil
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from sigkit import reports, synth
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    return synth.generate(tmp_path_factory.mktemp("synth"), n_writers=6, n_genuine=5, n_forged=5, seed=1)
+
+
+def test_every_notebook_is_stored_clean_with_a_parameters_cell():
+    for path in reports.notebooks(ROOT / "notebooks"):
+        nb = nbformat.read(path, as_version=4)
+        assert not any(cell.get("outputs") for cell in nb.cells if cell.cell_type == "code"), path.name
+        assert any("parameters" in cell.metadata.get("tags", []) for cell in nb.cells), path.name
+        assert nb.cells[0].cell_type == "markdown", f"{path.name} must open with prose"
+
+
+@pytest.mark.slow
+def test_data_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, tmp_path):
+    run = reports.run_reports(data=str(tiny_data), run="tiny", only=["01"], reports_dir=tmp_path, timeout=600)
+    assert run == tmp_path / "tiny"
+    assert (run / "01_data.ipynb").exists()
+    summary = json.loads((run / "data.json").read_text())
+    assert summary["writers"] == 6 and summary["genuine"] == 30 and summary["forged"] == 30
+    assert sum(s["writers"] for s in summary["splits"].values()) == 6
+    figures = {p.name for p in (run / "figures").glob("*.png")}
+    assert {"01_preprocessing_steps.png", "01_pairs.png", "01_augmentation.png"} <= figures
+    assert "01_pairs" in (run / "summary.md").read_text()
+    assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
+
+
+def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("run_dir = 'x'")
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# broken"), params, nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, notebooks / "01_broken.ipynb")
+    previous = tmp_path / "reports" / "r"
+    previous.mkdir(parents=True)
+    (previous / "metrics.json").write_text("{}")
+
+    with pytest.raises(Exception, match="boom"):
+        reports.run_reports(run="r", reports_dir=tmp_path / "reports", notebook_dir=notebooks, timeout=120)
+    assert (previous / "metrics.json").read_text() == "{}"
+    assert (tmp_path / "reports" / ".r.failed" / "01_broken.ipynb").exists()
+
+
+def test_params_file_must_be_a_mapping(tmp_path):
+    good = tmp_path / "p.yaml"
+    good.write_text("seed: 3\nepochs: 2\n")
+    assert reports.load_params(good) == {"seed": 3, "epochs": 2}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- 1\n- 2\n")
+    with pytest.raises(ValueError, match="mapping"):
+        reports.load_params(bad)
+
+
+def test_unknown_profile_is_refused():
+    with pytest.raises(ValueError, match="unknown profile"):
+        reports.run_reports(profile="nope")
