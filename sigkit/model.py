@@ -1,0 +1,145 @@
+"""The Siamese network: one shared embedding tower, Euclidean distance between embeddings.
+
+    image_a --\\                       /-- embedding_a --\\
+               tower (shared weights)                    EuclideanDistance -> d
+    image_b --/                       \\-- embedding_b --/
+
+Two towers a user can pick by name:
+
+- `"cbam"` (default): small VGG-style conv blocks with a CBAM attention layer (where: after the
+  last block, after every block, or nowhere for the ablation), global average + max pooling, a
+  dense embedding, optional L2 normalisation.
+- `"signet"`: SigNet (Dey et al. 2017) as a baseline: conv 96@11x11/4, 256@5x5, 384@3x3,
+  256@3x3, FC 1024, FC 128.
+
+Every layer is a built-in or a registered sigkit class, so saved `.keras` files load with
+`safe_mode=True` after `import sigkit`.
+"""
+
+from __future__ import annotations
+
+import keras
+from keras import layers, ops
+
+from sigkit.attention import CBAM
+
+ATTENTION_PLACES = ("last", "all", "none")
+NORMS = ("batch", "group", "layer", "none")
+
+
+@keras.saving.register_keras_serializable(package="sigkit")
+class EuclideanDistance(layers.Layer):
+    """(B, D), (B, D) -> (B, 1) Euclidean distance; `eps` keeps the gradient finite at d = 0."""
+
+    def __init__(self, eps: float = 1e-9, **kwargs):
+        super().__init__(**kwargs)
+        self.eps = float(eps)
+
+    def call(self, inputs):
+        a, b = inputs
+        return ops.sqrt(ops.maximum(ops.sum(ops.square(a - b), axis=-1, keepdims=True), self.eps))
+
+    def compute_output_shape(self, input_shapes):
+        return (input_shapes[0][0], 1)
+
+    def get_config(self):
+        return {**super().get_config(), "eps": self.eps}
+
+
+def _norm(kind: str, name: str):
+    if kind == "batch":
+        return layers.BatchNormalization(name=name)
+    if kind == "group":
+        return layers.GroupNormalization(groups=8, name=name)
+    if kind == "layer":
+        return layers.LayerNormalization(axis=[1, 2, 3], name=name)
+    return None
+
+
+def cbam_tower(
+    input_shape=(224, 224, 1),
+    widths=(32, 64, 128, 256),
+    convs_per_block: int = 2,
+    attention: str = "last",
+    reduction: int = 8,
+    embedding_dim: int = 128,
+    l2_normalize: bool = True,
+    dropout: float = 0.2,
+    norm: str = "batch",
+    name: str = "tower",
+) -> keras.Model:
+    """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding."""
+    if attention not in ATTENTION_PLACES:
+        raise ValueError(f"attention must be one of {ATTENTION_PLACES}, not {attention!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, not {norm!r}")
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    x = image
+    for block, width in enumerate(widths, start=1):
+        for conv in range(1, convs_per_block + 1):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=norm == "none", name=f"block{block}_conv{conv}")(x)
+            normalise = _norm(norm, f"block{block}_norm{conv}")
+            if normalise is not None:
+                x = normalise(x)
+            x = layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
+        if attention == "all" or (attention == "last" and block == len(widths)):
+            x = CBAM(reduction=reduction, name=f"block{block}_cbam")(x)
+        if block < len(widths):
+            x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    pooled = layers.Concatenate(name="pool")(
+        [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
+    )
+    if dropout:
+        pooled = layers.Dropout(dropout, name="dropout")(pooled)
+    embedding = layers.Dense(embedding_dim, name="embedding")(pooled)
+    if l2_normalize:
+        embedding = layers.UnitNormalization(name="l2_normalize")(embedding)
+    return keras.Model(image, embedding, name=name)
+
+
+def signet_tower(input_shape=(155, 220, 1), embedding_dim: int = 128, dropout: float = 0.3, name: str = "tower") -> keras.Model:
+    """SigNet (Dey et al. 2017), with batch norm in place of local response normalisation."""
+    image = keras.Input(shape=tuple(input_shape), name="image")
+    x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(image)
+    x = layers.BatchNormalization(name="norm1")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool1")(x)
+    x = layers.Conv2D(256, 5, padding="same", activation="relu", name="conv2")(x)
+    x = layers.BatchNormalization(name="norm2")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool2")(x)
+    x = layers.Dropout(dropout, name="dropout2")(x)
+    x = layers.Conv2D(384, 3, padding="same", activation="relu", name="conv3")(x)
+    x = layers.Conv2D(256, 3, padding="same", activation="relu", name="conv4")(x)
+    x = layers.MaxPooling2D(3, strides=2, name="pool4")(x)
+    x = layers.Dropout(dropout, name="dropout4")(x)
+    x = layers.Flatten(name="flatten")(x)
+    x = layers.Dense(1024, activation="relu", name="fc1")(x)
+    x = layers.Dropout(dropout + 0.2, name="dropout_fc1")(x)
+    embedding = layers.Dense(embedding_dim, name="embedding")(x)
+    return keras.Model(image, embedding, name=name)
+
+
+TOWERS = {"cbam": cbam_tower, "signet": signet_tower}
+
+
+def build_tower(kind: str = "cbam", **options) -> keras.Model:
+    """A tower by name (`"cbam"` or `"signet"`) with its options."""
+    if kind not in TOWERS:
+        raise ValueError(f"unknown tower {kind!r}; choose one of {sorted(TOWERS)}")
+    return TOWERS[kind](**options)
+
+
+def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
+    """`(image_a, image_b) -> distance` sharing one tower's weights."""
+    shape = tower.input_shape[1:]
+    image_a = keras.Input(shape=shape, name="image_a")
+    image_b = keras.Input(shape=shape, name="image_b")
+    distance = EuclideanDistance(name="distance")([tower(image_a), tower(image_b)])
+    return keras.Model([image_a, image_b], distance, name=name)
+
+
+def find_tower(siamese: keras.Model) -> keras.Model:
+    """The shared tower inside a Siamese model (for embeddings and heatmaps)."""
+    towers = [layer for layer in siamese.layers if isinstance(layer, keras.Model)]
+    if len(towers) != 1:
+        raise ValueError(f"expected one shared tower in {siamese.name!r}, found {len(towers)}")
+    return towers[0]

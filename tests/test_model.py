@@ -1,0 +1,90 @@
+"""CBAM, the contrastive loss and the Siamese model: shapes, values, serialisation."""
+
+import json
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+import sigkit  # noqa: F401  (registers the sigkit classes for loading)
+from sigkit.attention import CBAM
+from sigkit.losses import ContrastiveLoss
+from sigkit.model import EuclideanDistance, build_siamese, build_tower, cbam_tower, find_tower
+
+
+def test_cbam_keeps_shape_and_maps_lie_in_0_1():
+    layer = CBAM(reduction=4, kernel_size=5)
+    x = np.random.default_rng(0).normal(size=(2, 12, 20, 16)).astype("float32")
+    out = layer(x)
+    assert tuple(out.shape) == x.shape
+    spatial = keras.ops.convert_to_numpy(layer.spatial_map(x))
+    channel = keras.ops.convert_to_numpy(layer.channel_weights(x))
+    assert spatial.shape == (2, 12, 20, 1) and channel.shape == (2, 1, 1, 16)
+    assert spatial.min() > 0 and spatial.max() < 1 and channel.min() > 0 and channel.max() < 1
+    # the output is the input scaled by both maps, so it can only shrink in magnitude
+    assert np.all(np.abs(keras.ops.convert_to_numpy(out)) <= np.abs(x) + 1e-6)
+
+
+def test_cbam_config_round_trip():
+    layer = CBAM(reduction=2, kernel_size=3, name="att")
+    clone = CBAM.from_config(layer.get_config())
+    assert (clone.reduction, clone.kernel_size, clone.name) == (2, 3, "att")
+
+
+def test_contrastive_loss_hand_computed_values_and_label_convention():
+    loss = ContrastiveLoss(margin=1.0, reduction=None)
+    d = np.array([0.0, 0.5, 0.5, 1.5, 0.2], "float32")
+    y = np.array([1, 1, 0, 0, 0], "float32")  # 1 = same-writer genuine pair
+    expected = [0.0, 0.25, 0.25, 0.0, 0.64]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(y, d)), expected, rtol=1e-6)
+    # a genuine pair far apart costs d^2; a forgery pair far apart costs nothing
+    assert float(ContrastiveLoss(margin=2.0)(np.array([1.0]), np.array([[3.0]]))) == pytest.approx(9.0)
+    assert float(ContrastiveLoss(margin=2.0)(np.array([0.0]), np.array([[3.0]]))) == pytest.approx(0.0)
+    assert ContrastiveLoss.from_config(ContrastiveLoss(margin=0.7).get_config()).margin == pytest.approx(0.7)
+
+
+def test_euclidean_distance():
+    a = np.array([[0.0, 0.0], [1.0, 1.0]], "float32")
+    b = np.array([[3.0, 4.0], [1.0, 1.0]], "float32")
+    d = keras.ops.convert_to_numpy(EuclideanDistance()([a, b]))
+    np.testing.assert_allclose(d[:, 0], [5.0, 0.0], atol=1e-4)
+
+
+def small_tower(**kw):
+    return cbam_tower(input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, embedding_dim=16, **kw)
+
+
+@pytest.mark.parametrize("attention", ["last", "all", "none"])
+def test_tower_options(attention):
+    tower = small_tower(attention=attention)
+    n_cbam = sum(isinstance(layer, CBAM) for layer in tower.layers)
+    assert n_cbam == {"last": 1, "all": 2, "none": 0}[attention]
+    emb = keras.ops.convert_to_numpy(tower(np.random.default_rng(0).random((3, 32, 64, 1)).astype("float32")))
+    assert emb.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+
+
+def test_signet_tower_builds_with_the_published_widths():
+    tower = build_tower("signet", input_shape=(155, 220, 1))
+    widths = [layer.filters for layer in tower.layers if isinstance(layer, keras.layers.Conv2D)]
+    assert widths == [96, 256, 384, 256]
+    assert tower.output_shape == (None, 128)
+    with pytest.raises(ValueError, match="unknown tower"):
+        build_tower("resnet")
+
+
+def test_siamese_save_load_safe_mode_gives_the_same_distances(tmp_path):
+    siamese = build_siamese(small_tower())
+    x = np.random.default_rng(1).random((4, 32, 64, 1)).astype("float32")
+    y = np.random.default_rng(2).random((4, 32, 64, 1)).astype("float32")
+    before = siamese.predict([x, y], verbose=0)
+    path = tmp_path / "model.keras"
+    siamese.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    np.testing.assert_allclose(loaded.predict([x, y], verbose=0), before, atol=1e-6)
+    assert find_tower(loaded).name == "tower"
+    # no Lambda layer anywhere in the stored config
+    with zipfile.ZipFile(path) as archive:
+        assert "Lambda" not in archive.read("config.json").decode()
+    assert json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["name"] == "siamese"
