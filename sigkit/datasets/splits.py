@@ -1,0 +1,177 @@
+"""Writer-disjoint splits, per-writer reference limits and counts, all on a finished manifest.
+
+Verification is judged on writers the model never saw, so a writer's images never straddle two
+splits. Everything here works on the DataFrame alone (no files are opened), keeps the manifest's
+natural writer order, and draws at random only from an explicit seed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from sigkit.datasets.errors import DatasetError, shortlist
+from sigkit.datasets.manifest import natural_key
+
+
+def split_writers(
+    manifest: pd.DataFrame,
+    val: float | int = 0.15,
+    test: float | int = 0.15,
+    seed: int = 0,
+    *,
+    train_writers: Iterable[int | str] | None = None,
+    val_writers: Iterable[int | str] | None = None,
+    test_writers: Iterable[int | str] | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Writer-disjoint "train", "val" and "test" manifests.
+
+    `val` and `test` are a fraction of the writers (0.15) or a count (10). Explicit writer lists
+    replace the random split, and writers named in none of them are left out, e.g. the CEDAR
+    benchmark split `train_writers=range(1, 36), val_writers=range(36, 46),
+    test_writers=range(46, 56)`. A number also matches a zero-padded id (1 -> "001").
+    """
+    writers = _writers(manifest)
+    explicit = (train_writers, val_writers, test_writers)
+    if any(ids is not None for ids in explicit):
+        groups = _explicit_split(writers, *explicit)
+    else:
+        groups = _random_split(writers, val, test, seed)
+    splits = {
+        name: manifest[manifest["writer"].isin(group)].reset_index(drop=True)
+        for name, group in groups.items()
+    }
+    _assert_writer_disjoint(splits)
+    return splits
+
+
+def limit_references(manifest: pd.DataFrame, n: int | None, seed: int = 0) -> pd.DataFrame:
+    """At most `n` genuine samples per writer, drawn at random; forgeries are all kept.
+
+    A writer's draw depends only on the seed and its own files, so it is the same whether the
+    manifest holds every writer or only one split. `n=None` returns the manifest unchanged.
+    """
+    if n is None:
+        return manifest
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive integer or None, got {n!r}")
+    keep = pd.Series(True, index=manifest.index)
+    for writer, genuine in manifest[manifest["genuine"]].groupby("writer", sort=False):
+        if len(genuine) <= n:
+            continue
+        candidates = genuine.sort_values("path").index.to_numpy()
+        chosen = _writer_rng(seed, str(writer)).choice(candidates, size=int(n), replace=False)
+        keep.loc[candidates] = False
+        keep.loc[chosen] = True
+    return manifest[keep].reset_index(drop=True)
+
+
+def summarize(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Genuine and forged counts per writer (index "writer", natural order)."""
+    counts = (
+        manifest.groupby(["writer", "genuine"]).size().unstack("genuine", fill_value=0)
+        .reindex(columns=[True, False], fill_value=0)
+        .rename(columns={True: "genuine", False: "forged"})
+        .astype(int)
+    )
+    counts.columns.name = None
+    return counts.reindex(_writers(manifest))
+
+
+
+def _writers(manifest: pd.DataFrame) -> list[str]:
+    return sorted(manifest["writer"].astype(str).unique(), key=natural_key)
+
+
+def _random_split(writers: list[str], val: float | int, test: float | int,
+                  seed: int) -> dict[str, list[str]]:
+    n_val = _writer_count(val, len(writers), "val")
+    n_test = _writer_count(test, len(writers), "test")
+    n_train = len(writers) - n_val - n_test
+    if n_train < 1:
+        raise DatasetError(
+            f"cannot split {len(writers)} writer(s) into train/val/test: val={val!r} takes "
+            f"{n_val} and test={test!r} takes {n_test}, leaving no training writer; "
+            "use a dataset with more writers or lower val/test (0 gives an empty split)"
+        )
+    shuffled = [writers[i] for i in np.random.default_rng(seed).permutation(len(writers))]
+    groups = {
+        "train": shuffled[n_test + n_val:],
+        "val": shuffled[n_test:n_test + n_val],
+        "test": shuffled[:n_test],
+    }
+    return {name: sorted(group, key=natural_key) for name, group in groups.items()}
+
+
+def _writer_count(share: float | int, n_writers: int, name: str) -> int:
+    if isinstance(share, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a fraction or a writer count, got {share!r}")
+    if isinstance(share, (int, np.integer)):
+        if share < 0:
+            raise ValueError(f"{name} must be >= 0 writers, got {share}")
+        return int(share)
+    if not 0.0 <= share < 1.0:
+        raise ValueError(f"{name} as a fraction must be in [0, 1), got {share!r}; "
+                         "pass an int for a writer count")
+    # Any positive fraction asks for that split to exist, so it gets at least one writer.
+    return max(1, round(share * n_writers)) if share > 0 else 0
+
+
+def _explicit_split(writers: list[str], train: Iterable | None, val: Iterable | None,
+                    test: Iterable | None) -> dict[str, list[str]]:
+    groups = {name: _known_writers(ids, writers, name)
+              for name, ids in (("train", train), ("val", val), ("test", test))}
+    seen: dict[str, str] = {}
+    clashes = []
+    for name, group in groups.items():
+        for writer in group:
+            if writer in seen and seen[writer] != name:
+                clashes.append(f"{writer!r} ({seen[writer]} and {name})")
+            seen[writer] = name
+    if clashes:
+        raise DatasetError(f"writers named in two splits: {shortlist(clashes)}")
+    return groups
+
+
+def _known_writers(ids: Iterable | None, writers: list[str], split: str) -> list[str]:
+    if ids is None:
+        return []
+    if isinstance(ids, (str, int)):
+        raise TypeError(f"{split}_writers must be a list of writer ids, got {ids!r}")
+    by_number = defaultdict(list)
+    for writer in writers:
+        if writer.isdigit():
+            by_number[int(writer)].append(writer)
+    known, unknown = [], []
+    for raw in ids:
+        writer = str(raw).strip()
+        if writer in writers:
+            known.append(writer)
+        elif writer.isdigit() and len(by_number[int(writer)]) == 1:  # 1 -> "001"
+            known.append(by_number[int(writer)][0])
+        else:
+            unknown.append(writer)
+    if unknown:
+        raise DatasetError(
+            f"unknown writer id(s) in {split}_writers: {shortlist(unknown)}; the manifest's "
+            f"writers are {shortlist(writers)}"
+        )
+    return sorted(dict.fromkeys(known), key=natural_key)
+
+
+def _assert_writer_disjoint(splits: dict[str, pd.DataFrame]) -> None:
+    names = list(splits)
+    for i, first in enumerate(names):
+        for second in names[i + 1:]:
+            shared = set(splits[first]["writer"]) & set(splits[second]["writer"])
+            if shared:
+                raise AssertionError(f"writers in both {first} and {second}: {sorted(shared)}")
+
+
+def _writer_rng(seed: int, writer: str) -> np.random.Generator:
+    writer_key = int.from_bytes(hashlib.sha1(writer.encode()).digest()[:8], "little")
+    return np.random.default_rng([seed, writer_key])

@@ -1,0 +1,40 @@
+"""Verification metrics from distances (small = same writer) and labels (1 = genuine pair).
+
+The positive class is *genuine*: a pair is accepted as genuine when its distance is at or below
+the threshold. FAR (false acceptance rate) is the share of forgery pairs accepted, FRR (false
+rejection rate) the share of genuine pairs rejected. The equal error rate is where they cross,
+interpolated linearly between the two operating points around the crossing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def far_frr(distances, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(thresholds, FAR, FRR) at every distinct distance, plus one threshold below them all."""
+    distances = np.asarray(distances, np.float64).ravel()
+    labels = np.asarray(labels).ravel().astype(bool)
+    if labels.all() or not labels.any():
+        raise ValueError("FAR/FRR need both genuine (label 1) and forgery (label 0) pairs")
+    order = np.argsort(distances, kind="mergesort")
+    d, y = distances[order], labels[order]
+    last_of_value = np.r_[d[1:] != d[:-1], True]  # accept everything up to and including d
+    accepted_genuine = np.cumsum(y)[last_of_value]
+    accepted_forged = np.cumsum(~y)[last_of_value]
+    thresholds = np.r_[d[0] - 1e-12, d[last_of_value]]
+    far = np.r_[0.0, accepted_forged / (~y).sum()]
+    frr = np.r_[1.0, 1.0 - accepted_genuine / y.sum()]
+    return thresholds, far, frr
+
+
+def eer(distances, labels) -> tuple[float, float]:
+    """(equal error rate, its threshold), interpolated where FAR - FRR changes sign."""
+    thresholds, far, frr = far_frr(distances, labels)
+    gap = far - frr  # rises from -1 to +1
+    i = int(np.argmax(gap >= 0))
+    if gap[i] == 0 or i == 0:
+        return float(far[i]), float(thresholds[i])
+    t = -gap[i - 1] / (gap[i] - gap[i - 1])
+    rate = far[i - 1] + t * (far[i] - far[i - 1])
+    return float(rate), float(thresholds[i - 1] + t * (thresholds[i] - thresholds[i - 1]))
