@@ -37,10 +37,29 @@ class Config:
     skilled_fraction: float = 0.5  # share of negatives that are skilled forgeries
     batch_size: int = 32
 
+    # model (see sigkit.model)
+    tower: str = "cbam"  # "cbam" or "signet"
+    widths: tuple[int, ...] = (32, 64, 128, 256)
+    convs_per_block: int = 2
+    attention: str = "last"  # "last", "all" or "none" (the ablation)
+    embedding_dim: int = 128
+    norm: str = "batch"
+    dropout: float = 0.2
+
     # training (paper defaults; see sigkit.train)
+    mode: str = "batch"  # "pairs" (the paper's Siamese pairs) or "batch" (in-batch all pairs)
     learning_rate: float = 1e-4
     epochs: int = 100
+    steps_per_epoch: int | None = None  # None: one pass over the training pairs / images
     margin: float = 1.0
+    skilled_weight: float = 1.0
+    writers_per_batch: int = 8  # batch mode: P writers x (k_genuine + k_forged) images
+    k_genuine: int = 4
+    k_forged: int = 2
+    patience: int = 10  # early stopping on validation EER
+    jit_compile: bool | str = "auto"
+    mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
+    tensorboard: bool = False
 
     extra: dict = field(default_factory=dict)
 
@@ -60,8 +79,9 @@ PROFILES: dict[str, dict] = {
     # the paper's setting, for a GPU
     "paper": dict(image_size=(224, 224), batch_size=32, learning_rate=1e-4, epochs=100),
     # small enough for a 2-core CPU
-    "cpu": dict(image_size=(96, 192), batch_size=32, epochs=10),
-    "default": dict(image_size=(96, 192), batch_size=32, epochs=10),
+    "cpu": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3, epochs=30),
+    "default": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3, epochs=15),
+    "cedar-cpu": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3, epochs=40),
 }
 
 

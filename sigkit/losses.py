@@ -34,3 +34,65 @@ class ContrastiveLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin}
+
+
+def pairwise_distances(embeddings, eps: float = 1e-9):
+    """(B, D) -> (B, B) Euclidean distances, via the Gram matrix (one matmul, no (B, B, D) tensor)."""
+    squared = ops.sum(ops.square(embeddings), axis=1)
+    gram = ops.matmul(embeddings, ops.transpose(embeddings))
+    return ops.sqrt(ops.maximum(squared[:, None] + squared[None, :] - 2.0 * gram, eps))
+
+
+@keras.saving.register_keras_serializable(package="sigkit")
+class InBatchContrastiveLoss(keras.losses.Loss):
+    """Batch mode: the contrastive loss over every useful pair inside a P x K batch.
+
+    `y_pred` is the (B, D) embedding batch; `y_true` the (B, 2) int targets (writer id, genuine
+    flag) of `sigkit.pairs.pk_dataset`. Each image goes through the tower once per step, and the
+    loss sees B(B-1)/2 pairs instead of B/2. Pairs, upper triangle only:
+
+        positive  same writer, both genuine                      -> d^2
+        skilled   same writer, one genuine and one forgery       -> max(margin - d, 0)^2
+        random    other writers, both genuine                    -> max(margin - d, 0)^2
+
+    Forgery-forgery pairs and a forgery against another writer's genuine are masked out: they
+    are not questions the verifier is ever asked. Each kind is averaged on its own and the three
+    means are summed with weights, so the many random pairs of a batch do not drown the few
+    positives.
+    """
+
+    def __init__(self, margin: float = 1.0, skilled_weight: float = 1.0, random_weight: float = 1.0,
+                 name: str = "in_batch_contrastive_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.margin = float(margin)
+        self.skilled_weight = float(skilled_weight)
+        self.random_weight = float(random_weight)
+
+    def call(self, y_true, y_pred):
+        writer = y_true[:, 0]
+        genuine = ops.cast(y_true[:, 1], "bool")
+        distance = pairwise_distances(y_pred)
+        size = ops.shape(y_pred)[0]
+        upper = ops.triu(ops.ones((size, size), dtype="bool"), k=1)
+        same_writer = ops.equal(writer[:, None], writer[None, :])
+        both_genuine = ops.logical_and(genuine[:, None], genuine[None, :])
+        one_forged = ops.not_equal(genuine[:, None], genuine[None, :])
+        positive = upper & same_writer & both_genuine
+        skilled = upper & same_writer & one_forged
+        random = upper & ops.logical_not(same_writer) & both_genuine
+        pull = ops.square(distance)
+        push = ops.square(ops.relu(self.margin - distance))
+        return (
+            masked_mean(pull, positive)
+            + self.skilled_weight * masked_mean(push, skilled)
+            + self.random_weight * masked_mean(push, random)
+        )
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin, "skilled_weight": self.skilled_weight,
+                "random_weight": self.random_weight}
+
+
+def masked_mean(values, mask):
+    mask = ops.cast(mask, values.dtype)
+    return ops.sum(values * mask) / ops.maximum(ops.sum(mask), 1.0)

@@ -113,11 +113,13 @@ def pair_dataset(
     seed: int = 0,
     repeat: bool = False,
     drop_remainder: bool = False,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """`((image_a, image_b), label)` batches; float32 images in [0, 1], label float32 (1 = same).
 
     With `augment`, each side of each batch gets its own stateless seed from (seed, batch number),
     so the same seed gives the same batches and epochs after the first see new augmentations.
+    `skip_batches` resumes an interrupted run where it stopped (cheap: nothing is gathered).
     """
     table = _images_tensor(images)
     data = tf.data.Dataset.from_tensor_slices(
@@ -127,14 +129,14 @@ def pair_dataset(
         data = data.shuffle(len(pairs), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         data = data.repeat()
-    data = data.batch(batch_size, drop_remainder=drop_remainder)
+    data = data.batch(batch_size, drop_remainder=drop_remainder).skip(skip_batches)
 
     def gather(a, b, label):
         return to_float(tf.gather(table, a)), to_float(tf.gather(table, b)), label
 
     data = data.map(gather, num_parallel_calls=tf.data.AUTOTUNE)
     if augment is not None:
-        data = tf.data.Dataset.zip(data, tf.data.Dataset.counter())
+        data = tf.data.Dataset.zip(data, tf.data.Dataset.counter(start=skip_batches))
 
         def augment_pair(batch, step):
             a, b, label = batch
@@ -193,12 +195,16 @@ def pk_dataset(
     *,
     augment: AugmentOptions | None = None,
     seed: int = 0,
+    first_step: int = 0,
 ) -> tf.data.Dataset:
-    """`(images, targets)` batches from a `pk_plan`; targets (B, 2) int32 = (writer id, genuine)."""
+    """`(images, targets)` batches from a `pk_plan`; targets (B, 2) int32 = (writer id, genuine).
+
+    `first_step` numbers the first batch (the augmentation seed), for resuming mid-plan.
+    """
     table = _images_tensor(images)
     targets = tf.constant(np.stack([writer_codes(manifest), manifest["genuine"].to_numpy(np.int32)], axis=1))
     data = tf.data.Dataset.from_tensor_slices(plan)
-    data = tf.data.Dataset.zip(data, tf.data.Dataset.counter())
+    data = tf.data.Dataset.zip(data, tf.data.Dataset.counter(start=first_step))
 
     def gather(rows, step):
         batch = to_float(tf.gather(table, rows))

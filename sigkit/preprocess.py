@@ -52,7 +52,13 @@ def decode_grayscale(contents: tf.Tensor) -> tf.Tensor:
         lambda: colour[..., :1],
     )
     alpha = tf.cond(has_alpha, lambda: image[..., -1:], lambda: tf.ones_like(grey))
-    grey = grey * alpha + (1.0 - alpha)
+    composited = grey * alpha + (1.0 - alpha)
+    # One colour everywhere (e.g. white or black RGB) with a varying alpha: the ink is the alpha
+    # channel itself, whatever the colour (compositing white ink over white would erase it).
+    visible = alpha > 0
+    colour_range = tf.reduce_max(tf.where(visible, grey, 0.0)) - tf.reduce_min(tf.where(visible, grey, 1.0))
+    alpha_only = has_alpha & (colour_range < 1.0 / 255.0) & (tf.reduce_min(alpha) < tf.reduce_max(alpha))
+    grey = tf.cond(alpha_only, lambda: 1.0 - alpha, lambda: composited)
     return tf.ensure_shape(grey, [None, None, 1])
 
 

@@ -93,6 +93,9 @@ def _variants(grey: np.ndarray):
     yield "RGB", png_bytes(Image.fromarray(grey).convert("RGB"))
     yield "LA", png_bytes(Image.fromarray(grey).convert("LA"))
     yield "RGBA alpha ink", png_bytes(Image.fromarray(rgba_alpha_ink, "RGBA"))
+    white_alpha_ink = rgba_alpha_ink.copy()
+    white_alpha_ink[..., :3] = 255  # white "ink" whose shape lives only in the alpha channel
+    yield "RGBA white, alpha ink", png_bytes(Image.fromarray(white_alpha_ink, "RGBA"))
     yield "16-bit", png_bytes(Image.fromarray(grey.astype(np.uint16) * 257))
     yield "JPEG", png_bytes(Image.fromarray(grey), "JPEG")
     yield "BMP", png_bytes(Image.fromarray(grey), "BMP")
