@@ -43,7 +43,7 @@ def test_otsu_on_float_images_matches_skimage_within_one_grey_level():
     assert abs(ours - threshold_otsu(blurred) * 255) <= 1
 
 
-@pytest.mark.parametrize("sigma", [0.5, 1.0, 2.0, 3.3])
+@pytest.mark.parametrize("sigma", [0.1, 0.3, 0.5, 1.0, 2.0, 3.3])
 def test_gaussian_matches_skimage(sigma):
     image = scribble(4).astype(np.float32) / 255.0
     ours = pp.gaussian_blur(tf.constant(image[..., None]), sigma).numpy()[..., 0]
