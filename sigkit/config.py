@@ -60,6 +60,7 @@ class Config:
     jit_compile: bool | str = "auto"
     mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
     tensorboard: bool = False
+    time_budget_s: float | None = None  # stop after the epoch that would overrun this budget
 
     extra: dict = field(default_factory=dict)
 
@@ -81,7 +82,8 @@ PROFILES: dict[str, dict] = {
     # small enough for a 2-core CPU
     "cpu": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3, epochs=30),
     "default": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3, epochs=15),
-    "cedar-cpu": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3, epochs=40),
+    "cedar-cpu": dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, learning_rate=1e-3,
+                      epochs=200, time_budget_s=20 * 60),
 }
 
 

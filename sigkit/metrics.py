@@ -38,3 +38,24 @@ def eer(distances, labels) -> tuple[float, float]:
     t = -gap[i - 1] / (gap[i] - gap[i - 1])
     rate = far[i - 1] + t * (far[i] - far[i - 1])
     return float(rate), float(thresholds[i - 1] + t * (thresholds[i] - thresholds[i - 1]))
+
+
+def at_threshold(distances, labels, threshold: float) -> dict[str, float]:
+    """Accuracy, Precision, Recall, F1, FAR, FRR when `distance <= threshold` means genuine."""
+    distances = np.asarray(distances, np.float64).ravel()
+    labels = np.asarray(labels).ravel().astype(bool)
+    accepted = distances <= threshold
+    tp = int((accepted & labels).sum())
+    fp = int((accepted & ~labels).sum())
+    fn = int((~accepted & labels).sum())
+    tn = int((~accepted & ~labels).sum())
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    return {
+        "accuracy": (tp + tn) / len(labels),
+        "precision": precision,
+        "recall": recall,
+        "f1": 2 * precision * recall / (precision + recall) if precision + recall else 0.0,
+        "far": fp / (fp + tn) if fp + tn else 0.0,
+        "frr": fn / (fn + tp) if fn + tp else 0.0,
+    }

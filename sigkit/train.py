@@ -127,6 +127,29 @@ class Checkpoint(keras.callbacks.Callback):
             self.model.stop_training = True
 
 
+class TimeBudget(keras.callbacks.Callback):
+    """Stop before an epoch that would end past `seconds` of training (judged by the slowest so far)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_train_begin(self, logs=None):
+        self.start = time.perf_counter()
+        self.slowest = 0.0
+        self.epoch_start = self.start
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        now = time.perf_counter()
+        self.slowest = max(self.slowest, now - self.epoch_start)
+        if now - self.start + self.slowest > self.seconds:
+            log.info("time budget of %.0f s reached after epoch %d", self.seconds, epoch)
+            self.model.stop_training = True
+
+
 def all_layers(model: keras.Model):
     """Every layer, nested models included."""
     for layer in model.layers:
@@ -214,6 +237,8 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
             keras.callbacks.CSVLogger(str(history), append=first_epoch > 0),
             Checkpoint(checkpoint, config.patience, state, config.seed),
         ]
+        if config.time_budget_s:
+            callbacks.append(TimeBudget(config.time_budget_s))
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
         start = time.perf_counter()

@@ -1,0 +1,111 @@
+"""Train on real CEDAR and print one JSON line of honest test figures.
+
+    python bench/cedar.py [key=value ...]        # Config overrides, e.g. image_size=[128,256] epochs=60
+
+Protocol (fixed): writers 1-35 train with 12 genuine references each (the limited-sample setting)
+and all their forgeries, 36-45 validation, 46-55 test. Model selection and every decision
+threshold come from the validation writers. Reported:
+
+- test EER (threshold-free) for single pairs, skilled forgeries and random forgeries apart;
+- test EER for a questioned signature scored against K = 5 references of the claimed writer
+  (mean distance), skilled forgeries;
+- Accuracy, Precision, Recall, F1 at the threshold chosen on the validation writers, per protocol;
+- EER on unseen samples of the *training* writers (a memorisation check);
+- the config and wall time.
+
+Skips (exit 0, one line saying so) when CEDAR is absent. Needs at most 30 minutes here with the
+default `cedar-cpu` profile (its time budget stops training in time).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import sigkit
+from sigkit import evaluate
+from sigkit.datasets import limit_references, load_dataset, split_writers
+from sigkit.metrics import eer
+from sigkit.model import find_tower
+from sigkit.paths import cedar_path, project_root
+from sigkit.preprocess import load_images, preprocess_options
+from sigkit.train import embed, train
+
+import keras
+
+
+def parse_overrides(args: list[str]) -> dict:
+    out = {}
+    for arg in args:
+        key, _, value = arg.partition("=")
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    folder = cedar_path()
+    if folder is None:
+        print("bench/cedar.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
+        return
+    start = time.perf_counter()
+    overrides = parse_overrides(sys.argv[1:])
+    run_name = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
+    config = sigkit.profile("cedar-cpu", **overrides)
+    manifest = load_dataset(folder)
+    splits = split_writers(manifest, train_writers=range(1, 36), val_writers=range(36, 46), test_writers=range(46, 56))
+    held_out = splits["train"]
+    splits["train"] = limit_references(held_out, 12, seed=config.seed)
+    options = preprocess_options(config)
+    cache = project_root() / "reports" / "cache"
+    images = {name: load_images(part["decode_path"], cache_dir=cache, **options) for name, part in splits.items()}
+
+    run_dir = project_root() / "reports" / "bench-cedar" / run_name
+    result = train(config, splits, images, run_dir)
+
+    tower = find_tower(keras.saving.load_model(result.model_path, safe_mode=True))
+    emb = {name: embed(tower, images[name]) for name in ("val", "test")}
+    pairs = {name: evaluate.pair_scores(emb[name], splits[name], seed=config.seed) for name in emb}
+    refs = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=config.seed) for name in emb}
+    single = evaluate.protocol_metrics(evaluate.skilled_only(pairs["val"]), evaluate.skilled_only(pairs["test"]))
+    five = evaluate.protocol_metrics(refs["val"], refs["test"])
+
+    # memorisation check: training writers' genuine signatures that training never saw
+    unseen = held_out[~held_out["path"].isin(splits["train"]["path"])]
+    train_writers = held_out[held_out["writer"].isin(unseen["writer"])].reset_index(drop=True)
+    train_images = load_images(train_writers["decode_path"], cache_dir=cache, **options)
+    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, train_images), train_writers, seed=config.seed))
+    is_unseen = train_writers["path"].isin(unseen["path"]).to_numpy()
+    touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
+    train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
+
+    random_pairs = evaluate.random_only(pairs["test"])
+    line = {
+        "data": "CEDAR writers 1-35 train (12 genuine refs each), 36-45 val, 46-55 test",
+        "test_eer_single_skilled": single["eer"],
+        "test_eer_single_random": eer(random_pairs["distance"], random_pairs["label"])[0],
+        "test_eer_5ref_skilled": five["eer"],
+        "single_at_val_threshold": {k: single[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
+        "5ref_at_val_threshold": {k: five[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
+        "val_eer_best": result.best_val_eer,
+        "train_writer_unseen_sample_eer": train_writer_eer,
+        "epochs_run": int(len(result.history)),
+        "train_seconds": round(result.seconds, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "config": {k: v for k, v in config.to_dict().items() if k != "extra"},
+        "run_dir": str(run_dir),
+    }
+    print(json.dumps(line, default=lambda v: list(v) if isinstance(v, tuple) else float(v)))
+
+
+if __name__ == "__main__":
+    main()
