@@ -1,0 +1,89 @@
+"""Verification metrics against hand-computed cases and scikit-learn; K-reference scoring."""
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_curve
+
+from sigkit.evaluate import reference_scores
+from sigkit.metrics import at_threshold, eer, far_frr
+
+
+def test_perfect_and_inverted_separation():
+    d = np.array([0.1, 0.2, 0.8, 0.9])
+    y = np.array([1, 1, 0, 0])
+    rate, threshold = eer(d, y)
+    assert rate == 0.0 and 0.2 <= threshold < 0.8
+    assert eer(d, 1 - y)[0] == pytest.approx(1.0)
+
+
+def test_hand_computed_eer_is_interpolated():
+    # thresholds: accept <= 0.1 -> FAR 0, FRR 1/2; accept <= 0.2 -> FAR 1/2, FRR 1/2 : crossing
+    d = np.array([0.1, 0.2, 0.3, 0.4])
+    y = np.array([1, 0, 1, 0])
+    rate, threshold = eer(d, y)
+    assert rate == pytest.approx(0.5)
+    # a 1-in-4 overlap: FAR and FRR cross between two operating points
+    d = np.array([0.1, 0.2, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7])
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0])
+    rate, _ = eer(d, y)
+    # accept <= 0.3: FAR 0, FRR 1/4; accept <= 0.35: FAR 1/4, FRR 1/4 -> EER exactly 1/4
+    assert rate == pytest.approx(0.25)
+
+
+def test_far_frr_match_sklearn_roc_curve():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 500)
+    d = rng.normal(1.0 - 0.6 * y, 0.4)
+    thresholds, far, frr = far_frr(d, y)
+    fpr, tpr, sk_thresholds = roc_curve(y, -d, drop_intermediate=False)
+    # sklearn scores are -distance: accept when -d >= -t, i.e. d <= t
+    ours = dict(zip(np.round(thresholds[1:], 12), zip(far[1:], frr[1:])))
+    for f, t, s in zip(fpr[1:], tpr[1:], sk_thresholds[1:]):
+        o_far, o_frr = ours[np.round(-s, 12)]
+        assert o_far == pytest.approx(f) and o_frr == pytest.approx(1 - t)
+    # the EER lies between the sklearn operating points around the crossing
+    rate, _ = eer(d, y)
+    gap = fpr - (1 - tpr)
+    i = np.argmax(gap >= 0)
+    assert min(fpr[i - 1], 1 - tpr[i - 1]) - 1e-9 <= rate <= max(fpr[i], 1 - tpr[i]) + 1e-9
+
+
+def test_eer_needs_both_classes():
+    with pytest.raises(ValueError, match="both"):
+        eer([0.1, 0.2], [1, 1])
+
+
+def test_metrics_at_threshold_hand_computed():
+    d = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.25])
+    y = np.array([1, 1, 0, 1, 0, 0])
+    m = at_threshold(d, y, 0.25)  # accepted: 0.1 (TP), 0.2 (TP), 0.25 (FP)
+    assert m["accuracy"] == pytest.approx(4 / 6)  # TP 2, TN 2 (0.3, 0.7), FN 1 (0.6), FP 1
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(2 / 3)
+    assert m["far"] == pytest.approx(1 / 3) and m["frr"] == pytest.approx(1 / 3)
+
+
+def test_reference_scores_against_k_references():
+    # writer w: 6 genuine at the origin (plus a little noise), 3 forgeries far away
+    rows, points = [], []
+    rng = np.random.default_rng(0)
+    for w, centre in (("a", 0.0), ("b", 10.0)):
+        for i in range(6):
+            rows.append({"writer": w, "genuine": True})
+            points.append([centre + rng.normal(0, 0.1), 0.0])
+        for i in range(3):
+            rows.append({"writer": w, "genuine": False})
+            points.append([centre, 5.0])
+    manifest = pd.DataFrame(rows)
+    scores = reference_scores(np.array(points), manifest, k=2, seed=0)
+    assert len(scores) == 2 * (9 - 2)
+    assert set(scores["label"]) == {0, 1}
+    assert scores.groupby("writer").size().to_dict() == {"a": 7, "b": 7}
+    assert scores[scores["label"] == 1]["distance"].max() < 1.0 < scores[scores["label"] == 0]["distance"].min()
+    assert eer(scores["distance"], scores["label"])[0] == 0.0
+    minimum = reference_scores(np.array(points), manifest, k=2, seed=0, aggregate="min")
+    assert (minimum["distance"] <= scores["distance"] + 1e-12).all()
+    with pytest.raises(ValueError, match="more than k=6"):
+        reference_scores(np.array(points), manifest, k=6)
