@@ -32,12 +32,11 @@ import sigkit
 from sigkit import evaluate
 from sigkit.datasets import limit_references, load_dataset, split_writers
 from sigkit.metrics import eer
-from sigkit.model import find_tower
+from sigkit.model import find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
 from sigkit.train import embed, train
 
-import keras
 
 
 def parse_overrides(args: list[str]) -> dict:
@@ -72,7 +71,7 @@ def main() -> None:
     run_dir = project_root() / "reports" / "bench-cedar" / run_name
     result = train(config, splits, images, run_dir)
 
-    tower = find_tower(keras.saving.load_model(result.model_path, safe_mode=True))
+    tower = find_tower(load_siamese(result.model_path))
     emb = {name: embed(tower, images[name]) for name in ("val", "test")}
     pairs = {name: evaluate.pair_scores(emb[name], splits[name], seed=config.seed) for name in emb}
     refs = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=config.seed) for name in emb}

@@ -143,3 +143,41 @@ def find_tower(siamese: keras.Model) -> keras.Model:
     if len(towers) != 1:
         raise ValueError(f"expected one shared tower in {siamese.name!r}, found {len(towers)}")
     return towers[0]
+
+
+class ModelFileError(ValueError):
+    """A model file sigkit cannot use, with what to do about it."""
+
+
+def load_siamese(path) -> keras.Model:
+    """Load a sigkit `.keras` Siamese model with `safe_mode=True`, or say clearly why not.
+
+    Refused: a missing file, a file that is not a Keras archive, a model that needs unsafe
+    deserialisation (a `Lambda` layer or other arbitrary code), and a model that is not a
+    two-input Siamese network giving one distance.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file; train one (notebooks/02_training.ipynb) or check the path")
+    if path.suffix != ".keras":
+        raise ModelFileError(f"{path}: not a .keras file; sigkit saves and loads the Keras 3 '.keras' format only")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except ValueError as error:
+        if "safe_mode" in str(error) or "Lambda" in str(error) or "unsafe" in str(error).lower():
+            raise ModelFileError(
+                f"{path}: refused, loading it would run arbitrary code (a Lambda layer or a pickled "
+                "function). sigkit models use registered layers only; if you trust the file's source, "
+                "rebuild the model with sigkit.model and load its weights instead."
+            ) from error
+        raise ModelFileError(f"{path}: not a sigkit model ({error})") from error
+    except (OSError, KeyError, TypeError) as error:
+        raise ModelFileError(f"{path}: not a readable Keras archive ({type(error).__name__}: {error})") from error
+    if len(model.inputs) != 2 or tuple(model.output_shape) != (None, 1):
+        raise ModelFileError(
+            f"{path}: a Keras model, but not a sigkit Siamese network (inputs {len(model.inputs)}, output "
+            f"shape {model.output_shape}); expected (image_a, image_b) -> distance"
+        )
+    return model

@@ -88,3 +88,35 @@ def test_siamese_save_load_safe_mode_gives_the_same_distances(tmp_path):
     with zipfile.ZipFile(path) as archive:
         assert "Lambda" not in archive.read("config.json").decode()
     assert json.loads(zipfile.ZipFile(path).read("config.json"))["config"]["name"] == "siamese"
+
+
+def test_load_siamese_refuses_unsafe_and_foreign_files(tmp_path):
+    from sigkit.model import ModelFileError, load_siamese
+
+    good = tmp_path / "good.keras"
+    build_siamese(small_tower()).save(good)
+    assert load_siamese(good).name == "siamese"
+
+    inputs = keras.Input((4,))
+    unsafe = keras.Model(inputs, keras.layers.Lambda(lambda x: x * 2)(inputs))
+    unsafe_path = tmp_path / "unsafe.keras"
+    unsafe.save(unsafe_path)
+    with pytest.raises(ModelFileError, match="arbitrary code") as info:
+        load_siamese(unsafe_path)
+    assert "unsafe.keras" in str(info.value)
+
+    junk = tmp_path / "junk.keras"
+    junk.write_text("not a zip")
+    with pytest.raises(ModelFileError, match="junk.keras"):
+        load_siamese(junk)
+    with pytest.raises(ModelFileError, match="no such model file"):
+        load_siamese(tmp_path / "missing.keras")
+    legacy = tmp_path / "model.h5"
+    legacy.write_bytes(b"\x89HDF")
+    with pytest.raises(ModelFileError, match="not a .keras file"):
+        load_siamese(legacy)
+
+    plain = tmp_path / "plain.keras"
+    small_tower().save(plain)
+    with pytest.raises(ModelFileError, match="not a sigkit Siamese"):
+        load_siamese(plain)
