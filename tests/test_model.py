@@ -120,3 +120,29 @@ def test_load_siamese_refuses_unsafe_and_foreign_files(tmp_path):
     small_tower().save(plain)
     with pytest.raises(ModelFileError, match="not a sigkit Siamese"):
         load_siamese(plain)
+
+
+def test_in_batch_loss_on_a_hand_made_batch():
+    from sigkit.losses import InBatchContrastiveLoss, pairwise_distances
+
+    # writer 0: genuine at (0,0) and (0.6,0), a forgery at (0,0.5); writer 1: genuine at (3,0),
+    # and a forgery of writer 1 at (0.1, 0) that must be masked against writer 0's genuine
+    emb = np.array([[0, 0], [0.6, 0], [0, 0.5], [3, 0], [0.1, 0]], "float32")
+    targets = np.array([[0, 1], [0, 1], [0, 0], [1, 1], [1, 0]], "int32")
+    d = keras.ops.convert_to_numpy(pairwise_distances(emb))
+    np.testing.assert_allclose(d[0, 1], 0.6, atol=1e-4)
+    margin = 1.0
+    positive = 0.6 ** 2  # (0, 1)
+    skilled = np.mean(  # pairs (0,2), (1,2) of writer 0 and (3,4) of writer 1
+        [(margin - 0.5) ** 2, max(margin - np.hypot(0.6, 0.5), 0) ** 2, max(margin - 2.9, 0) ** 2])
+    random = np.mean([max(margin - 3.0, 0) ** 2, max(margin - 2.4, 0) ** 2])  # (0,3), (1,3)
+    loss = InBatchContrastiveLoss(margin=margin, skilled_weight=2.0)
+    value = float(loss(targets, emb))
+    assert value == pytest.approx(positive + 2.0 * skilled + random, rel=1e-4)
+    # the masked pairs matter not: moving the other writer's forgery onto writer 0's genuine
+    # changes only its own skilled pair with writer 1's genuine
+    moved = emb.copy()
+    moved[4] = [0.0, 0.0]
+    expected = positive + 2.0 * np.mean([(margin - 0.5) ** 2, max(margin - np.hypot(0.6, 0.5), 0) ** 2, 0.0]) + random
+    assert float(loss(targets, moved)) == pytest.approx(expected, rel=1e-4)
+    assert InBatchContrastiveLoss.from_config(loss.get_config()).skilled_weight == 2.0
