@@ -8,7 +8,8 @@ threshold come from the validation writers. Reported:
 
 - test EER (threshold-free) for single pairs, skilled forgeries and random forgeries apart;
 - test EER for a questioned signature scored against K = 5 references of the claimed writer
-  (mean distance), skilled forgeries;
+  (mean distance), skilled forgeries; also with that distance divided by the references' own
+  mean spread (uses the references only);
 - Accuracy, Precision, Recall, F1 at the threshold chosen on the validation writers, per protocol;
 - EER on the training writers' pairs, with and without a signature training never saw (a
   memorisation check, and a check that inference mode matches training mode);
@@ -51,6 +52,19 @@ def parse_overrides(args: list[str]) -> dict:
     return out
 
 
+def with_synthetic_writers(train_set, n_writers: int, seed: int):
+    """Training writers plus `n_writers` synthetic ones (12 genuine + 12 forged each)."""
+    import pandas as pd
+
+    from sigkit import synth
+
+    folder = synth.generate(project_root() / "data" / f"synth-train-{n_writers}", n_writers=n_writers,
+                            n_genuine=12, n_forged=12, seed=1000 + seed)
+    extra = load_dataset(folder)
+    extra["writer"] = "synth-" + extra["writer"]
+    return pd.concat([train_set, extra], ignore_index=True)
+
+
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = cedar_path()
@@ -60,6 +74,7 @@ def main() -> None:
     start = time.perf_counter()
     overrides = parse_overrides(sys.argv[1:])
     run_name = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
+    synthetic_writers = int(overrides.pop("synthetic_writers", 0))
     config = sigkit.profile("cedar-cpu", **overrides)
     manifest = load_dataset(folder)
     splits = split_writers(manifest, train_writers=range(1, 36), val_writers=range(36, 46), test_writers=range(46, 56))
@@ -67,6 +82,8 @@ def main() -> None:
     splits["train"] = limit_references(held_out, 12, seed=config.seed)
     options = preprocess_options(config)
     cache = project_root() / "reports" / "cache"
+    if synthetic_writers:
+        splits["train"] = with_synthetic_writers(splits["train"], synthetic_writers, config.seed)
     images = {name: load_images(part["decode_path"], cache_dir=cache, **options) for name, part in splits.items()}
 
     run_dir = project_root() / "reports" / "bench-cedar" / run_name
@@ -78,6 +95,8 @@ def main() -> None:
     refs = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=config.seed) for name in emb}
     single = evaluate.protocol_metrics(evaluate.skilled_only(pairs["val"]), evaluate.skilled_only(pairs["test"]))
     five = evaluate.protocol_metrics(refs["val"], refs["test"])
+    normalised = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=config.seed, normalise=True) for name in emb}
+    five_norm = evaluate.protocol_metrics(normalised["val"], normalised["test"])
 
     # memorisation check: training writers' genuine signatures that training never saw
     unseen = held_out[~held_out["path"].isin(splits["train"]["path"])]
@@ -95,8 +114,10 @@ def main() -> None:
         "test_eer_single_skilled": single["eer"],
         "test_eer_single_random": eer(random_pairs["distance"], random_pairs["label"])[0],
         "test_eer_5ref_skilled": five["eer"],
+        "test_eer_5ref_skilled_normalised": five_norm["eer"],
         "single_at_val_threshold": {k: single[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
         "5ref_at_val_threshold": {k: five[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
+        "5ref_normalised_at_val_threshold": {k: five_norm[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
         "val_eer_best": result.best_val_eer,
         "train_writer_unseen_sample_eer": train_writer_eer,
         "train_writer_seen_sample_eer": train_seen_eer,

@@ -44,6 +44,7 @@ class Config:
     attention: str = "last"  # "last", "all" or "none" (the ablation)
     embedding_dim: int = 128
     norm: str = "batch"
+    pooling: str = "global"  # "global" (average + max) or "grid" (4 x 4 cells, layout kept)
     dropout: float = 0.2
 
     # training (paper defaults; see sigkit.train)

@@ -29,11 +29,14 @@ def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -
 
 
 def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, seed: int = 0,
-                     aggregate: str = "mean") -> pd.DataFrame:
+                     aggregate: str = "mean", normalise: bool = False) -> pd.DataFrame:
     """Questioned signatures scored against K references of their writer.
 
     Columns: writer, row (position in `manifest`), label (1 genuine, 0 skilled forgery), distance.
     Writers with K or fewer genuine signatures are left out (nothing genuine left to question).
+    With `normalise`, the distance is divided by the mean distance among the K references
+    themselves (K >= 2): a writer who signs loosely gets a looser threshold. It uses only the
+    references, as a bank could on the specimens it holds.
     """
     if aggregate not in ("mean", "min"):
         raise ValueError(f"aggregate must be 'mean' or 'min', not {aggregate!r}")
@@ -48,6 +51,11 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
         questioned = np.setdiff1d(group.index.to_numpy(), references)
         distances = np.linalg.norm(embeddings[questioned][:, None, :] - embeddings[references][None, :, :], axis=2)
         score = distances.mean(axis=1) if aggregate == "mean" else distances.min(axis=1)
+        if normalise:
+            if k < 2:
+                raise ValueError("normalise needs k >= 2 references (their spread is the scale)")
+            spread = np.linalg.norm(embeddings[references][:, None] - embeddings[references][None], axis=2)
+            score = score / max(spread[np.triu_indices(k, 1)].mean(), 1e-6)
         rows.append(pd.DataFrame({"writer": writer, "row": questioned,
                                   "label": manifest.loc[questioned, "genuine"].to_numpy(int), "distance": score}))
     if not rows:

@@ -25,6 +25,7 @@ from sigkit.attention import CBAM
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
+POOLINGS = ("global", "grid")
 
 
 @keras.saving.register_keras_serializable(package="sigkit")
@@ -66,9 +67,16 @@ def cbam_tower(
     l2_normalize: bool = True,
     dropout: float = 0.2,
     norm: str = "batch",
+    pooling: str = "global",
     name: str = "tower",
 ) -> keras.Model:
-    """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding."""
+    """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding.
+
+    `pooling="global"` averages and maxes over the whole map (position-free stroke statistics);
+    `pooling="grid"` averages 4 x 4 cells and keeps their layout (where strokes are, too).
+    """
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
     if attention not in ATTENTION_PLACES:
         raise ValueError(f"attention must be one of {ATTENTION_PLACES}, not {attention!r}")
     if norm not in NORMS:
@@ -86,9 +94,12 @@ def cbam_tower(
             x = CBAM(reduction=reduction, name=f"block{block}_cbam")(x)
         if block < len(widths):
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
-    pooled = layers.Concatenate(name="pool")(
-        [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
-    )
+    if pooling == "global":
+        pooled = layers.Concatenate(name="pool")(
+            [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
+        )
+    else:
+        pooled = layers.Flatten(name="flatten")(layers.AveragePooling2D(4, name="grid_pool")(x))
     if dropout:
         pooled = layers.Dropout(dropout, name="dropout")(pooled)
     embedding = layers.Dense(embedding_dim, name="embedding")(pooled)

@@ -58,6 +58,7 @@ def tower_options(config: Config) -> dict:
     return dict(
         input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,
         attention=config.attention, embedding_dim=config.embedding_dim, norm=config.norm, dropout=config.dropout,
+        pooling=config.pooling,
     )
 
 

@@ -87,3 +87,17 @@ def test_reference_scores_against_k_references():
     assert (minimum["distance"] <= scores["distance"] + 1e-12).all()
     with pytest.raises(ValueError, match="more than k=6"):
         reference_scores(np.array(points), manifest, k=6)
+
+
+def test_normalised_reference_scores_divide_by_the_references_spread():
+    rng = np.random.default_rng(1)
+    manifest = pd.DataFrame({"writer": ["a"] * 8, "genuine": [True] * 6 + [False] * 2})
+    points = rng.normal(size=(8, 3))
+    plain = reference_scores(points, manifest, k=3, seed=0)
+    scaled = reference_scores(points, manifest, k=3, seed=0, normalise=True)
+    ratio = plain["distance"] / scaled["distance"]
+    assert np.allclose(ratio, ratio.iloc[0])  # one scale per writer
+    doubled = reference_scores(points * 2, manifest, k=3, seed=0, normalise=True)
+    np.testing.assert_allclose(doubled["distance"], scaled["distance"])  # scale-free
+    with pytest.raises(ValueError, match="k >= 2"):
+        reference_scores(points, manifest, k=1, normalise=True)

@@ -65,6 +65,18 @@ def test_tower_options(attention):
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
 
 
+def test_grid_pooling_keeps_the_layout():
+    tower = small_tower(pooling="grid")
+    assert tower.get_layer("grid_pool").output.shape[1:3] == (4, 8)  # 16 x 32 map in 4 x 4 cells
+    image = np.zeros((1, 32, 64, 1), "float32")
+    image[0, 4:12, 4:20] = 1.0
+    moved = np.roll(image, 36, axis=2)  # the same stroke, elsewhere
+    emb = keras.ops.convert_to_numpy(tower(np.concatenate([image, moved])))
+    assert np.linalg.norm(emb[0] - emb[1]) > 1e-3
+    with pytest.raises(ValueError, match="pooling"):
+        small_tower(pooling="spp")
+
+
 def test_signet_tower_builds_with_the_published_widths():
     tower = build_tower("signet", input_shape=(155, 220, 1))
     widths = [layer.filters for layer in tower.layers if isinstance(layer, keras.layers.Conv2D)]
