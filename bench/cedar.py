@@ -32,12 +32,12 @@ import numpy as np
 
 import sigkit
 from sigkit import evaluate
-from sigkit.datasets import limit_references, load_dataset, split_writers
+from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
 from sigkit.metrics import eer
-from sigkit.model import find_tower, load_siamese
+from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.train import embed, train
+from sigkit.train import train
 
 
 
@@ -78,13 +78,21 @@ def main() -> None:
     config = sigkit.profile("cedar-cpu", **overrides)
     manifest = load_dataset(folder)
     splits = split_writers(manifest, train_writers=range(1, 36), val_writers=range(36, 46), test_writers=range(46, 56))
-    held_out = splits["train"]
-    splits["train"] = limit_references(held_out, 12, seed=config.seed)
-    options = preprocess_options(config)
-    cache = project_root() / "reports" / "cache"
+    all_train = splits["train"]  # every signature of the training writers, for the memorisation check
+    splits["train"] = limit_references(all_train, 12, seed=config.seed)
     if synthetic_writers:
         splits["train"] = with_synthetic_writers(splits["train"], synthetic_writers, config.seed)
-    images = {name: load_images(part["decode_path"], cache_dir=cache, **options) for name, part in splits.items()}
+    options = preprocess_options(config)
+    cache = project_root() / "reports" / "cache"
+    images = {name: load_images(part["decode_path"], cache_dir=cache, **options) for name, part in splits.items()
+              if name != "train"}
+    # each file decoded once: the training writers in full, the limited set taken from them
+    all_train_images = load_images(all_train["decode_path"], cache_dir=cache, **options)
+    real = splits["train"][~splits["train"]["writer"].str.startswith("synth-")]
+    images["train"] = all_train_images[rows_in(all_train, real)]
+    if synthetic_writers:
+        extra = splits["train"][splits["train"]["writer"].str.startswith("synth-")]
+        images["train"] = np.concatenate([images["train"], load_images(extra["decode_path"], cache_dir=cache, **options)])
 
     run_dir = project_root() / "reports" / "bench-cedar" / run_name
     result = train(config, splits, images, run_dir)
@@ -99,11 +107,9 @@ def main() -> None:
     five_norm = evaluate.protocol_metrics(normalised["val"], normalised["test"])
 
     # memorisation check: training writers' genuine signatures that training never saw
-    unseen = held_out[~held_out["path"].isin(splits["train"]["path"])]
-    train_writers = held_out[held_out["writer"].isin(unseen["writer"])].reset_index(drop=True)
-    train_images = load_images(train_writers["decode_path"], cache_dir=cache, **options)
-    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, train_images), train_writers, seed=config.seed))
-    is_unseen = train_writers["path"].isin(unseen["path"]).to_numpy()
+    train_writers = all_train.reset_index(drop=True)
+    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, all_train_images), train_writers, seed=config.seed))
+    is_unseen = ~train_writers["path"].isin(splits["train"]["path"]).to_numpy()
     touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
     train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
     train_seen_eer = eer(train_pairs["distance"][~touches_unseen], train_pairs["label"][~touches_unseen])[0]

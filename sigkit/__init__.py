@@ -4,8 +4,12 @@ The data flow is one-way, one module a step:
 
     datasets (files -> manifest) -> preprocess (bytes -> clean tensors) -> augment
     -> pairs (tf.data of pairs or P x K batches) -> model -> train -> evaluate -> report
+
+Importing sigkit registers its Keras classes (CBAM, EuclideanDistance, the losses), so a saved
+`.keras` model loads with `keras.saving.load_model(path)` in safe mode after `import sigkit`.
 """
 
 __version__ = "0.1.0"
 
+from sigkit import attention, losses, model  # noqa: F401  (registers the serialisable classes)
 from sigkit.config import Config, profile  # noqa: F401

@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = verbs.add_parser("info", help="load a data set folder and summarise it")
     info.add_argument("path")
-    info.add_argument("--strict", action="store_true", help="stop at the first bad file instead of skipping it")
+    info.add_argument("--strict", action="store_true", help="fail on bad files (listing them all) instead of skipping them")
     info.set_defaults(run=_info)
 
     rep = verbs.add_parser("reports", help="run the numbered notebooks into reports/<run>/")

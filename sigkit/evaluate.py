@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 
 from sigkit.metrics import at_threshold, eer
-from sigkit.pairs import make_pairs
+from sigkit.pairs import validation_pairs
 
 
 def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """Every pair of `make_pairs` with its distance: columns a, b, label, kind, distance."""
-    pairs = make_pairs(manifest.reset_index(drop=True), seed=seed, skilled_fraction=0.5)
+    """The validation-rule pairs of `manifest` with their distances: a, b, label, kind, distance."""
+    pairs = validation_pairs(manifest, seed=seed)
     pairs["distance"] = np.linalg.norm(embeddings[pairs["a"]] - embeddings[pairs["b"]], axis=1)
     return pairs
 

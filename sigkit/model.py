@@ -19,9 +19,12 @@ Every layer is a built-in or a registered sigkit class, so saved `.keras` files 
 from __future__ import annotations
 
 import keras
+import numpy as np
+import tensorflow as tf
 from keras import layers, ops
 
 from sigkit.attention import CBAM
+from sigkit.preprocess import to_float
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
@@ -73,7 +76,8 @@ def cbam_tower(
     """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding.
 
     `pooling="global"` averages and maxes over the whole map (position-free stroke statistics);
-    `pooling="grid"` averages 4 x 4 cells and keeps their layout (where strokes are, too).
+    `pooling="grid"` averages 4 x 4-pixel windows of the last feature map and keeps their layout
+    (where the strokes are, too): a 3 x 6 grid at 96 x 192 input with four blocks.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
@@ -102,9 +106,10 @@ def cbam_tower(
         pooled = layers.Flatten(name="flatten")(layers.AveragePooling2D(4, name="grid_pool")(x))
     if dropout:
         pooled = layers.Dropout(dropout, name="dropout")(pooled)
-    embedding = layers.Dense(embedding_dim, name="embedding")(pooled)
+    # float32 from here on even under mixed precision: distances and the loss need the range
+    embedding = layers.Dense(embedding_dim, name="embedding", dtype="float32")(pooled)
     if l2_normalize:
-        embedding = layers.UnitNormalization(name="l2_normalize")(embedding)
+        embedding = layers.UnitNormalization(name="l2_normalize", dtype="float32")(embedding)
     return keras.Model(image, embedding, name=name)
 
 
@@ -125,7 +130,7 @@ def signet_tower(input_shape=(155, 220, 1), embedding_dim: int = 128, dropout: f
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(1024, activation="relu", name="fc1")(x)
     x = layers.Dropout(dropout + 0.2, name="dropout_fc1")(x)
-    embedding = layers.Dense(embedding_dim, name="embedding")(x)
+    embedding = layers.Dense(embedding_dim, name="embedding", dtype="float32")(x)
     return keras.Model(image, embedding, name=name)
 
 
@@ -144,8 +149,14 @@ def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
     shape = tower.input_shape[1:]
     image_a = keras.Input(shape=shape, name="image_a")
     image_b = keras.Input(shape=shape, name="image_b")
-    distance = EuclideanDistance(name="distance")([tower(image_a), tower(image_b)])
+    distance = EuclideanDistance(name="distance", dtype="float32")([tower(image_a), tower(image_b)])
     return keras.Model([image_a, image_b], distance, name=name)
+
+
+def embed(tower: keras.Model, images, batch_size: int = 256):
+    """(N, H, W, 1) uint8 images (the preprocessed cache) -> (N, D) float32 embeddings, inference mode."""
+    data = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(to_float)
+    return np.asarray(tower.predict(data, verbose=0), np.float32)
 
 
 def find_tower(siamese: keras.Model) -> keras.Model:
@@ -171,7 +182,7 @@ def load_siamese(path) -> keras.Model:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelFileError(f"{path}: no such model file; train one (notebooks/02_training.ipynb) or check the path")
+        raise ModelFileError(f"{path}: no such model file; train one (sigkit.train.train) or check the path")
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: not a .keras file; sigkit saves and loads the Keras 3 '.keras' format only")
     try:

@@ -152,6 +152,12 @@ def writer_codes(manifest: pd.DataFrame) -> np.ndarray:
     return pd.Categorical(manifest["writer"].astype(str)).codes.astype(np.int32)
 
 
+def validation_pairs(manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+    """The fixed pairs a run selects its model and threshold on: all genuine pairs, as many
+    negatives, half skilled and half random. One rule for training and evaluation."""
+    return make_pairs(manifest.reset_index(drop=True), seed=seed, skilled_fraction=0.5)
+
+
 def pk_plan(
     manifest: pd.DataFrame,
     *,
@@ -163,28 +169,37 @@ def pk_plan(
 ) -> np.ndarray:
     """(n_batches, P * (k_genuine + k_forged)) row positions: P writers, K images each.
 
-    Writers are drawn without replacement within a batch, genuine and forged images without
-    replacement within a writer when it has enough (with replacement otherwise).
+    Writers are drawn without replacement within a batch, images without replacement within a
+    writer when it has enough (with replacement otherwise). A writer without forgeries (common
+    in Kaggle-style or own collections) fills its forgery slots with more genuine signatures.
+    Each writer's images are contiguous, so a batch split across GPUs keeps whole writers.
     """
+    if k_genuine < 2:
+        raise ValueError(f"k_genuine must be at least 2 (a positive pair needs two genuine signatures), not {k_genuine}")
     rng = np.random.default_rng(seed)
     rows = _writer_rows(manifest)
     writers = [w for w, (g, _) in rows.items() if len(g) >= 2]
     if len(writers) < writers_per_batch:
         raise ValueError(f"a batch needs {writers_per_batch} writers; only {len(writers)} have 2+ genuine signatures")
+    if k_forged:
+        without = [w for w in writers if len(rows[w][1]) == 0]
+        if without:
+            log.warning("%d writer(s) without forgeries fill their forgery slots with genuine signatures: %s",
+                        len(without), ", ".join(without[:10]))
 
     def pick(pool: np.ndarray, k: int) -> np.ndarray:
-        if k == 0:
-            return pool[:0]
-        if len(pool) == 0:
-            raise ValueError("k_forged > 0 but a writer has no forgeries; use k_forged=0")
-        return rng.choice(pool, k, replace=len(pool) < k)
+        return rng.choice(pool, k, replace=len(pool) < k) if k else pool[:0]
+
+    def writer_images(writer: str) -> np.ndarray:
+        genuine, forged = rows[writer]
+        if len(forged) == 0:
+            return pick(genuine, k_genuine + k_forged)
+        return np.concatenate([pick(genuine, k_genuine), pick(forged, k_forged)])
 
     plan = np.empty((n_batches, writers_per_batch * (k_genuine + k_forged)), np.int64)
     for i in range(n_batches):
         chosen = rng.choice(len(writers), writers_per_batch, replace=False)
-        plan[i] = np.concatenate(
-            [np.concatenate([pick(rows[writers[j]][0], k_genuine), pick(rows[writers[j]][1], k_forged)]) for j in chosen]
-        )
+        plan[i] = np.concatenate([writer_images(writers[j]) for j in chosen])
     return plan
 
 

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1  # bump when the output of `preprocess` changes, so caches are rebuilt
 INK_MODES = ("binary", "grey")
+FLAT_COLOUR_RANGE = 12  # grey levels; the same rule as sigkit.datasets' alpha check
 
 
 def decode_grayscale(contents: tf.Tensor) -> tf.Tensor:
@@ -63,7 +64,7 @@ def composite_alpha(grey: tf.Tensor, alpha: tf.Tensor) -> tf.Tensor:
     """
     visible = alpha > 0
     colour_range = tf.reduce_max(tf.where(visible, grey, 0.0)) - tf.reduce_min(tf.where(visible, grey, 1.0))
-    alpha_only = (colour_range < 1.0 / 255.0) & (tf.reduce_min(alpha) < tf.reduce_max(alpha))
+    alpha_only = (colour_range < FLAT_COLOUR_RANGE / 255.0) & (tf.reduce_min(alpha) < tf.reduce_max(alpha))
     return tf.cond(alpha_only, lambda: 1.0 - alpha, lambda: grey * alpha + (1.0 - alpha))
 
 
@@ -184,19 +185,15 @@ def resize_and_pad(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
     return tf.ensure_shape(tf.clip_by_value(padded, 0.0, 1.0), [height, width, 1])
 
 
-def preprocess(
+def pipeline(
     contents: tf.Tensor,
     size: tuple[int, int] = (224, 224),
     sigma: float = 1.0,
     max_side: int = 1024,
     margin: int = 2,
     ink: str = "binary",
-) -> tf.Tensor:
-    """File bytes -> (H, W, 1) float32, ink bright on a zero background, values in [0, 1].
-
-    `ink="binary"` keeps only the Otsu mask (the default: no grey level of the scan survives);
-    `ink="grey"` keeps stroke darkness below the threshold, rescaled to (0, 1].
-    """
+) -> dict[str, tf.Tensor]:
+    """Every stage of the preprocessing, by name; `preprocess` keeps the last one only."""
     if ink not in INK_MODES:
         raise ValueError(f"ink must be one of {INK_MODES}, not {ink!r}")
     grey = limit_size(decode_grayscale(contents), max_side)
@@ -207,22 +204,31 @@ def preprocess(
     else:
         darkness = tf.math.divide_no_nan(threshold - smooth, threshold)
         foreground = tf.where(mask, tf.clip_by_value(darkness, 1.0 / 255.0, 1.0), 0.0)
-    return resize_and_pad(crop_to_ink(foreground, mask, margin), size)
+    cropped = crop_to_ink(foreground, mask, margin)
+    return {"grey": grey, "smooth": smooth, "threshold": threshold, "ink": foreground, "cropped": cropped,
+            "output": resize_and_pad(cropped, size)}
 
 
-def steps(contents: tf.Tensor, size=(224, 224), sigma=1.0, max_side=1024, margin=2) -> dict[str, np.ndarray]:
-    """Each intermediate image of `preprocess`, for the notebooks' step-by-step figure."""
-    grey = limit_size(decode_grayscale(contents), max_side)
-    smooth = gaussian_blur(grey, sigma)
-    mask, threshold = ink_mask(smooth)
-    ink = tf.cast(mask, tf.float32)
-    cropped = crop_to_ink(ink, mask, margin)
+def preprocess(contents: tf.Tensor, **options) -> tf.Tensor:
+    """File bytes -> (H, W, 1) float32, ink bright on a zero background, values in [0, 1].
+
+    Options (see `pipeline`): size (H, W), sigma of the Gaussian, max_side, margin around the
+    ink box, and `ink="binary"` (the default: only the Otsu mask, no grey level of the scan
+    survives) or `ink="grey"` (stroke darkness below the threshold, rescaled to (0, 1]).
+    """
+    return pipeline(contents, **options)["output"]
+
+
+def steps(contents: tf.Tensor, **options) -> dict[str, np.ndarray]:
+    """Each intermediate image of `preprocess` with a caption, for the step-by-step figure."""
+    stages = pipeline(contents, **options)
+    size = stages["output"].shape
     return {
-        "grey": grey.numpy()[..., 0],
-        f"Gaussian (sigma {sigma})": smooth.numpy()[..., 0],
-        f"Otsu ink mask (t = {float(threshold):.2f})": ink.numpy()[..., 0],
-        "cropped to ink": cropped.numpy()[..., 0],
-        f"resized and padded {size[0]}x{size[1]}": resize_and_pad(cropped, size).numpy()[..., 0],
+        "grey": stages["grey"].numpy()[..., 0],
+        f"Gaussian (sigma {options.get('sigma', 1.0)})": stages["smooth"].numpy()[..., 0],
+        f"Otsu ink (t = {float(stages['threshold']):.2f})": stages["ink"].numpy()[..., 0],
+        "cropped to ink": stages["cropped"].numpy()[..., 0],
+        f"resized and padded {size[0]}x{size[1]}": stages["output"].numpy()[..., 0],
     }
 
 
@@ -277,13 +283,27 @@ def load_images(paths, cache_dir: str | os.PathLike | None = None, batch_size: i
             log.info("preprocessed images from cache %s", cache_file)
             return np.load(cache_file)
     batches = image_dataset(paths, **options).map(to_uint8).batch(batch_size).prefetch(2)
-    images = np.concatenate([batch.numpy() for batch in batches], axis=0)
+    try:
+        images = np.concatenate([batch.numpy() for batch in batches], axis=0)
+    except tf.errors.InvalidArgumentError as error:
+        raise ValueError(f"{first_undecodable(paths)}: TensorFlow cannot decode this file although Pillow "
+                         f"could; convert it to PNG or remove it ({error.message.splitlines()[0]})") from error
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         partial = cache_file.with_suffix(".partial.npy")
         np.save(partial, images)
         partial.replace(cache_file)  # atomic: an interrupted run never leaves a half-written cache
     return images
+
+
+def first_undecodable(paths: list[str]) -> str:
+    """The first file `decode_grayscale` fails on (to name it in an error)."""
+    for path in paths:
+        try:
+            decode_grayscale(tf.io.read_file(path))
+        except tf.errors.InvalidArgumentError:
+            return path
+    return "one of the files"
 
 
 def to_uint8(image: tf.Tensor) -> tf.Tensor:

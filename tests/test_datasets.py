@@ -640,3 +640,20 @@ def test_real_cedar_set_loads_completely():
     benchmark = split_writers(manifest, train_writers=range(1, 36), val_writers=range(36, 46),
                               test_writers=range(46, 56))
     assert [part["writer"].nunique() for part in benchmark.values()] == [35, 10, 10]
+
+
+def test_splits_for_a_config_and_rows_in_the_manifest():
+    import sigkit
+    from sigkit.datasets import rows_in, splits_for
+
+    rows = [{"path": f"/x/{w}_{i}_{g}.png", "writer": str(w), "genuine": g, "sample": str(i)}
+            for w in range(10) for i in range(6) for g in (True, False)]
+    manifest = pd.DataFrame(rows)
+    splits = splits_for(manifest, sigkit.Config(val_writers=2, test_writers=2, seed=3, references_per_writer=4))
+    assert [splits[n]["writer"].nunique() for n in ("train", "val", "test")] == [6, 2, 2]
+    assert (splits["train"][splits["train"]["genuine"]].groupby("writer").size() == 4).all()
+    assert (splits["val"][splits["val"]["genuine"]].groupby("writer").size() == 6).all()  # only train is capped
+    positions = rows_in(manifest, splits["test"])
+    assert (manifest["path"].to_numpy()[positions] == splits["test"]["path"].to_numpy()).all()
+    with pytest.raises(DatasetError, match="not in the manifest"):
+        rows_in(splits["test"], manifest)

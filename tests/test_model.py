@@ -158,3 +158,23 @@ def test_in_batch_loss_on_a_hand_made_batch():
     expected = positive + 2.0 * np.mean([(margin - 0.5) ** 2, max(margin - np.hypot(0.6, 0.5), 0) ** 2, 0.0]) + random
     assert float(loss(targets, moved)) == pytest.approx(expected, rel=1e-4)
     assert InBatchContrastiveLoss.from_config(loss.get_config()).skilled_weight == 2.0
+
+
+def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_only(tmp_path):
+    import subprocess
+    import sys
+
+    path = tmp_path / "model.keras"
+    siamese = build_siamese(small_tower())
+    siamese.save(path)
+    x = np.random.default_rng(5).random((2, 32, 64, 1)).astype("float32")
+    np.save(tmp_path / "x.npy", x)
+    expected = siamese.predict([x, x[::-1]], verbose=0)
+    code = (
+        "import sys, numpy as np, keras, sigkit\n"
+        "m = keras.saving.load_model(sys.argv[1])\n"
+        "x = np.load(sys.argv[2]); np.save(sys.argv[3], m.predict([x, x[::-1]], verbose=0))\n"
+    )
+    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "out.npy")],
+                   check=True, capture_output=True)
+    np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)

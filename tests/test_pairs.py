@@ -100,6 +100,16 @@ def test_pk_plan_draws_p_writers_with_k_images():
     np.testing.assert_array_equal(plan, pk_plan(m, writers_per_batch=3, k_genuine=2, k_forged=1, n_batches=10, seed=0))
     with pytest.raises(ValueError, match="needs 9 writers"):
         pk_plan(m, writers_per_batch=9, k_genuine=2, n_batches=1)
+    with pytest.raises(ValueError, match="k_genuine must be at least 2"):
+        pk_plan(m, writers_per_batch=2, k_genuine=1, n_batches=1)
+
+
+def test_pk_plan_fills_forgery_slots_of_writers_without_forgeries(caplog):
+    m = manifest(forged=0)
+    plan = pk_plan(m, writers_per_batch=2, k_genuine=2, k_forged=2, n_batches=4, seed=0)
+    assert plan.shape == (4, 8)
+    assert m.iloc[plan.ravel()]["genuine"].all()
+    assert "without forgeries" in caplog.text
 
 
 def test_pk_dataset_targets_match_the_manifest():

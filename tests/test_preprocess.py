@@ -96,6 +96,9 @@ def _variants(grey: np.ndarray):
     white_alpha_ink = rgba_alpha_ink.copy()
     white_alpha_ink[..., :3] = 255  # white "ink" whose shape lives only in the alpha channel
     yield "RGBA white, alpha ink", png_bytes(Image.fromarray(white_alpha_ink, "RGBA"))
+    noisy = white_alpha_ink.copy()
+    noisy[..., :3] = 255 - np.random.default_rng(0).integers(0, 8, grey.shape + (1,))  # near-white, noisy
+    yield "RGBA near-white noisy, alpha ink", png_bytes(Image.fromarray(noisy, "RGBA"))
     yield "16-bit", png_bytes(Image.fromarray(grey.astype(np.uint16) * 257))
     yield "JPEG", png_bytes(Image.fromarray(grey), "JPEG")
     yield "BMP", png_bytes(Image.fromarray(grey), "BMP")

@@ -16,9 +16,9 @@ import pytest
 import sigkit
 from sigkit import synth
 from sigkit.datasets import load_dataset, split_writers
-from sigkit.model import find_tower
+from sigkit.model import embed, find_tower
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.train import embed, train
+from sigkit.train import train
 
 TINY = dict(image_size=(32, 64), widths=(8, 16), convs_per_block=1, embedding_dim=16, writers_per_batch=3,
             k_genuine=2, k_forged=1, batch_size=12, learning_rate=1e-3)
@@ -58,6 +58,35 @@ def test_same_seed_same_training(tiny, tmp_path):
     first = train(config, splits, images, tmp_path / "a").history["loss"].iloc[0]
     second = train(config, splits, images, tmp_path / "b").history["loss"].iloc[0]
     assert first == pytest.approx(second, rel=1e-4)
+
+
+def test_resuming_with_another_config_is_refused(tiny, tmp_path):
+    _, splits, images = tiny
+    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=1)
+    train(config, splits, images, tmp_path)
+    # more epochs: a resume, allowed
+    assert len(train(config.replace(epochs=2), splits, images, tmp_path).history) == 2
+    with pytest.raises(ValueError, match="learning_rate"):
+        train(config.replace(epochs=3, learning_rate=0.5), splits, images, tmp_path)
+
+
+def test_a_run_stopped_by_its_time_budget_counts_as_finished(tiny, tmp_path):
+    _, splits, images = tiny
+    config = sigkit.profile("default", **TINY, epochs=50, steps_per_epoch=1, time_budget_s=1e-3)
+    first = train(config, splits, images, tmp_path)
+    assert first.stopped == "time budget" and len(first.history) == 1
+    again = train(config, splits, images, tmp_path)  # nothing more to do
+    assert len(again.history) == 1 and again.seconds == pytest.approx(first.seconds)
+
+
+def test_bad_inputs_get_clear_errors(tiny, tmp_path):
+    _, splits, images = tiny
+    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=1)
+    with pytest.raises(ValueError, match="manifest rows"):
+        train(config, splits, {**images, "train": images["train"][:3]}, tmp_path)
+    one_writer = splits["val"][splits["val"]["writer"] == splits["val"]["writer"].iloc[0]]
+    with pytest.raises(ValueError, match="validation needs at least 2 writers"):
+        train(config, {**splits, "val": one_writer}, {**images, "val": images["val"][: len(one_writer)]}, tmp_path)
 
 
 RUNNER = """

@@ -66,7 +66,7 @@ from sigkit.datasets.checks import default_cache_dir
 from sigkit.datasets.errors import DatasetError, DuplicateImagesWarning
 from sigkit.datasets.ink import ink_on_white
 from sigkit.datasets.manifest import COLUMNS, load_dataset
-from sigkit.datasets.splits import limit_references, split_writers, summarize
+from sigkit.datasets.splits import limit_references, rows_in, split_writers, splits_for, summarize
 
 __all__ = [
     "COLUMNS",
@@ -76,6 +76,8 @@ __all__ = [
     "ink_on_white",
     "limit_references",
     "load_dataset",
+    "rows_in",
     "split_writers",
+    "splits_for",
     "summarize",
 ]

@@ -70,6 +70,25 @@ def limit_references(manifest: pd.DataFrame, n: int | None, seed: int = 0) -> pd
     return manifest[keep].reset_index(drop=True)
 
 
+def splits_for(manifest: pd.DataFrame, config) -> dict[str, pd.DataFrame]:
+    """The split a `sigkit.Config` asks for: its val/test shares and seed, and its
+    `references_per_writer` cap on the training writers (the limited-sample setting)."""
+    splits = split_writers(manifest, val=config.val_writers, test=config.test_writers, seed=config.seed)
+    if config.references_per_writer:
+        splits["train"] = limit_references(splits["train"], config.references_per_writer, seed=config.seed)
+    return splits
+
+
+def rows_in(manifest: pd.DataFrame, part: pd.DataFrame) -> np.ndarray:
+    """Positions in `manifest` of the rows of `part` (matched by path), e.g. to take a split's
+    images out of an array preprocessed for the whole manifest."""
+    position = pd.Series(np.arange(len(manifest)), index=manifest["path"].to_numpy())
+    missing = ~part["path"].isin(position.index)
+    if missing.any():
+        raise DatasetError(f"{int(missing.sum())} file(s) are not in the manifest, e.g. {part['path'][missing].iloc[0]}")
+    return position.loc[part["path"].to_numpy()].to_numpy()
+
+
 def summarize(manifest: pd.DataFrame) -> pd.DataFrame:
     """Genuine and forged counts per writer (index "writer", natural order)."""
     counts = (

@@ -1,0 +1,130 @@
+"""Keras callbacks of a sigkit run: validation EER and the best model, checkpoints that resume.
+
+One mutable `state` dict is shared by both callbacks and saved with every checkpoint:
+
+    epoch            last finished epoch (-1 before the first)
+    best_val_eer     best validation EER so far, best_epoch, threshold (its EER threshold)
+    wait             epochs since the best (early stopping)
+    seconds          training time so far, across resumes (the time budget)
+    stopped          why training ended early ("early stopping", "time budget"), or None
+    checkpoint       file name of the last epoch's model, written before the state names it
+    config           the run's Config, to refuse resuming with another one
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from sigkit.metrics import eer
+from sigkit.model import build_siamese, embed
+
+log = logging.getLogger(__name__)
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    """Write JSON to a temporary name, then rename: a kill never leaves half a file."""
+    partial = path.with_name(path.name + ".partial")
+    partial.write_text(json.dumps(data, indent=2))
+    os.replace(partial, path)
+
+
+def save_atomic(model: keras.Model, path: Path) -> None:
+    partial = path.with_name(path.stem + ".partial.keras")
+    model.save(partial)
+    os.replace(partial, path)
+
+
+def model_card(state: dict) -> dict:
+    """What `model.json` says next to `model.keras`: the threshold and how it was chosen."""
+    return {
+        "threshold": state["threshold"],
+        "threshold_rule": "EER point on validation writers",
+        "val_eer": state["best_val_eer"],
+        "epoch": state["best_epoch"],
+        "config": state["config"],
+    }
+
+
+class ValidationEER(keras.callbacks.Callback):
+    """Adds `val_eer` to the epoch logs; saves the best Siamese model and its threshold."""
+
+    def __init__(self, tower, val_images: np.ndarray, val_pairs: pd.DataFrame, run_dir: Path, state: dict):
+        super().__init__()
+        self.tower, self.val_images, self.val_pairs = tower, val_images, val_pairs
+        self.run_dir, self.state = run_dir, state
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = logs if logs is not None else {}
+        emb = embed(self.tower, self.val_images)
+        distances = np.linalg.norm(emb[self.val_pairs["a"]] - emb[self.val_pairs["b"]], axis=1)
+        if not np.isfinite(distances).all():
+            raise FloatingPointError(
+                f"epoch {epoch}: the embeddings are not finite (training diverged); lower the learning rate"
+            )
+        val_eer, threshold = eer(distances, self.val_pairs["label"].to_numpy())
+        logs["val_eer"] = val_eer
+        if val_eer < self.state["best_val_eer"]:
+            self.state.update(best_val_eer=val_eer, best_epoch=epoch, threshold=threshold, wait=0)
+            save_atomic(build_siamese(self.tower), self.run_dir / "model.keras")
+            write_json_atomic(self.run_dir / "model.json", model_card(self.state))
+        else:
+            self.state["wait"] += 1
+
+
+class Checkpoint(keras.callbacks.Callback):
+    """After the history row: the last model with its optimizer state, then the state naming it.
+
+    Also stops training early (no better `val_eer` for `patience` epochs) or when the next
+    epoch would overrun `time_budget_s` (judged by the slowest epoch so far), and reseeds dropout
+    from (seed, epoch) so a resumed epoch draws what an uninterrupted one would.
+    """
+
+    def __init__(self, folder: Path, state: dict, *, seed: int, patience: int, time_budget_s: float | None):
+        super().__init__()
+        self.folder, self.state, self.seed = folder, state, seed
+        self.patience = patience
+        self.time_budget_s = time_budget_s or math.inf
+        self.slowest = 0.0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_start = time.perf_counter()
+        for layer in all_layers(self.model):
+            for generator in getattr(layer, "_seed_generators", []):
+                generator.state.assign(np.array([self.seed, epoch], np.int64))
+
+    def on_epoch_end(self, epoch, logs=None):
+        took = time.perf_counter() - self.epoch_start
+        self.slowest = max(self.slowest, took)
+        self.state["seconds"] += took
+        self.state["epoch"] = epoch
+        if self.state["wait"] >= self.patience:
+            self.state["stopped"] = "early stopping"
+        elif self.state["seconds"] + self.slowest > self.time_budget_s:
+            self.state["stopped"] = "time budget"
+        self.folder.mkdir(exist_ok=True)
+        name = f"last-{epoch:04d}.keras"
+        save_atomic(self.model, self.folder / name)
+        previous, self.state["checkpoint"] = self.state.get("checkpoint"), name
+        write_json_atomic(self.folder / "state.json", self.state)
+        if previous and previous != name:
+            (self.folder / previous).unlink(missing_ok=True)
+        if self.state["stopped"]:
+            log.info("%s after epoch %d", self.state["stopped"], epoch)
+            self.model.stop_training = True
+
+
+def all_layers(model: keras.Model):
+    """Every layer, nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from all_layers(layer)
