@@ -78,11 +78,10 @@ are written) and a smaller set is a subset of a larger one with the same seed.
 
 from __future__ import annotations
 
-import argparse
+import sys
 import json
 import math
 import os
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -775,22 +774,7 @@ Everything is synthetic: no real signature was used. See the docstring of `sigki
 """
 
 
-def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m sigkit.synth", description=__doc__.splitlines()[0])
-    ap.add_argument("out_dir")
-    ap.add_argument("--writers", type=int, default=30)
-    ap.add_argument("--genuine", type=int, default=24)
-    ap.add_argument("--forged", type=int, default=24)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--overwrite", action="store_true")
-    ap.add_argument("--processes", type=int, default=None)
-    a = ap.parse_args(argv)
-    t = time.perf_counter()
-    out = generate(a.out_dir, n_writers=a.writers, n_genuine=a.genuine, n_forged=a.forged,
-                   seed=a.seed, overwrite=a.overwrite, processes=a.processes)
-    print(f"{out}: ready in {time.perf_counter() - t:.1f} s")
-    return 0
+if __name__ == "__main__":  # `python -m sigkit.synth OUT ...` is `sigkit synth OUT ...`
+    from sigkit.cli import main
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(["synth", *sys.argv[1:]]))

@@ -1,7 +1,6 @@
 """The papermill runner behind `make reports`: executes notebooks, writes the run, fails safely."""
 
 import json
-import shutil
 from pathlib import Path
 
 import nbformat
