@@ -14,7 +14,7 @@ The model, and why it is this one
 *Pen movement: the sigma-lognormal model.* Plamondon's kinematic theory describes a rapid
 handwriting movement as a sum of overlapping strokes, each the response of a neuromuscular
 system to one command: the speed of stroke i is a lognormal impulse
-``D_i * Lambda(t; t0_i, mu_i, sigma_i)`` and its direction turns by ``dtheta_i`` in step with
+``D_i * LN(t; t0_i, mu_i, sigma_i)`` and its direction turns by ``dtheta_i`` in step with
 the distance covered, ``phi_i(t) = theta_i + dtheta_i * F_i(t)`` (F_i the lognormal CDF).
 It is the standard generative model for synthetic signatures (Ferrer, Diaz, Carmona-Duarte,
 Plamondon et al., "A behavioral handwriting model for static and dynamic signature
