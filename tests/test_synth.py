@@ -25,6 +25,7 @@ import pytest
 from PIL import Image
 
 from sigkit import synth
+from sigkit.synth import samples  # render_writer looks its steps up there: patch them there
 
 SMALL = dict(n_writers=6, n_genuine=6, n_forged=6, seed=0)
 
@@ -282,8 +283,8 @@ def _records(n_writers=6, n=6, seed=0):
 
 
 def test_task_check_fails_when_forgeries_are_genuine(monkeypatch):
-    monkeypatch.setattr(synth, "_forger", lambda plan, rng: (plan, None))
-    monkeypatch.setattr(synth, "_forgery", lambda plan, ex, rng: synth._genuine(plan, rng))
+    monkeypatch.setattr(samples, "_forger", lambda plan, rng: (plan, None))
+    monkeypatch.setattr(samples, "_forgery", lambda plan, ex, rng: synth._genuine(plan, rng))
     with pytest.raises(AssertionError):
         _check_task(measure(_records()))
 
@@ -291,8 +292,8 @@ def test_task_check_fails_when_forgeries_are_genuine(monkeypatch):
 def test_task_check_fails_on_noise(monkeypatch):
     """Every image a different random signature: no writer identity left."""
     plan = synth._writer_plan
-    monkeypatch.setattr(synth, "_genuine", lambda p, rng, g=synth._genuine: g(plan(rng), rng))
-    monkeypatch.setattr(synth, "_forgery", lambda p, ex, rng, g=synth._genuine: g(plan(rng), rng))
+    monkeypatch.setattr(samples, "_genuine", lambda p, rng, g=synth._genuine: g(plan(rng), rng))
+    monkeypatch.setattr(samples, "_forgery", lambda p, ex, rng, g=synth._genuine: g(plan(rng), rng))
     with pytest.raises(AssertionError):
         _check_task(measure(_records()))
 
