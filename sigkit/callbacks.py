@@ -26,6 +26,7 @@ import pandas as pd
 
 from sigkit.metrics import eer
 from sigkit.model import build_siamese, embed
+from sigkit.pairs import pair_distances
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class ValidationEER(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
         emb = embed(self.tower, self.val_images)
-        distances = np.linalg.norm(emb[self.val_pairs["a"]] - emb[self.val_pairs["b"]], axis=1)
+        distances = pair_distances(emb, self.val_pairs)
         if not np.isfinite(distances).all():
             raise FloatingPointError(
                 f"epoch {epoch}: the embeddings are not finite (training diverged); lower the learning rate"

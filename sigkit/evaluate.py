@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 
 from sigkit.metrics import at_threshold, eer
-from sigkit.pairs import validation_pairs
+from sigkit.pairs import pair_distances, validation_pairs
 
 
 def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The validation-rule pairs of `manifest` with their distances: a, b, label, kind, distance."""
     pairs = validation_pairs(manifest, seed=seed)
-    pairs["distance"] = np.linalg.norm(embeddings[pairs["a"]] - embeddings[pairs["b"]], axis=1)
+    pairs["distance"] = pair_distances(embeddings, pairs)
     return pairs
 
 
