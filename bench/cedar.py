@@ -21,13 +21,13 @@ default `cedar-cpu` profile (its time budget stops training in time).
 
 from __future__ import annotations
 
-import ast
 import json
 import logging
 import sys
 import time
 
 import numpy as np
+from common import parse_overrides
 
 import sigkit
 from sigkit import evaluate
@@ -37,18 +37,6 @@ from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
 from sigkit.train import train
-
-
-
-def parse_overrides(args: list[str]) -> dict:
-    out = {}
-    for arg in args:
-        key, _, value = arg.partition("=")
-        try:
-            out[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            out[key] = value
-    return out
 
 
 def with_synthetic_writers(train_set, n_writers: int, seed: int):
@@ -64,20 +52,15 @@ def with_synthetic_writers(train_set, n_writers: int, seed: int):
     return pd.concat([train_set, extra], ignore_index=True)
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    folder = cedar_path()
-    if folder is None:
-        print("bench/cedar.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
-        return
-    start = time.perf_counter()
-    overrides = parse_overrides(sys.argv[1:])
-    run_name = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
-    synthetic_writers = int(overrides.pop("synthetic_writers", 0))
-    config = sigkit.profile("cedar-cpu", **overrides)
+def load_cedar(folder, config, synthetic_writers: int = 0) -> dict:
+    """The fixed protocol's splits and preprocessed images (decoded once, cached in reports/cache).
+
+    Returns splits, images (aligned with the splits) and `all_train` / `all_train_images`: every
+    signature of the training writers, for the memorisation check.
+    """
     manifest = load_dataset(folder)
     splits = split_writers(manifest, train_writers=range(1, 36), val_writers=range(36, 46), test_writers=range(46, 56))
-    all_train = splits["train"]  # every signature of the training writers, for the memorisation check
+    all_train = splits["train"]
     splits["train"] = limit_references(all_train, 12, seed=config.seed)
     if synthetic_writers:
         splits["train"] = with_synthetic_writers(splits["train"], synthetic_writers, config.seed)
@@ -92,47 +75,73 @@ def main() -> None:
     if synthetic_writers:
         extra = splits["train"][splits["train"]["writer"].str.startswith("synth-")]
         images["train"] = np.concatenate([images["train"], load_images(extra["decode_path"], cache_dir=cache, **options)])
+    return dict(splits=splits, images=images, all_train=all_train, all_train_images=all_train_images)
 
-    run_dir = project_root() / "reports" / "bench-cedar" / run_name
-    result = train(config, splits, images, run_dir)
 
-    tower = find_tower(load_siamese(result.model_path))
+def test_figures(model_path, cedar: dict, seed: int) -> dict:
+    """The protocol's figures for a trained model: test EERs, metrics at validation thresholds."""
+    splits, images = cedar["splits"], cedar["images"]
+    tower = find_tower(load_siamese(model_path))
     emb = {name: embed(tower, images[name]) for name in ("val", "test")}
-    pairs = {name: evaluate.pair_scores(emb[name], splits[name], seed=config.seed) for name in emb}
-    refs = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=config.seed) for name in emb}
+    pairs = {name: evaluate.pair_scores(emb[name], splits[name], seed=seed) for name in emb}
+    refs = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=seed) for name in emb}
     single = evaluate.protocol_metrics(evaluate.skilled_only(pairs["val"]), evaluate.skilled_only(pairs["test"]))
     five = evaluate.protocol_metrics(refs["val"], refs["test"])
-    normalised = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=config.seed, normalise=True) for name in emb}
+    normalised = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=seed, normalise=True) for name in emb}
     five_norm = evaluate.protocol_metrics(normalised["val"], normalised["test"])
 
     # memorisation check: training writers' genuine signatures that training never saw
-    train_writers = all_train.reset_index(drop=True)
-    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, all_train_images), train_writers, seed=config.seed))
+    train_writers = cedar["all_train"].reset_index(drop=True)
+    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed))
     is_unseen = ~train_writers["path"].isin(splits["train"]["path"]).to_numpy()
     touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
     train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
     train_seen_eer = eer(train_pairs["distance"][~touches_unseen], train_pairs["label"][~touches_unseen])[0]
 
     random_pairs = evaluate.random_only(pairs["test"])
-    line = {
+    keys = ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")
+    return {
         "data": "CEDAR writers 1-35 train (12 genuine refs each), 36-45 val, 46-55 test",
         "test_eer_single_skilled": single["eer"],
         "test_eer_single_random": eer(random_pairs["distance"], random_pairs["label"])[0],
         "test_eer_5ref_skilled": five["eer"],
         "test_eer_5ref_skilled_normalised": five_norm["eer"],
-        "single_at_val_threshold": {k: single[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
-        "5ref_at_val_threshold": {k: five[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
-        "5ref_normalised_at_val_threshold": {k: five_norm[k] for k in ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")},
-        "val_eer_best": result.best_val_eer,
+        "single_at_val_threshold": {k: single[k] for k in keys},
+        "5ref_at_val_threshold": {k: five[k] for k in keys},
+        "5ref_normalised_at_val_threshold": {k: five_norm[k] for k in keys},
         "train_writer_unseen_sample_eer": train_writer_eer,
         "train_writer_seen_sample_eer": train_seen_eer,
+    }
+
+
+def to_json(line: dict) -> str:
+    return json.dumps(line, default=lambda v: list(v) if isinstance(v, tuple) else float(v))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    folder = cedar_path()
+    if folder is None:
+        print("bench/cedar.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
+        return
+    start = time.perf_counter()
+    overrides = parse_overrides(sys.argv[1:])
+    run_name = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
+    synthetic_writers = int(overrides.pop("synthetic_writers", 0))
+    config = sigkit.profile("cedar-cpu", **overrides)
+    cedar = load_cedar(folder, config, synthetic_writers)
+    run_dir = project_root() / "reports" / "bench-cedar" / run_name
+    result = train(config, cedar["splits"], cedar["images"], run_dir)
+    line = test_figures(result.model_path, cedar, config.seed)
+    line.update({
+        "val_eer_best": result.best_val_eer,
         "epochs_run": int(len(result.history)),
         "train_seconds": round(result.seconds, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "config": {k: v for k, v in config.to_dict().items() if k != "extra"},
         "run_dir": str(run_dir),
-    }
-    print(json.dumps(line, default=lambda v: list(v) if isinstance(v, tuple) else float(v)))
+    })
+    print(to_json(line))
 
 
 if __name__ == "__main__":

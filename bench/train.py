@@ -32,10 +32,9 @@ import sigkit  # noqa: E402
 from sigkit.augment import AugmentOptions  # noqa: E402
 from sigkit.datasets import load_dataset  # noqa: E402
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss  # noqa: E402
-from sigkit.model import build_siamese, build_tower  # noqa: E402
+from sigkit.model import build_siamese, build_tower, tower_options  # noqa: E402
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan  # noqa: E402
 from sigkit.preprocess import load_images, preprocess_options  # noqa: E402
-from sigkit.train import tower_options  # noqa: E402
 
 
 def timed_fit(model, steps: int, warmup: int, **fit_args) -> float:

@@ -20,11 +20,9 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import layers, ops
 
 from sigkit.attention import CBAM
-from sigkit.preprocess import to_float
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
@@ -144,6 +142,18 @@ def build_tower(kind: str = "cbam", **options) -> keras.Model:
     return TOWERS[kind](**options)
 
 
+def tower_options(config) -> dict:
+    """The `build_tower` options a `Config` asks for."""
+    shape = tuple(config.image_size) + (1,)
+    if config.tower == "signet":
+        return dict(input_shape=shape, embedding_dim=config.embedding_dim)
+    return dict(
+        input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,
+        attention=config.attention, embedding_dim=config.embedding_dim, norm=config.norm, dropout=config.dropout,
+        pooling=config.pooling,
+    )
+
+
 def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
     """`(image_a, image_b) -> distance` sharing one tower's weights."""
     shape = tower.input_shape[1:]
@@ -153,10 +163,18 @@ def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
     return keras.Model([image_a, image_b], distance, name=name)
 
 
-def embed(tower: keras.Model, images, batch_size: int = 256):
-    """(N, H, W, 1) uint8 images (the preprocessed cache) -> (N, D) float32 embeddings, inference mode."""
-    data = tf.data.Dataset.from_tensor_slices(images).batch(batch_size).map(to_float)
-    return np.asarray(tower.predict(data, verbose=0), np.float32)
+def embed(tower: keras.Model, images, batch_size: int = 256) -> np.ndarray:
+    """(N, H, W, 1) uint8 images (the preprocessed cache) -> (N, D) float32 embeddings, inference mode.
+
+    Plain numpy in, numpy out, so it runs on any Keras backend (the GPU bench uses JAX).
+    """
+    images = np.asarray(images)
+    chunks = [
+        tower.predict(images[start : start + 4096].astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
+        for start in range(0, len(images), 4096)
+    ]
+    dim = tower.output_shape[-1]
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, dim), np.float32)
 
 
 def find_tower(siamese: keras.Model) -> keras.Model:

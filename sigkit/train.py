@@ -36,7 +36,7 @@ from sigkit.augment import AugmentOptions
 from sigkit.callbacks import Checkpoint, ValidationEER
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
-from sigkit.model import build_siamese, build_tower
+from sigkit.model import build_siamese, build_tower, tower_options
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validation_pairs
 
 log = logging.getLogger(__name__)
@@ -53,17 +53,6 @@ class TrainResult:
     threshold: float
     seconds: float
     stopped: str | None
-
-
-def tower_options(config: Config) -> dict:
-    shape = tuple(config.image_size) + (1,)
-    if config.tower == "signet":
-        return dict(input_shape=shape, embedding_dim=config.embedding_dim)
-    return dict(
-        input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,
-        attention=config.attention, embedding_dim=config.embedding_dim, norm=config.norm, dropout=config.dropout,
-        pooling=config.pooling,
-    )
 
 
 def device_strategy(config: Config) -> tf.distribute.Strategy:
