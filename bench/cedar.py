@@ -83,12 +83,9 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
     splits, images = cedar["splits"], cedar["images"]
     tower = find_tower(load_siamese(model_path))
     emb = {name: embed(tower, images[name]) for name in ("val", "test")}
-    pairs = {name: evaluate.pair_scores(emb[name], splits[name], seed=seed) for name in emb}
-    refs = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=seed) for name in emb}
-    single = evaluate.protocol_metrics(evaluate.skilled_only(pairs["val"]), evaluate.skilled_only(pairs["test"]))
-    five = evaluate.protocol_metrics(refs["val"], refs["test"])
-    normalised = {name: evaluate.reference_scores(emb[name], splits[name], k=5, seed=seed, normalise=True) for name in emb}
-    five_norm = evaluate.protocol_metrics(normalised["val"], normalised["test"])
+    metrics = evaluate.evaluate_embeddings(emb["test"], splits["test"], emb["val"], splits["val"], k=5, seed=seed,
+                                           n_boot=0).metrics
+    single, five, five_norm = metrics["single_skilled"], metrics["references_5"], metrics["references_5_normalised"]
 
     # memorisation check: training writers' genuine signatures that training never saw
     train_writers = cedar["all_train"].reset_index(drop=True)
@@ -98,12 +95,11 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
     train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
     train_seen_eer = eer(train_pairs["distance"][~touches_unseen], train_pairs["label"][~touches_unseen])[0]
 
-    random_pairs = evaluate.random_only(pairs["test"])
     keys = ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")
     return {
         "data": "CEDAR writers 1-35 train (12 genuine refs each), 36-45 val, 46-55 test",
         "test_eer_single_skilled": single["eer"],
-        "test_eer_single_random": eer(random_pairs["distance"], random_pairs["label"])[0],
+        "test_eer_single_random": metrics["single_random"]["eer"],
         "test_eer_5ref_skilled": five["eer"],
         "test_eer_5ref_skilled_normalised": five_norm["eer"],
         "single_at_val_threshold": {k: single[k] for k in keys},

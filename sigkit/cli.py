@@ -3,8 +3,11 @@
     sigkit synth OUT [--writers N] [--genuine G] [--forged F] [--seed S]   write the synthetic set
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH] [--run NAME] [--params F]   run the notebooks (papermill)
+    sigkit verify --model M.keras --reference R1 [R2 ...] --questioned Q [--threshold T]
+    sigkit evaluate --model M.keras --data PATH [--writers 46-55] [--val-writers 36-45] [--out DIR]
 
-Exit status 0 on success, 2 on bad input (with a message naming the file and what to do).
+Exit status 0 on success (`verify`: genuine), 1 when `verify` finds a forgery, 2 on bad input
+(with a message naming the file and what to do).
 """
 
 from __future__ import annotations
@@ -46,6 +49,27 @@ def _reports(args) -> int:
     return reports.main(argv)
 
 
+def _verify(args) -> int:
+    from sigkit.verify import verify
+
+    verdict = verify(args.model, args.reference, args.questioned, threshold=args.threshold)
+    print(verdict.text())
+    return 0 if verdict.genuine else 1
+
+
+def _evaluate(args) -> int:
+    import pandas as pd
+
+    from sigkit.assess import evaluate_model, parse_writers
+
+    evaluation, path = evaluate_model(args.model, args.data, parse_writers(args.writers), parse_writers(args.val_writers),
+                                      out_dir=args.out, k=args.k, n_boot=args.bootstrap)
+    with pd.option_context("display.width", 160, "display.max_columns", 20):
+        print(evaluation.table().round(3).to_string())
+    print(f"metrics and figures written to {path.parent}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sigkit", description="Offline signature verification kit.")
     verbs = parser.add_subparsers(dest="verb", required=True)
@@ -70,6 +94,24 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--run", default=None)
     rep.add_argument("--params", default=None)
     rep.set_defaults(run=_reports)
+
+    ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
+    ver.add_argument("--model", required=True, help="a sigkit .keras model (model.json beside it holds the threshold)")
+    ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
+    ver.add_argument("--questioned", required=True, help="the signature to verify")
+    ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
+    ver.set_defaults(run=_verify)
+
+    ev = verbs.add_parser("evaluate", help="metrics JSON and figures of a model on a data set's writers")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", required=True)
+    ev.add_argument("--writers", nargs="+", default=None, help="test writers, e.g. 46-55 (default: all but --val-writers)")
+    ev.add_argument("--val-writers", nargs="+", default=None,
+                    help="writers to choose the threshold on (default: the threshold stored with the model)")
+    ev.add_argument("--out", default=None, help="output folder (default: <model folder>/evaluation)")
+    ev.add_argument("--k", type=int, default=5, help="references per questioned signature (default 5)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    ev.set_defaults(run=_evaluate)
     return parser
 
 

@@ -14,16 +14,22 @@ A decision threshold is always chosen on validation writers and applied unchange
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
-from sigkit.metrics import at_threshold, eer
+from sigkit.metrics import at_threshold, bootstrap_ci, eer, per_writer_eer, roc_auc
 from sigkit.pairs import pair_distances, validation_pairs
 
 
 def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
-    """The validation-rule pairs of `manifest` with their distances: a, b, label, kind, distance."""
+    """The validation-rule pairs of `manifest` with their distances: a, b, label, kind, writer, distance.
+
+    `writer` is the claimed writer (the one of image `a`), for per-writer figures and intervals.
+    """
     pairs = validation_pairs(manifest, seed=seed)
+    pairs["writer"] = manifest["writer"].to_numpy()[pairs["a"].to_numpy()]
     pairs["distance"] = pair_distances(embeddings, pairs)
     return pairs
 
@@ -63,12 +69,26 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
     return pd.concat(rows, ignore_index=True)
 
 
-def protocol_metrics(val: pd.DataFrame, test: pd.DataFrame) -> dict:
-    """EER on test (threshold-free) and the test metrics at the validation EER threshold."""
-    val_eer, threshold = eer(val["distance"], val["label"])
-    test_eer, _ = eer(test["distance"], test["label"])
-    return {"eer": test_eer, "val_eer": val_eer, "threshold": threshold,
-            **at_threshold(test["distance"], test["label"], threshold)}
+def protocol_metrics(val: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None = None,
+                     n_boot: int = 0, seed: int = 0) -> dict:
+    """Test EER and ROC AUC (threshold-free) and the test metrics at a threshold fixed beforehand.
+
+    The threshold is the EER point of the validation scores `val`, or, with no validation writers,
+    the given `threshold` (e.g. the one stored with the model at training time). With `n_boot`,
+    95 % intervals of the test EER and accuracy over resampled test writers are added.
+    """
+    out = {}
+    if val is not None:
+        out["val_eer"], threshold = eer(val["distance"], val["label"])
+    elif threshold is None:
+        raise ValueError("a threshold needs validation scores or a given threshold; never the test set's own")
+    out.update(eer=eer(test["distance"], test["label"])[0], auc=roc_auc(test["distance"], test["label"]),
+               threshold=float(threshold), **at_threshold(test["distance"], test["label"], threshold))
+    if n_boot:
+        out["eer_ci"] = bootstrap_ci(test, lambda s: eer(s["distance"], s["label"])[0], n_boot, seed)
+        out["accuracy_ci"] = bootstrap_ci(
+            test, lambda s: at_threshold(s["distance"], s["label"], threshold)["accuracy"], n_boot, seed)
+    return out
 
 
 def skilled_only(pairs: pd.DataFrame) -> pd.DataFrame:
@@ -77,3 +97,85 @@ def skilled_only(pairs: pd.DataFrame) -> pd.DataFrame:
 
 def random_only(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[pairs["kind"].isin(["genuine", "random"])]
+
+
+def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references."""
+    pairs = pair_scores(embeddings, manifest, seed=seed)
+    out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
+    out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed)
+    if k >= 2:
+        out[f"references_{k}_normalised"] = reference_scores(embeddings, manifest, k, seed=seed, normalise=True)
+    return out
+
+
+def eer_by_references(embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 3, 5, 8, 12), seed: int = 0) -> pd.DataFrame:
+    """Test EER (skilled forgeries) against the number of references K, mean and min distance.
+
+    A K is skipped when no writer has more than K genuine signatures (nothing left to question).
+    """
+    rows = []
+    for k in ks:
+        for aggregate in ("mean", "min"):
+            try:
+                scores = reference_scores(embeddings, manifest, k, seed=seed, aggregate=aggregate)
+            except ValueError:
+                continue
+            if 0 < scores["label"].sum() < len(scores):
+                rows.append({"k": k, "aggregate": aggregate, "eer": eer(scores["distance"], scores["label"])[0],
+                             "writers": scores["writer"].nunique()})
+    return pd.DataFrame(rows, columns=["k", "aggregate", "eer", "writers"])
+
+
+@dataclass
+class Evaluation:
+    """Everything the evaluation notebook and `sigkit evaluate` show, from embeddings.
+
+    `metrics[protocol]` holds the numbers of `protocol_metrics`; `scores[protocol]` the test
+    scores (and `val_scores` the validation ones) for the figures.
+    """
+
+    metrics: dict
+    scores: dict
+    val_scores: dict
+    per_writer: pd.DataFrame
+    by_references: pd.DataFrame
+    pairs: pd.DataFrame = field(repr=False)
+
+    def table(self) -> pd.DataFrame:
+        """One row per protocol: the paper's metrics in percent, with intervals."""
+        rows = []
+        for protocol, m in self.metrics.items():
+            row = {"protocol": protocol, **{key: 100 * m[key] for key in ("accuracy", "precision", "recall", "f1", "eer", "far", "frr")}}
+            if "eer_ci" in m:
+                row["eer 95% CI"] = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}"
+                row["accuracy 95% CI"] = f"{100 * m['accuracy_ci'][0]:.1f}-{100 * m['accuracy_ci'][1]:.1f}"
+            row["auc"], row["threshold"] = m["auc"], m["threshold"]
+            rows.append(row)
+        return pd.DataFrame(rows).set_index("protocol")
+
+    def summary(self) -> dict:
+        """JSON-ready: the metrics per protocol, per-writer EER and EER against K."""
+        return {"metrics": self.metrics, "per_writer_eer": self.per_writer.to_dict("records"),
+                "eer_by_references": self.by_references.to_dict("records")}
+
+
+def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_emb: np.ndarray | None = None,
+                        val_manifest: pd.DataFrame | None = None, *, threshold: float | None = None, k: int = 5,
+                        seed: int = 0, n_boot: int = 1000) -> Evaluation:
+    """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
+
+    Without validation writers the stored threshold applies to the raw-distance protocols only
+    (the normalised score has another scale, so it is left out).
+    """
+    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed)
+    val = protocol_scores(val_emb, val_manifest, k=k, seed=seed) if val_emb is not None else {}
+    if not val:
+        test = {name: scores for name, scores in test.items() if not name.endswith("normalised")}
+    metrics = {name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
+               for name, scores in test.items()}
+    per_writer = pd.concat([per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
+                           ignore_index=True)
+    return Evaluation(metrics=metrics, scores=test, val_scores=val, per_writer=per_writer,
+                      by_references=eer_by_references(test_emb, test_manifest, seed=seed),
+                      pairs=pair_scores(test_emb, test_manifest, seed=seed))

@@ -9,6 +9,7 @@ interpolated linearly between the two operating points around the crossing.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def far_frr(distances, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -59,3 +60,52 @@ def at_threshold(distances, labels, threshold: float) -> dict[str, float]:
         "far": fp / (fp + tn) if fp + tn else 0.0,
         "frr": fn / (fn + tp) if fn + tp else 0.0,
     }
+
+
+def roc_auc(distances, labels) -> float:
+    """Area under the ROC curve with genuine as the positive class (score = -distance)."""
+    _, far, frr = far_frr(distances, labels)
+    tpr = 1.0 - frr
+    return float(np.sum(np.diff(far) * (tpr[1:] + tpr[:-1]) / 2.0))
+
+
+def choose_threshold(distances, labels, rule: str = "eer") -> float:
+    """A decision threshold from *validation* pairs: the EER point or the best accuracy."""
+    if rule == "eer":
+        return eer(distances, labels)[1]
+    if rule == "accuracy":
+        thresholds, far, frr = far_frr(distances, labels)
+        labels = np.asarray(labels).ravel().astype(bool)
+        errors = far * (~labels).sum() + frr * labels.sum()
+        return float(thresholds[int(np.argmin(errors))])
+    raise ValueError(f"rule must be 'eer' or 'accuracy', not {rule!r}")
+
+
+def per_writer_eer(scores: pd.DataFrame) -> pd.DataFrame:
+    """EER of each writer's own scores (columns writer, distance, label); writers lacking a class are left out."""
+    rows = []
+    for writer, group in scores.groupby("writer", sort=True):
+        n_genuine = int(group["label"].sum())
+        if 0 < n_genuine < len(group):
+            rows.append({"writer": writer, "eer": eer(group["distance"], group["label"])[0],
+                         "genuine": n_genuine, "forged": len(group) - n_genuine})
+    return pd.DataFrame(rows, columns=["writer", "eer", "genuine", "forged"])
+
+
+def bootstrap_ci(scores: pd.DataFrame, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of `statistic(scores)` over resamples of whole *writers*.
+
+    Pairs of one writer are correlated, so resampling pairs would make the interval too narrow;
+    a resample that happens to lack genuine or forged scores is drawn again.
+    """
+    groups = [group for _, group in scores.groupby("writer", sort=True)]
+    if len(groups) < 2:
+        raise ValueError("a confidence interval over writers needs at least 2 writers")
+    rng = np.random.default_rng(seed)
+    values = []
+    while len(values) < n_boot:
+        sample = pd.concat([groups[i] for i in rng.integers(len(groups), size=len(groups))])
+        if 0 < sample["label"].sum() < len(sample):
+            values.append(statistic(sample))
+    tail = (1.0 - level) / 2.0
+    return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))

@@ -3,10 +3,10 @@
 import numpy as np
 import pandas as pd
 import pytest
-from sklearn.metrics import roc_curve
+from sklearn.metrics import roc_auc_score, roc_curve
 
 from sigkit.evaluate import reference_scores
-from sigkit.metrics import at_threshold, eer, far_frr
+from sigkit.metrics import at_threshold, bootstrap_ci, choose_threshold, eer, far_frr, per_writer_eer, roc_auc
 
 
 def test_perfect_and_inverted_separation():
@@ -101,3 +101,48 @@ def test_normalised_reference_scores_divide_by_the_references_spread():
     np.testing.assert_allclose(doubled["distance"], scaled["distance"])  # scale-free
     with pytest.raises(ValueError, match="k >= 2"):
         reference_scores(points, manifest, k=1, normalise=True)
+
+
+def test_roc_auc_matches_sklearn_with_ties():
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, 400)
+    d = np.round(rng.normal(1.0 - 0.5 * y, 0.4), 1)  # rounded: many ties
+    assert roc_auc(d, y) == pytest.approx(roc_auc_score(y, -d), abs=1e-12)
+    assert roc_auc([0.1, 0.2, 0.8, 0.9], [1, 1, 0, 0]) == pytest.approx(1.0)
+
+
+def test_choose_threshold_rules():
+    d = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    y = np.array([1, 1, 1, 0, 1, 0])
+    # best accuracy: accept <= 0.3 (1 error) or <= 0.5 (1 error); the first is kept
+    assert choose_threshold(d, y, "accuracy") == pytest.approx(0.3)
+    assert at_threshold(d, y, choose_threshold(d, y, "accuracy"))["accuracy"] == pytest.approx(5 / 6)
+    assert choose_threshold(d, y, "eer") == pytest.approx(eer(d, y)[1])
+    with pytest.raises(ValueError, match="rule"):
+        choose_threshold(d, y, "f1")
+
+
+def test_per_writer_eer_by_hand():
+    scores = pd.DataFrame({
+        "writer": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
+        "distance": [0.1, 0.2, 0.8, 0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+        "label": [1, 1, 0, 0, 1, 0, 1, 0, 1, 1],
+    })
+    table = per_writer_eer(scores).set_index("writer")
+    assert list(table.index) == ["a", "b"]  # c has no forgery: no EER
+    assert table.loc["a", "eer"] == 0.0 and table.loc["b", "eer"] == pytest.approx(0.5)
+    assert table.loc["b", "genuine"] == 2 and table.loc["b", "forged"] == 2
+
+
+def test_bootstrap_ci_over_writers():
+    rng = np.random.default_rng(2)
+    writers = np.repeat([f"w{i}" for i in range(20)], 20)
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 20).astype(int)
+    d = rng.normal(1.0 - 0.5 * y, 0.4)
+    scores = pd.DataFrame({"writer": writers, "distance": d, "label": y})
+    point = eer(d, y)[0]
+    low, high = bootstrap_ci(scores, lambda s: eer(s["distance"], s["label"])[0], n_boot=200)
+    assert low <= point <= high and high - low < 0.2
+    assert bootstrap_ci(scores, lambda s: eer(s["distance"], s["label"])[0], n_boot=200) == (low, high)  # seeded
+    with pytest.raises(ValueError, match="2 writers"):
+        bootstrap_ci(scores[scores["writer"] == "w0"], len)

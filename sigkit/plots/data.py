@@ -1,8 +1,4 @@
-"""Figures. Each function returns a matplotlib Figure; `save` writes it under `<run>/figures/`.
-
-Data figures live here now; evaluation figures (ROC, DET, FAR/FRR, ...) join them with the
-evaluation module.
-"""
+"""Data figures: raw scans, preprocessing steps, preprocessed grids, pairs; and `save`."""
 
 from __future__ import annotations
 

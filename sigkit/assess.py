@@ -1,0 +1,94 @@
+"""From a model file and a data folder to `metrics.json` and the evaluation figures.
+
+What `sigkit evaluate` runs, and what the evaluation notebook runs on its own split: embed the
+test writers (and the validation writers, when given, to choose the threshold on them), score
+every protocol, write the numbers and the figures. With no validation writers the threshold is
+the one stored with the model at training time, never one fitted to the test writers.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+
+from sigkit import plots
+from sigkit.datasets import load_dataset, split_writers
+from sigkit.evaluate import Evaluation, evaluate_embeddings
+from sigkit.model import embed, find_tower, load_siamese
+from sigkit.preprocess import load_images
+from sigkit.verify import model_card, preprocessing_for
+
+
+def parse_writers(tokens: list[str] | None) -> list[int | str] | None:
+    """Command-line writer ids: `46-55` is a range, `7` a number (matches "007"), anything else a name."""
+    if tokens is None:
+        return None
+    ids: list[int | str] = []
+    for token in tokens:
+        for part in filter(None, token.split(",")):
+            span = re.fullmatch(r"(\d+)-(\d+)", part)
+            if span:
+                ids.extend(range(int(span[1]), int(span[2]) + 1))
+            else:
+                ids.append(int(part) if part.isdigit() else part)
+    return ids
+
+
+def evaluation_figures(evaluation: Evaluation) -> dict:
+    """Every evaluation figure, by file name."""
+    k_name = next(name for name in evaluation.scores if name.startswith("references_") and not name.endswith("normalised"))
+    single = evaluation.metrics["single_skilled"]
+    return {
+        "03_roc": plots.roc(evaluation.scores),
+        "03_det": plots.det(evaluation.scores),
+        "03_far_frr": plots.far_frr_curves(evaluation.scores["single_skilled"], single["threshold"],
+                                           "FAR and FRR against the threshold (single pairs, skilled forgeries)"),
+        "03_distance_histograms": plots.distance_histograms(evaluation.pairs, single["threshold"]),
+        "03_confusion": plots.confusion_matrix(evaluation.scores[k_name], evaluation.metrics[k_name]["threshold"],
+                                               f"Confusion matrix, {k_name} (accuracy "
+                                               f"{100 * evaluation.metrics[k_name]['accuracy']:.1f} %)"),
+        "03_per_writer_eer": plots.per_writer(evaluation.per_writer),
+        "03_eer_vs_references": plots.eer_vs_references(evaluation.by_references),
+    }
+
+
+def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | None = None) -> Path:
+    """`metrics.json` and the figures (PNG) under `out_dir`; returns the JSON path."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, fig in evaluation_figures(evaluation).items():
+        plots.save(fig, out_dir, name)
+        plt.close(fig)
+    path = out_dir / "metrics.json"
+    path.write_text(json.dumps({**(extra or {}), **evaluation.summary()}, indent=2, default=float))
+    return path
+
+
+def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_writers=None, *,
+                   out_dir: str | Path | None = None, k: int = 5, seed: int | None = None,
+                   n_boot: int = 1000) -> tuple[Evaluation, Path]:
+    """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path."""
+    card = model_card(model_path)
+    seed = int(card.get("config", {}).get("seed", 0)) if seed is None else seed
+    tower = find_tower(load_siamese(model_path))
+    manifest = load_dataset(data)
+    if writers is None:
+        val = {str(w) for w in split_writers(manifest, val_writers=val_writers)["val"]["writer"]} if val_writers else set()
+        writers = sorted(set(manifest["writer"].astype(str)) - val)
+    splits = split_writers(manifest, val_writers=val_writers, test_writers=writers)
+    options = preprocessing_for(tower, card)
+    emb = {name: embed(tower, load_images(part["decode_path"], **options)) for name, part in splits.items()
+           if name != "train" and len(part)}
+    threshold = None if "val" in emb else card.get("threshold")
+    if threshold is None and "val" not in emb:
+        raise ValueError(f"{model_path}: no stored threshold (model.json) and no --val-writers to choose one on")
+    evaluation = evaluate_embeddings(emb["test"], splits["test"], emb.get("val"), splits["val"] if "val" in emb else None,
+                                     threshold=threshold, k=k, seed=seed, n_boot=n_boot)
+    out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
+    extra = {"model": str(model_path), "data": str(data), "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
+             "val_writers": sorted(splits["val"]["writer"].unique().tolist()),
+             "threshold_from": "validation writers" if "val" in emb else "model.json (training-time validation)"}
+    return evaluation, write_evaluation(evaluation, out_dir, extra)

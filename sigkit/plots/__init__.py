@@ -1,0 +1,12 @@
+"""Figures. Each function returns a matplotlib Figure; `save` writes it under `<run>/figures/`.
+
+`data` holds the data notebook's figures, `evaluation` the biometric ones (ROC, DET, FAR/FRR,
+histograms, confusion matrix, training curves, EER against references, per-writer EER).
+"""
+
+from sigkit.plots.data import (  # noqa: F401
+    genuine_and_forged, image_grid, pair_examples, preprocessing_steps, raw_image, save,
+)
+from sigkit.plots.evaluation import (  # noqa: F401
+    confusion_matrix, det, distance_histograms, eer_vs_references, far_frr_curves, per_writer, roc, training_curves,
+)

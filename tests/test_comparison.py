@@ -1,0 +1,117 @@
+"""The literature table (data/literature.csv) and the comparison chart beside sigkit's own results."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.colors as mcolors
+import matplotlib.pyplot as plt
+import pytest
+
+from sigkit import comparison
+
+SEED_FIGURES = {"accuracy": 91.12, "precision": 92.27, "recall": 92.43, "f1": 90.75, "eer": 4.88}
+
+
+@pytest.fixture(scope="module")
+def literature():
+    return comparison.load_literature()
+
+
+def value_of(table, method_contains, metric, dataset=None):
+    rows = table[table["method"].str.contains(method_contains, regex=False) & (table["metric"] == metric)]
+    if dataset is not None:
+        rows = rows[rows["dataset"] == dataset]
+    assert len(rows) == 1, f"expected one {method_contains} / {dataset} / {metric} row, found {len(rows)}"
+    return rows["value"].iloc[0]
+
+
+def test_seed_paper_figures_are_recorded_exactly(literature):
+    for metric, value in SEED_FIGURES.items():
+        assert value_of(literature, "(seed paper)", metric) == value
+
+
+def test_required_literature_rows_are_present(literature):
+    assert value_of(literature, "SigNet (Dey", "accuracy", dataset="CEDAR") == 100
+    assert value_of(literature, "(Liu et al.)", "accuracy") == pytest.approx(94.10)
+    hafemann = literature[literature["doi"] == "10.1016/j.patcog.2017.05.012"]
+    assert {"CEDAR", "GPDS-160"} <= set(hafemann["dataset"]) and set(hafemann["metric"]) == {"eer"}
+
+
+def test_every_row_is_comparable_and_in_percent(literature):
+    for column in ("method", "dataset", "protocol", "citation", "source_note"):
+        assert (literature[column].str.len() > 0).all(), column
+    assert literature["value"].between(0, 100).all()
+    assert not literature.duplicated(["method", "dataset", "metric"]).any()
+    assert not literature["measured"].any()
+
+
+def test_dey_cedar_row_says_the_threshold_was_tuned_on_test_pairs(literature):
+    row = literature[literature["method"].str.startswith("SigNet (Dey") & (literature["dataset"] == "CEDAR")]
+    assert "tuned on test" in row["protocol"].iloc[0]
+
+
+GOOD_HEADER = ",".join(comparison.COLUMNS)
+GOOD_ROW = "M,2020,CEDAR,WI Siamese,eer,4.5,Someone 2020,,read in abstract"
+
+
+@pytest.mark.parametrize("content, complaint", [
+    ("method,year,dataset,metric,value\nM,2020,CEDAR,eer,4.5\n", "missing column"),
+    (f"{GOOD_HEADER}\n{GOOD_ROW.replace('WI Siamese', '')}\n", "empty 'protocol' on line(s) 2"),
+    (f"{GOOD_HEADER}\n{GOOD_ROW}\n{GOOD_ROW.replace('CEDAR', '  ')}\n", "empty 'dataset' on line(s) 3"),
+    (f"{GOOD_HEADER}\n{GOOD_ROW.replace('4.5', '0.045e4')}\n", "0 to 100"),
+    (f"{GOOD_HEADER}\n{GOOD_ROW.replace('4.5', 'n/a')}\n", "0 to 100"),
+    (f'{GOOD_HEADER}\n{GOOD_ROW}\n"unclosed,2020\n', "not a readable CSV"),
+])
+def test_malformed_csv_raises_value_error_naming_the_file(tmp_path, content, complaint):
+    path = tmp_path / "broken_literature.csv"
+    path.write_text(content)
+    with pytest.raises(ValueError, match="broken_literature.csv") as error:
+        comparison.load_literature(path)
+    assert complaint in str(error.value)
+
+
+def test_with_measured_adds_flagged_rows(literature):
+    table = comparison.with_measured(literature, {"accuracy": 89.3, "EER": 10.0}, dataset="CEDAR",
+                                     protocol="WI Siamese, threshold on validation writers")
+    mine = table[table["measured"]]
+    assert len(table) == len(literature) + 2
+    assert set(mine["metric"]) == {"accuracy", "eer"} and (mine["method"] == "sigkit (this run)").all()
+    assert (mine["dataset"] == "CEDAR").all() and len(literature) == len(table[~table["measured"]])
+
+
+@pytest.mark.parametrize("measured, dataset, protocol", [
+    ({"eer": 140.0}, "CEDAR", "WI"),
+    ({"eer": 10.0}, "", "WI"),
+    ({"eer": 10.0}, "CEDAR", " "),
+])
+def test_with_measured_refuses_results_that_cannot_be_compared(literature, measured, dataset, protocol):
+    with pytest.raises(ValueError):
+        comparison.with_measured(literature, measured, dataset=dataset, protocol=protocol)
+
+
+def test_chart_has_one_panel_per_metric_labelled_with_datasets_and_highlights_sigkit(literature):
+    table = comparison.with_measured(literature, {"accuracy": 89.3, "eer": 10.0}, dataset="synthetic",
+                                     protocol="WI Siamese, threshold on validation writers")
+    fig = comparison.comparison_chart(table, metrics=("accuracy", "eer"))
+    try:
+        assert len(fig.axes) == 2
+        for ax, metric in zip(fig.axes, ("accuracy", "eer")):
+            labels = [tick.get_text() for tick in ax.get_yticklabels()]
+            rows = table[table["metric"] == metric]
+            assert len(ax.patches) == len(labels) == len(rows)
+            for dataset in rows["dataset"]:
+                assert any(dataset in label.replace("\n", " ") for label in labels), dataset
+            own = [bar for bar in ax.patches if mcolors.same_color(bar.get_facecolor(), comparison.OWN_COLOUR)]
+            assert len(own) == 1
+        assert "lower is better" in fig.axes[1].get_title(loc="left")
+    finally:
+        plt.close(fig)
+
+
+def test_chart_keeps_a_panel_for_a_metric_without_rows(literature):
+    fig = comparison.comparison_chart(literature, metrics=("accuracy", "auc"))
+    try:
+        assert len(fig.axes) == 2 and not fig.axes[1].patches
+    finally:
+        plt.close(fig)

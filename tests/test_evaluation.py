@@ -1,0 +1,120 @@
+"""Evaluation end to end: protocols, figures, `sigkit evaluate` and `sigkit verify` on a tiny trained model."""
+
+import json
+
+import matplotlib
+import numpy as np
+import pytest
+
+import sigkit
+from sigkit import cli, synth
+from sigkit.assess import evaluation_figures, parse_writers, write_evaluation
+from sigkit.datasets import load_dataset, split_writers
+from sigkit.evaluate import evaluate_embeddings
+from sigkit.model import embed, find_tower, load_siamese
+from sigkit.preprocess import load_images, preprocess_options
+from sigkit.train import train
+
+matplotlib.use("Agg")
+TINY = dict(image_size=(32, 64), widths=(8, 16), convs_per_block=1, embedding_dim=16, writers_per_batch=3,
+            k_genuine=2, k_forged=1, learning_rate=1e-3, epochs=2, steps_per_epoch=3)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    folder = synth.generate(tmp_path_factory.mktemp("synth"), n_writers=8, n_genuine=8, n_forged=4, seed=5)
+    manifest = load_dataset(folder)
+    splits = split_writers(manifest, val=2, test=2, seed=0)
+    config = sigkit.profile("default", **TINY)
+    images = {name: load_images(part["decode_path"], **preprocess_options(config)) for name, part in splits.items()}
+    result = train(config, splits, images, tmp_path_factory.mktemp("run"))
+    return folder, splits, images, result
+
+
+def test_parse_writers():
+    assert parse_writers(["46-48", "7", "anna,bob"]) == [46, 47, 48, 7, "anna", "bob"]
+    assert parse_writers(None) is None
+
+
+def test_evaluation_protocols_and_figures(trained, tmp_path):
+    _, splits, images, result = trained
+    tower = find_tower(load_siamese(result.model_path))
+    evaluation = evaluate_embeddings(embed(tower, images["test"]), splits["test"], embed(tower, images["val"]),
+                                     splits["val"], k=3, n_boot=50)
+    assert set(evaluation.metrics) == {"single_skilled", "single_random", "references_3", "references_3_normalised"}
+    for m in evaluation.metrics.values():
+        assert 0 <= m["eer"] <= 1 and 0 <= m["auc"] <= 1 and m["eer_ci"][0] <= m["eer_ci"][1]
+    assert set(evaluation.by_references["k"]) == {1, 2, 3, 5}  # 8 genuine: K = 8 leaves nothing to question
+    assert set(evaluation.per_writer["writer"]) == set(splits["test"]["writer"])
+    figures = evaluation_figures(evaluation)
+    assert len(figures) == 7 and all(fig.axes and fig.axes[0].has_data() for fig in figures.values())
+    path = write_evaluation(evaluation, tmp_path)
+    assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == sorted(f"{n}.png" for n in figures)
+    saved = json.loads(path.read_text())
+    assert saved["metrics"]["single_skilled"]["eer"] == pytest.approx(evaluation.metrics["single_skilled"]["eer"])
+
+
+def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
+    folder, splits, images, result = trained
+    test, val = sorted(splits["test"]["writer"].unique()), sorted(splits["val"]["writer"].unique())
+    status = cli.main(["evaluate", "--model", str(result.model_path), "--data", str(folder), "--writers", *test,
+                       "--val-writers", *val, "--out", str(tmp_path / "ev"), "--bootstrap", "0"])
+    assert status == 0
+    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    tower = find_tower(load_siamese(result.model_path))
+    direct = evaluate_embeddings(embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], n_boot=0)
+    for protocol, m in direct.metrics.items():
+        assert saved["metrics"][protocol]["eer"] == pytest.approx(m["eer"])
+        assert saved["metrics"][protocol]["accuracy"] == pytest.approx(m["accuracy"])
+    assert saved["threshold_from"] == "validation writers" and saved["test_writers"] == test
+
+
+def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_path):
+    folder, splits, _, result = trained
+    test = sorted(splits["test"]["writer"].unique())
+    assert cli.main(["evaluate", "--model", str(result.model_path), "--data", str(folder), "--writers", *test,
+                     "--out", str(tmp_path), "--bootstrap", "0"]) == 0
+    saved = json.loads((tmp_path / "metrics.json").read_text())
+    assert saved["metrics"]["single_skilled"]["threshold"] == pytest.approx(result.threshold)
+    assert "references_5_normalised" not in saved["metrics"]  # another scale: no stored threshold for it
+
+
+def test_cli_verify_verdicts(trained, capsys):
+    _, splits, images, result = trained
+    test = splits["test"].reset_index(drop=True)
+    writer = test["writer"].iloc[0]
+    genuine = test[(test["writer"] == writer) & test["genuine"]]["path"].tolist()
+    forged = test[(test["writer"] == writer) & ~test["genuine"]]["path"].tolist()
+    args = ["verify", "--model", str(result.model_path), "--reference", *genuine[:3], "--questioned"]
+    assert cli.main(args + [forged[0], "--threshold", "1e9"]) == 0
+    assert "GENUINE" in capsys.readouterr().out
+    assert cli.main(args + [forged[0], "--threshold", "0"]) == 1
+    assert "FORGED" in capsys.readouterr().out
+    # default threshold: the model's; the printed distance is the mean distance to the references
+    status = cli.main(args + [genuine[4]])
+    out = capsys.readouterr().out
+    tower = find_tower(load_siamese(result.model_path))
+    rows = [test.index[test["path"] == p][0] for p in [*genuine[:3], genuine[4]]]
+    emb = embed(tower, images["test"][rows])
+    expected = np.linalg.norm(emb[:3] - emb[3], axis=1).mean()
+    assert f"distance {expected:.4f}" in out and f"threshold {result.threshold:.4f}" in out
+    assert status == (0 if expected <= result.threshold else 1)
+
+
+def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):
+    _, splits, _, result = trained
+    reference = splits["test"]["path"].iloc[0]
+    empty, text = tmp_path / "empty.png", tmp_path / "text.png"
+    empty.write_bytes(b"")
+    text.write_text("not an image")
+    base = ["verify", "--model", str(result.model_path), "--reference", reference, "--questioned"]
+    for bad in (empty, text, tmp_path / "missing.png"):
+        assert cli.main(base + [str(bad)]) == 2
+        assert str(bad) in capsys.readouterr().err
+    assert cli.main(["verify", "--model", str(tmp_path / "none.keras"), "--reference", reference, "--questioned", reference]) == 2
+    assert "none.keras" in capsys.readouterr().err
+    lone = tmp_path / "lone" / "m.keras"
+    lone.parent.mkdir()
+    lone.write_bytes(result.model_path.read_bytes())  # no model.json beside it
+    assert cli.main(["verify", "--model", str(lone), "--reference", reference, "--questioned", reference]) == 2
+    assert "--threshold" in capsys.readouterr().err

@@ -1,0 +1,118 @@
+"""Heatmaps: CBAM attention maps, pair-distance Grad-CAM, overlays and the pair grid, on a tiny tower."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import keras  # noqa: E402
+import matplotlib.figure  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+import sigkit  # noqa: E402,F401  (registers the sigkit classes for loading)
+from sigkit.heatmaps import (  # noqa: E402
+    attention_maps, grad_cam, ink_attention_ratio, overlay, pair_grid,
+)
+from sigkit.model import build_siamese, cbam_tower, find_tower, load_siamese, signet_tower  # noqa: E402
+
+
+def tiny_tower(**kw):
+    keras.utils.set_random_seed(0)
+    return cbam_tower(input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, embedding_dim=16, **kw)
+
+
+def strokes(seed: int, n: int = 1) -> np.ndarray:
+    """uint8 (n, 32, 64, 1) images like load_images gives: a few ink bars (255) on a black background."""
+    rng = np.random.default_rng(seed)
+    images = np.zeros((n, 32, 64, 1), np.uint8)
+    for image in images:
+        for _ in range(4):
+            row, col = rng.integers(2, 26), rng.integers(2, 50)
+            image[row : row + rng.integers(2, 6), col : col + rng.integers(4, 14)] = 255
+    return images
+
+
+@pytest.fixture(scope="module")
+def tower():
+    return tiny_tower()
+
+
+def test_attention_maps_have_the_image_size_and_lie_in_0_1(tower):
+    maps = attention_maps(tower, strokes(0, n=3))
+    assert maps.shape == (3, 32, 64) and maps.dtype == np.float32
+    assert 0.0 <= maps.min() and maps.max() <= 1.0
+    # float images in [0, 1] give the same maps as the uint8 cache
+    np.testing.assert_allclose(attention_maps(tower, strokes(0, n=3).astype("float32") / 255.0), maps, atol=1e-6)
+
+
+def test_attention_all_picks_the_last_cbam_by_default_and_any_on_request():
+    tower = tiny_tower(attention="all")
+    images = strokes(1, n=2)
+    last, first = attention_maps(tower, images), attention_maps(tower, images, layer="block1_cbam")
+    np.testing.assert_allclose(attention_maps(tower, images, layer="block2_cbam"), last)
+    np.testing.assert_allclose(attention_maps(tower, images, layer=0), first)
+    assert first.shape == last.shape == (2, 32, 64) and not np.allclose(first, last)
+
+
+def test_attention_maps_work_on_a_tower_loaded_from_a_keras_file(tmp_path, tower):
+    images = strokes(2, n=2)
+    path = tmp_path / "model.keras"
+    build_siamese(tower).save(path)
+    loaded = find_tower(load_siamese(path))
+    np.testing.assert_allclose(attention_maps(loaded, images), attention_maps(tower, images), atol=1e-5)
+    map_a, map_b = grad_cam(loaded, images[0], images[1])
+    assert map_a.shape == map_b.shape == (32, 64)
+
+
+def test_towers_without_cbam_are_refused_with_a_pointer_to_grad_cam():
+    with pytest.raises(ValueError, match="no CBAM layer.*grad_cam"):
+        attention_maps(tiny_tower(attention="none"), strokes(3))
+
+
+def test_grad_cam_maps_are_normalised_and_not_empty_for_different_images(tower):
+    images = strokes(4, n=2)
+    map_a, map_b = grad_cam(tower, images[0], images[1])
+    for heat in (map_a, map_b):
+        assert heat.shape == (32, 64) and heat.min() >= 0.0 and heat.max() == pytest.approx(1.0)
+    alike_a, _ = grad_cam(tower, images[0], images[1], explain="similarity")
+    assert alike_a.shape == (32, 64) and not np.allclose(alike_a, map_a)
+    with pytest.raises(ValueError, match="explain"):
+        grad_cam(tower, images[0], images[1], explain="both")
+
+
+def test_grad_cam_runs_on_towers_without_attention():
+    images = strokes(5, n=2)
+    map_a, _ = grad_cam(tiny_tower(attention="none"), images[0], images[1])
+    assert map_a.shape == (32, 64) and map_a.max() == pytest.approx(1.0)
+    rng = np.random.default_rng(5)
+    map_a, map_b = grad_cam(signet_tower(input_shape=(100, 140, 1), embedding_dim=8), rng.random((100, 140, 1)),
+                            rng.random((100, 140, 1)))
+    assert map_a.shape == map_b.shape == (100, 140)
+
+
+def test_overlay_is_an_rgb_image_in_0_1_with_dark_ink():
+    image = strokes(6)[0]
+    picture = overlay(image, np.zeros((32, 64)), alpha=0.4)
+    assert picture.shape == (32, 64, 3) and picture.min() >= 0.0 and picture.max() <= 1.0
+    ink = image[..., 0] > 0
+    assert picture[ink].mean() < picture[~ink].mean()
+
+
+def test_ink_attention_ratio_on_a_hand_made_case():
+    image = np.zeros((10, 10, 1), np.uint8)
+    image[4:6, :] = 255
+    heat = np.full((10, 10), 0.2)
+    heat[4:6, :] = 0.8
+    assert ink_attention_ratio(heat, image) == pytest.approx(4.0)
+    assert ink_attention_ratio(1.0 - heat, image) < 1.0
+    assert np.isnan(ink_attention_ratio(heat, np.zeros((10, 10, 1), np.uint8)))
+
+
+@pytest.mark.parametrize("method", ["attention", "gradcam"])
+def test_pair_grid_draws_four_panels_a_row_with_the_distance(tower, method):
+    images = strokes(7, n=3)
+    fig = pair_grid(tower, images, [(0, 1, "genuine-genuine"), (0, 2, "genuine-forgery")], method=method)
+    assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 8
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "genuine-forgery" in titles[4] and "d = " in titles[4]
+    matplotlib.pyplot.close(fig)
