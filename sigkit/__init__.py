@@ -12,4 +12,4 @@ Importing sigkit registers its Keras classes (CBAM, EuclideanDistance, the losse
 __version__ = "0.1.0"
 
 from sigkit import attention, losses, model  # noqa: F401  (registers the serialisable classes)
-from sigkit.config import Config, profile  # noqa: F401
+from sigkit.config import Config, config_for, profile  # noqa: F401

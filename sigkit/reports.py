@@ -139,13 +139,19 @@ def run_reports(
 
 
 def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) -> Path:
-    """`summary.md`: what the run used, its numbers (from the JSON the notebooks wrote), its figures."""
+    """`summary.md`: what the run used, its results table, its numbers, its figures."""
     lines = [f"# sigkit run `{run}`", "", f"- profile: `{profile}`", f"- data: `{data or 'embedded synthetic set'}`"]
-    for name in ("data.json", "metrics.json"):
-        path = run_dir / name
-        if path.exists():
+    read = {name: json.loads((run_dir / name).read_text()) for name in ("data.json", "training.json", "metrics.json",
+                                                                        "experiments.json") if (run_dir / name).exists()}
+    if "metrics.json" in read:
+        lines += ["", "## Results (test writers; thresholds from the validation writers)", ""]
+        lines += results_table(read["metrics.json"]["metrics"])
+    if "experiments.json" in read:
+        lines += ["", "## Ablation and limited data (test EER, skilled forgeries)", ""] + experiments_table(read["experiments.json"])
+    for name in ("training.json", "data.json"):
+        if name in read:
             lines += ["", f"## {name}", "", "| key | value |", "| --- | --- |"]
-            for key, value in flatten(json.loads(path.read_text())).items():
+            for key, value in flatten({k: v for k, v in read[name].items() if k != "config"}).items():
                 lines.append(f"| {key} | {value} |")
     figures = sorted((run_dir / "figures").glob("*.png"))
     if figures:
@@ -153,6 +159,27 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
     summary = run_dir / "summary.md"
     summary.write_text("\n".join(lines) + "\n")
     return summary
+
+
+def results_table(metrics: dict) -> list[str]:
+    """Markdown rows: the paper's metrics per protocol, in percent, EER with its interval."""
+    lines = ["| protocol | accuracy | precision | recall | F1 | EER | EER 95 % CI | AUC |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for protocol, m in metrics.items():
+        ci = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}" if "eer_ci" in m else ""
+        lines.append(f"| {protocol} | {100 * m['accuracy']:.2f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
+                     f"{100 * m['f1']:.2f} | {100 * m['eer']:.2f} | {ci} | {m['auc']:.3f} |")
+    return lines
+
+
+def experiments_table(results: dict) -> list[str]:
+    keys = sorted({key for r in results.values() for key in r if key.startswith("eer_")})
+    lines = ["| variant | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
+             "| --- " * (4 + len(keys)) + "| --- |"]
+    for name, r in results.items():
+        lines.append(f"| {name} | {r['config']['attention']} | {r['config']['references_per_writer']} | {r['epochs_run']} | "
+                     f"{r['val_eer']:.2f} | " + " | ".join(f"{r[key]:.2f}" for key in keys) + " |")
+    return lines
 
 
 def flatten(tree: dict, prefix: str = "") -> dict:

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def tiny_data(tmp_path_factory):
-    return synth.generate(tmp_path_factory.mktemp("synth"), n_writers=6, n_genuine=5, n_forged=5, seed=1)
+    return synth.generate(tmp_path_factory.mktemp("synth"), n_writers=8, n_genuine=6, n_forged=4, seed=1)
 
 
 def test_every_notebook_is_stored_clean_with_a_parameters_cell():
@@ -24,17 +24,32 @@ def test_every_notebook_is_stored_clean_with_a_parameters_cell():
         assert nb.cells[0].cell_type == "markdown", f"{path.name} must open with prose"
 
 
+TINY = {"image_size": [32, 64], "widths": [8, 16], "convs_per_block": 1, "embedding_dim": 16, "writers_per_batch": 3,
+        "k_genuine": 2, "k_forged": 1, "epochs": 2, "steps_per_epoch": 3, "val_writers": 2, "test_writers": 2}
+
+
 @pytest.mark.slow
-def test_data_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, tmp_path):
-    run = reports.run_reports(data=str(tiny_data), run="tiny", only=["01"], reports_dir=tmp_path, timeout=600)
+def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, tmp_path):
+    params = {"overrides": TINY, "k": 3, "n_boot": 50, "leak_bootstrap": 50, "references_grid": [2, 4]}
+    run = reports.run_reports(data=str(tiny_data), run="tiny", params=params, reports_dir=tmp_path, timeout=600)
     assert run == tmp_path / "tiny"
-    assert (run / "01_data.ipynb").exists()
-    summary = json.loads((run / "data.json").read_text())
-    assert summary["writers"] == 6 and summary["genuine"] == 30 and summary["forged"] == 30
-    assert sum(s["writers"] for s in summary["splits"].values()) == 6
-    figures = {p.name for p in (run / "figures").glob("*.png")}
-    assert {"01_preprocessing_steps.png", "01_pairs.png", "01_augmentation.png"} <= figures
-    assert "01_pairs" in (run / "summary.md").read_text()
+    assert sorted(p.name for p in run.glob("*.ipynb")) == [p.name for p in reports.notebooks(ROOT / "notebooks")]
+    data = json.loads((run / "data.json").read_text())
+    assert data["writers"] == 8 and data["genuine"] == 48 and data["forged"] == 32
+    assert data["leak_check_auc"]["sigkit preprocessed"]["auc"] == 0.5  # a black canvas: no cue left
+    training = json.loads((run / "training.json").read_text())
+    assert training["epochs_run"] == 2 and (run / "model" / "model.keras").exists()
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert {"single_skilled", "single_random", "references_3"} <= set(metrics["metrics"])
+    assert 0 < metrics["attention_ink_ratio"]
+    experiments = json.loads((run / "experiments.json").read_text())
+    assert set(experiments) == {"references_2", "references_4", "no_attention"}
+    assert experiments["no_attention"]["config"]["attention"] == "none"
+    figures = {p.stem for p in (run / "figures").glob("*.png")}
+    assert {"01_preprocessing_steps", "01_pairs", "01_leak_check", "02_training_curves", "03_roc", "03_det", "03_far_frr",
+            "03_attention_heatmaps", "03_gradcam_heatmaps", "04_comparison", "04_ablation_and_limited_data"} <= figures
+    summary = (run / "summary.md").read_text()
+    assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
 

@@ -71,9 +71,15 @@ def limit_references(manifest: pd.DataFrame, n: int | None, seed: int = 0) -> pd
 
 
 def splits_for(manifest: pd.DataFrame, config) -> dict[str, pd.DataFrame]:
-    """The split a `sigkit.Config` asks for: its val/test shares and seed, and its
-    `references_per_writer` cap on the training writers (the limited-sample setting)."""
-    splits = split_writers(manifest, val=config.val_writers, test=config.test_writers, seed=config.seed)
+    """The split a `sigkit.Config` asks for: its val/test shares (or explicit writer ids, the
+    other writers then train) and seed, and its `references_per_writer` cap on the training
+    writers (the limited-sample setting)."""
+    if isinstance(config.val_writers, (list, tuple)) or isinstance(config.test_writers, (list, tuple)):
+        val, test = (list(ids) if isinstance(ids, (list, tuple)) else [] for ids in (config.val_writers, config.test_writers))
+        named = {str(w) for part in split_writers(manifest, val_writers=val, test_writers=test).values() for w in part["writer"]}
+        splits = split_writers(manifest, train_writers=sorted(set(_writers(manifest)) - named), val_writers=val, test_writers=test)
+    else:
+        splits = split_writers(manifest, val=config.val_writers, test=config.test_writers, seed=config.seed)
     if config.references_per_writer:
         splits["train"] = limit_references(splits["train"], config.references_per_writer, seed=config.seed)
     return splits

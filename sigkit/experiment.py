@@ -1,0 +1,85 @@
+"""One experiment, end to end: data -> preprocess -> split -> train -> evaluate, recorded on disk.
+
+The notebooks share these steps: each loads the same data and split from a `Config` (the
+preprocessed images come from the run's cache after the first notebook), and the comparison
+notebook trains variants (attention off, fewer references) with everything else held equal. A
+finished variant leaves `<folder>/result.json`; running it again reads that file instead of
+training again, so an interrupted comparison resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from sigkit.config import Config
+from sigkit.datasets import load_dataset, rows_in, splits_for
+from sigkit.evaluate import Evaluation, evaluate_embeddings
+from sigkit.model import embed, find_tower, load_siamese
+from sigkit.paths import default_data, resolve
+from sigkit.preprocess import load_images, preprocess_options
+
+
+@dataclass
+class Prepared:
+    """A data set ready for training: manifest, writer-disjoint splits, images aligned with each split."""
+
+    data_path: Path
+    manifest: pd.DataFrame
+    all_images: np.ndarray  # aligned with `manifest`
+    splits: dict[str, pd.DataFrame]
+    images: dict[str, np.ndarray]
+
+    def with_split(self, splits: dict[str, pd.DataFrame]) -> "Prepared":
+        """The same data under another split (e.g. fewer references per training writer)."""
+        images = {name: self.all_images[rows_in(self.manifest, part)] for name, part in splits.items()}
+        return Prepared(self.data_path, self.manifest, self.all_images, splits, images)
+
+
+def prepare(config: Config, data: str | None = None, synth_writers: int = 30, cache_dir: str | Path | None = None) -> Prepared:
+    """Load `data` (None: the embedded synthetic set), split it as `config` says, preprocess once."""
+    data_path = resolve(data) if data else default_data(seed=config.seed, n_writers=synth_writers)
+    manifest = load_dataset(data_path)
+    images = load_images(manifest["decode_path"], cache_dir=cache_dir, **preprocess_options(config))
+    return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config))
+
+
+def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000) -> Evaluation:
+    """Every protocol on the test writers, thresholds chosen on the validation writers."""
+    tower = find_tower(load_siamese(model_path))
+    emb = {name: embed(tower, prepared.images[name]) for name in ("val", "test")}
+    return evaluate_embeddings(emb["test"], prepared.splits["test"], emb["val"], prepared.splits["val"], k=k, seed=seed,
+                               n_boot=n_boot)
+
+
+def headline(evaluation: Evaluation, k: int = 5) -> dict:
+    """The figures a comparison needs, in percent."""
+    single, refs = evaluation.metrics["single_skilled"], evaluation.metrics[f"references_{k}"]
+    return {"eer_single_skilled": 100 * single["eer"], "eer_single_random": 100 * evaluation.metrics["single_random"]["eer"],
+            f"eer_{k}ref": 100 * refs["eer"], f"accuracy_{k}ref": 100 * refs["accuracy"],
+            "accuracy_single_skilled": 100 * single["accuracy"]}
+
+
+def run_variant(config: Config, prepared: Prepared, folder: str | Path, k: int = 5) -> dict:
+    """Train `config` on `prepared` in `folder` (or read its recorded result) and evaluate it."""
+    from sigkit.train import train  # TensorFlow input pipelines: only when a variant really trains
+
+    folder = Path(folder)
+    record = folder / "result.json"
+    if record.exists():
+        saved = json.loads(record.read_text())
+        if saved["config"] == json.loads(json.dumps(config.to_dict())):
+            return saved
+    variant = prepared.with_split(splits_for(prepared.manifest, config))  # its own references_per_writer
+    start = time.perf_counter()
+    result = train(config, variant.splits, variant.images, folder)
+    evaluation = evaluate_model_file(result.model_path, variant, k=k, seed=config.seed, n_boot=0)
+    saved = {"config": json.loads(json.dumps(config.to_dict())), "epochs_run": len(result.history),
+             "val_eer": 100 * result.best_val_eer, "seconds": round(time.perf_counter() - start, 1), **headline(evaluation, k)}
+    record.write_text(json.dumps(saved, indent=2))
+    return saved
