@@ -125,7 +125,7 @@ def _draw_panel(ax, metric: str, rows: pd.DataFrame) -> None:
     rows = rows.sort_values("value", ascending=not lower_is_better, kind="stable")
     colours = [OWN_COLOUR if own else PUBLISHED_COLOUR for own in rows["measured"].astype(bool)]
     bars = ax.barh(range(len(rows)), rows["value"], color=colours, height=0.7)
-    ax.bar_label(bars, labels=[f"{value:g}" for value in rows["value"]], padding=3, fontsize=7)
+    ax.bar_label(bars, labels=[f"{round(value, 2):g}" for value in rows["value"]], padding=3, fontsize=7)
     ax.set_yticks(range(len(rows)), [bar_label(row) for _, row in rows.iterrows()], fontsize=7)
     for tick, own in zip(ax.get_yticklabels(), rows["measured"].astype(bool)):
         if own:
