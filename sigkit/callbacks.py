@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import keras
@@ -65,6 +66,10 @@ class ValidationEER(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
+        with moving_average_weights(self.model):
+            self.validate(epoch, logs)
+
+    def validate(self, epoch, logs):
         emb = embed(self.tower, self.val_images)
         distances = pair_distances(emb, self.val_pairs)
         if not np.isfinite(distances).all():
@@ -79,6 +84,30 @@ class ValidationEER(keras.callbacks.Callback):
             write_json_atomic(self.run_dir / "model.json", model_card(self.state))
         else:
             self.state["wait"] += 1
+
+
+@contextmanager
+def moving_average_weights(model: keras.Model):
+    """Inside the block the model holds its optimizer's moving average of the weights (when the
+    optimizer keeps one, `use_ema=True`); the trained weights come back afterwards.
+
+    Selecting and saving the average de-noises model selection: one epoch's weights carry the
+    noise of its last few batches.
+    """
+    optimizer = getattr(model, "optimizer", None)
+    averages = getattr(optimizer, "_model_variables_moving_average", None) if getattr(optimizer, "use_ema", False) else None
+    if not averages:
+        yield
+        return
+    variables = optimizer._trainable_variables
+    trained = [keras.ops.convert_to_numpy(variable) for variable in variables]
+    for variable, average in zip(variables, averages):
+        variable.assign(average)
+    try:
+        yield
+    finally:
+        for variable, value in zip(variables, trained):
+            variable.assign(value)
 
 
 class Checkpoint(keras.callbacks.Callback):

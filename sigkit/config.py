@@ -57,6 +57,9 @@ class Config:
     writers_per_batch: int = 8  # batch mode: P writers x (k_genuine + k_forged) images
     k_genuine: int = 4
     k_forged: int = 2
+    writer_mirrors: int = 1  # batch mode: 2 or 4 adds mirrored copies of each writer as new writers
+    ensemble: int = 1  # towers trained with seeds seed, seed + 1, ... and used as one (sigkit.train.train_ensemble)
+    ema_momentum: float | None = None  # select and save the weights' moving average (e.g. 0.99); None = off
     patience: int = 10  # early stopping on validation EER
     jit_compile: bool | str = "auto"
     mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present

@@ -10,6 +10,8 @@ Two views, both returned as (H, W) maps in [0, 1] at the input image size:
   (for a forgery: where it gives itself away); with `explain="similarity"` it follows -dd/dA, the
   regions that make the pair look *alike*.
 
+An ensemble tower (`sigkit.model.build_ensemble`) gets the mean of its members' maps.
+
 `overlay` and `pair_grid` draw them; `ink_attention_ratio` sums a map up in one number.
 """
 
@@ -22,6 +24,7 @@ import numpy as np
 from keras import ops
 
 from sigkit.attention import CBAM
+from sigkit.model import ensemble_members
 
 # layers whose 4-D output is a feature map Grad-CAM can explain; pooling, dropout and reshapes
 # only move or drop those values, so they are skipped when choosing the default layer
@@ -63,6 +66,9 @@ def attention_maps(tower: keras.Model, images, layer: str | int = -1) -> np.ndar
     into the tower's CBAM layers, the last (deepest) by default. The values are the layer's own
     sigmoid outputs, not stretched, so maps of different images and models stay comparable.
     """
+    members = ensemble_members(tower)
+    if len(members) > 1:
+        return np.mean([attention_maps(member, images, layer) for member in members], axis=0)
     cbams = cbam_layers(tower)
     if not cbams:
         raise ValueError(
@@ -101,6 +107,10 @@ def grad_cam(tower: keras.Model, image_a, image_b, layer: str | None = None, exp
 
     if explain not in EXPLAIN:
         raise ValueError(f"explain must be one of {EXPLAIN}, not {explain!r}")
+    members = ensemble_members(tower)
+    if len(members) > 1:
+        maps = np.array([grad_cam(member, image_a, image_b, layer, explain) for member in members])
+        return tuple(stretch(maps.mean(axis=0)))
     target = tower.get_layer(layer) if layer else last_feature_layer(tower)
     probe = keras.Model(tower.input, [target.output, tower.output])
     pair = np.concatenate([as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]])

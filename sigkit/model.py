@@ -154,6 +154,33 @@ def tower_options(config) -> dict:
     )
 
 
+def build_ensemble(members: list[keras.Model], name: str = "tower") -> keras.Model:
+    """Several towers (trained with different seeds) as one tower: their embeddings side by side,
+    scaled by 1/sqrt(M), so that the ensemble's squared distance is the members' mean squared
+    distance (and unit-length members give a unit-length ensemble embedding).
+
+    Built from `Concatenate` and `Rescaling` only: it saves and loads like any sigkit tower, and
+    `build_siamese`, `embed`, `verify` and `evaluate` use it unchanged. Member names must differ.
+    """
+    if len(members) < 2:
+        raise ValueError(f"an ensemble needs 2 or more towers, got {len(members)}")
+    if len({member.name for member in members}) < len(members):
+        raise ValueError(f"ensemble members need distinct names, got {[m.name for m in members]}")
+    shapes = {tuple(member.input_shape[1:]) for member in members}
+    if len(shapes) > 1:
+        raise ValueError(f"ensemble members must take the same input, got shapes {sorted(shapes)}")
+    image = keras.Input(shape=members[0].input_shape[1:], name="image")
+    joined = layers.Concatenate(name="member_embeddings", dtype="float32")([member(image) for member in members])
+    embedding = layers.Rescaling(1.0 / np.sqrt(len(members)), name="mean_scale", dtype="float32")(joined)
+    return keras.Model(image, embedding, name=name)
+
+
+def ensemble_members(tower: keras.Model) -> list[keras.Model]:
+    """The member towers of a `build_ensemble` tower; a plain tower is its own only member."""
+    members = [layer for layer in tower.layers if isinstance(layer, keras.Model)]
+    return members or [tower]
+
+
 def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
     """`(image_a, image_b) -> distance` sharing one tower's weights."""
     shape = tower.input_shape[1:]

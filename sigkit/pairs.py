@@ -171,8 +171,14 @@ def pk_plan(
     k_forged: int = 0,
     n_batches: int,
     seed: int = 0,
+    mirrors: int = 1,
 ) -> np.ndarray:
     """(n_batches, P * (k_genuine + k_forged)) row positions: P writers, K images each.
+
+    With `mirrors` 2 or 4, each writer also appears mirrored left-right (2), and upside down and
+    turned half round (4), each as a writer of its own with its own mirrored forgeries: more
+    writers for the same scans (35 CEDAR writers become 140). Such an entry is the row position
+    plus `variant * len(manifest)`; `pk_dataset` undoes it and flips the image.
 
     Writers are drawn without replacement within a batch, images without replacement within a
     writer when it has enough (with replacement otherwise). A writer without forgeries (common
@@ -181,10 +187,12 @@ def pk_plan(
     """
     if k_genuine < 2:
         raise ValueError(f"k_genuine must be at least 2 (a positive pair needs two genuine signatures), not {k_genuine}")
+    if mirrors not in (1, 2, 4):
+        raise ValueError(f"mirrors must be 1, 2 or 4, not {mirrors}")
     rng = np.random.default_rng(seed)
     rows = _writer_rows(manifest)
     writers = [w for w, (g, _) in rows.items() if len(g) >= 2]
-    if len(writers) < writers_per_batch:
+    if len(writers) * mirrors < writers_per_batch:
         raise ValueError(f"a batch needs {writers_per_batch} writers; only {len(writers)} have 2+ genuine signatures")
     if k_forged:
         without = [w for w in writers if len(rows[w][1]) == 0]
@@ -203,9 +211,16 @@ def pk_plan(
 
     plan = np.empty((n_batches, writers_per_batch * (k_genuine + k_forged)), np.int64)
     for i in range(n_batches):
-        chosen = rng.choice(len(writers), writers_per_batch, replace=False)
-        plan[i] = np.concatenate([writer_images(writers[j]) for j in chosen])
+        chosen = rng.choice(len(writers) * mirrors, writers_per_batch, replace=False)
+        plan[i] = np.concatenate([writer_images(writers[j // mirrors]) + (j % mirrors) * len(manifest) for j in chosen])
     return plan
+
+
+def mirror(images: tf.Tensor, variant: tf.Tensor) -> tf.Tensor:
+    """Flip each (H, W, 1) image of a batch by its variant: 0 as is, 1 left-right, 2 upside down, 3 both."""
+    variant = tf.reshape(variant, [-1, 1, 1, 1])
+    images = tf.where(variant % 2 == 1, tf.reverse(images, [2]), images)
+    return tf.where(variant >= 2, tf.reverse(images, [1]), images)
 
 
 def pk_dataset(
@@ -216,20 +231,28 @@ def pk_dataset(
     augment: AugmentOptions | None = None,
     seed: int = 0,
     first_step: int = 0,
+    mirrors: int = 1,
 ) -> tf.data.Dataset:
     """`(images, targets)` batches from a `pk_plan`; targets (B, 2) int32 = (writer id, genuine).
 
-    `first_step` numbers the first batch (the augmentation seed), for resuming mid-plan.
+    `first_step` numbers the first batch (the augmentation seed), for resuming mid-plan;
+    `mirrors` is the plan's (a mirrored writer gets its own writer id).
     """
     table = _images_tensor(images)
-    targets = tf.constant(np.stack([writer_codes(manifest), manifest["genuine"].to_numpy(np.int32)], axis=1))
+    n_rows = len(manifest)
+    writer = tf.constant(writer_codes(manifest).astype(np.int64) * mirrors)
+    genuine = tf.constant(manifest["genuine"].to_numpy(np.int64))
     data = tf.data.Dataset.from_tensor_slices(plan)
     data = tf.data.Dataset.zip(data, tf.data.Dataset.counter(start=first_step))
 
-    def gather(rows, step):
+    def gather(entries, step):
+        rows, variant = entries % n_rows, entries // n_rows
         batch = to_float(tf.gather(table, rows))
+        if mirrors > 1:
+            batch = mirror(batch, variant)
         if augment is not None:
             batch = augment_batch(batch, tf.stack([tf.cast(seed, tf.int64), step]), augment)
-        return batch, tf.gather(targets, rows)
+        targets = tf.stack([tf.gather(writer, rows) + variant, tf.gather(genuine, rows)], axis=1)
+        return batch, tf.cast(targets, tf.int32)
 
     return data.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)

@@ -33,11 +33,12 @@ import pandas as pd
 import tensorflow as tf
 
 from sigkit.augment import AugmentOptions
-from sigkit.callbacks import Checkpoint, ValidationEER
+from sigkit.callbacks import Checkpoint, ValidationEER, model_card, save_atomic, write_json_atomic
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
-from sigkit.model import build_siamese, build_tower, tower_options
-from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validation_pairs
+from sigkit.metrics import eer
+from sigkit.model import build_ensemble, build_siamese, build_tower, embed, find_tower, tower_options
+from sigkit.pairs import make_pairs, pair_dataset, pair_distances, pk_dataset, pk_plan, validation_pairs
 
 log = logging.getLogger(__name__)
 
@@ -96,9 +97,15 @@ def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
                          "use a new run folder, or the same config to resume it")
 
 
-def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path) -> TrainResult:
-    """Train on `splits["train"]`, select on `splits["val"]`; `images[name]` aligned with each split."""
+def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path,
+          tower_name: str = "tower") -> TrainResult:
+    """Train on `splits["train"]`, select on `splits["val"]`; `images[name]` aligned with each split.
+
+    With `config.ensemble` > 1, trains that many towers (see `train_ensemble`).
+    """
     check_inputs(splits, images, config)
+    if config.ensemble > 1:
+        return train_ensemble(config, splits, images, run_dir)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
@@ -110,7 +117,8 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
         batch = config.writers_per_batch * (config.k_genuine + config.k_forged)
         steps = config.steps_per_epoch or max(1, len(train_set) // batch)
         plan = pk_plan(train_set, writers_per_batch=config.writers_per_batch, k_genuine=config.k_genuine,
-                       k_forged=config.k_forged, n_batches=steps * config.epochs, seed=config.seed)
+                       k_forged=config.k_forged, n_batches=steps * config.epochs, seed=config.seed,
+                       mirrors=config.writer_mirrors)
     elif config.mode == "pairs":
         train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
         steps = config.steps_per_epoch or max(1, len(train_pairs) // config.batch_size)
@@ -130,8 +138,9 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
             log.info("resuming %s after epoch %d", run_dir, state["epoch"])
         else:
             state = new_state(config)
-            tower = build_tower(config.tower, **tower_options(config))
-            optimizer = keras.optimizers.Adam(config.learning_rate)
+            tower = build_tower(config.tower, **tower_options(config), name=tower_name)
+            optimizer = keras.optimizers.Adam(config.learning_rate, use_ema=config.ema_momentum is not None,
+                                              ema_momentum=config.ema_momentum or 0.99)
             if config.mode == "batch":
                 trainable = tower
                 trainable.compile(optimizer, InBatchContrastiveLoss(config.margin, config.skilled_weight), jit_compile=jit)
@@ -146,7 +155,7 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
     else:
         if config.mode == "batch":
             data = pk_dataset(images["train"], train_set, plan[first_epoch * steps :], augment=augment,
-                              seed=config.seed, first_step=first_epoch * steps)
+                              seed=config.seed, first_step=first_epoch * steps, mirrors=config.writer_mirrors)
         else:
             data = pair_dataset(images["train"], train_pairs, batch_size=config.batch_size, augment=augment,
                                 seed=config.seed, repeat=True, skip_batches=first_epoch * steps)
@@ -173,3 +182,38 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
         seconds=float(state["seconds"]),
         stopped=state["stopped"],
     )
+
+
+def train_ensemble(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray],
+                   run_dir: str | Path) -> TrainResult:
+    """`config.ensemble` towers, seeds seed, seed + 1, ..., each trained and selected by `train`
+    in `run_dir/member-<i>`, then joined by `build_ensemble` into `run_dir/model.keras`.
+
+    One small tower trained on a few dozen writers is noisy (its validation EER moves by points
+    between seeds); the ensemble averages that out. The time budget is shared: each member gets
+    what is left divided by the members still to train. The ensemble's threshold is its own EER
+    point on the validation writers. Resumes like `train`: finished members are reused.
+    """
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results: list[TrainResult] = []
+    for i in range(config.ensemble):
+        budget = None
+        if config.time_budget_s:
+            budget = (config.time_budget_s - sum(r.seconds for r in results)) / (config.ensemble - i)
+        member = config.replace(seed=config.seed + i, ensemble=1, time_budget_s=budget)
+        results.append(train(member, splits, images, run_dir / f"member-{i}", tower_name=f"member_{i}"))
+    members = [find_tower(keras.saving.load_model(r.model_path, safe_mode=True)) for r in results]
+    tower = build_ensemble(members)
+    val_pairs = validation_pairs(splits["val"], seed=config.seed)
+    val_eer, threshold = eer(pair_distances(embed(tower, images["val"]), val_pairs), val_pairs["label"].to_numpy())
+    save_atomic(build_siamese(tower), run_dir / "model.keras")
+    card = {**model_card({"threshold": threshold, "best_val_eer": val_eer, "best_epoch": None,
+                          "config": json.loads(json.dumps(config.to_dict()))}),
+            "members": [{"val_eer": r.best_val_eer, "epochs": len(r.history)} for r in results]}
+    write_json_atomic(run_dir / "model.json", card)
+    history = pd.concat([r.history.assign(member=i) for i, r in enumerate(results)], ignore_index=True)
+    history.to_csv(run_dir / "history.csv", index=False)
+    return TrainResult(model_path=run_dir / "model.keras", history=history, best_val_eer=float(val_eer),
+                       threshold=float(threshold), seconds=sum(r.seconds for r in results),
+                       stopped=", ".join(sorted({r.stopped or "all epochs" for r in results})))

@@ -116,3 +116,18 @@ def test_pair_grid_draws_four_panels_a_row_with_the_distance(tower, method):
     titles = [ax.get_title() for ax in fig.axes]
     assert "genuine-forgery" in titles[4] and "d = " in titles[4]
     matplotlib.pyplot.close(fig)
+
+
+def test_an_ensemble_is_explained_by_its_members_mean_maps():
+    from sigkit.model import build_ensemble
+
+    first, second = tiny_tower(name="member_0"), tiny_tower(name="member_1", attention="all")
+    ensemble = build_ensemble([first, second])
+    images = strokes(5, n=2)
+    np.testing.assert_allclose(attention_maps(ensemble, images),
+                               (attention_maps(first, images) + attention_maps(second, images)) / 2, atol=1e-6)
+    heat_a, heat_b = grad_cam(ensemble, images[0], images[1])
+    assert heat_a.shape == heat_b.shape == (32, 64)
+    assert 0.0 <= heat_a.min() and heat_a.max() <= 1.0
+    with pytest.raises(ValueError, match="distinct names"):
+        build_ensemble([first, first])

@@ -123,3 +123,28 @@ def test_pk_dataset_targets_match_the_manifest():
     np.testing.assert_array_equal(targets.numpy()[:, 0], writer_codes(m)[plan[0]])
     np.testing.assert_array_equal(targets.numpy()[:, 1], m["genuine"].to_numpy(int)[plan[0]])
     np.testing.assert_allclose(x.numpy()[:, 0, 0, 0] * 255, plan[0] % 256, atol=1e-3)
+
+
+def test_mirrored_writers_are_writers_of_their_own_with_flipped_images():
+    m = manifest()
+    plan = pk_plan(m, writers_per_batch=6, k_genuine=2, k_forged=1, n_batches=20, seed=0, mirrors=4)
+    assert plan.max() >= len(m) and plan.max() < 4 * len(m)  # some entries are mirrored copies
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (len(m), 8, 16, 1), dtype=np.uint8)
+    x, targets = next(iter(pk_dataset(images, m, plan, mirrors=4)))
+    entries = plan[0]
+    rows, variant = entries % len(m), entries // len(m)
+    np.testing.assert_array_equal(targets.numpy()[:, 0], writer_codes(m)[rows] * 4 + variant)
+    np.testing.assert_array_equal(targets.numpy()[:, 1], m["genuine"].to_numpy(int)[rows])
+    for image, row, v in zip(x.numpy(), rows, variant):
+        expected = images[row] / 255.0
+        expected = expected[:, ::-1] if v % 2 else expected
+        expected = expected[::-1] if v >= 2 else expected
+        np.testing.assert_allclose(image, expected, atol=1e-6)
+    # within a batch each (writer, variant) keeps its k images, and the plan is seeded
+    for entries in plan:
+        assert (pd.Series(entries // len(m) * 100 + writer_codes(m)[entries % len(m)]).value_counts() == 3).all()
+    np.testing.assert_array_equal(plan, pk_plan(m, writers_per_batch=6, k_genuine=2, k_forged=1, n_batches=20,
+                                                seed=0, mirrors=4))
+    with pytest.raises(ValueError, match="mirrors must be 1, 2 or 4"):
+        pk_plan(m, writers_per_batch=2, k_genuine=2, n_batches=1, mirrors=3)

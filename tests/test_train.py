@@ -127,3 +127,39 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tiny, tmp_path):
     # that was never interrupted
     uninterrupted = train(sigkit.profile("default", **overrides), splits, images, tmp_path / "straight").history
     np.testing.assert_allclose(history["loss"], uninterrupted["loss"], rtol=1e-3)
+
+
+def test_moving_average_weights_are_selected_and_saved(tiny, tmp_path):
+    _, splits, images = tiny
+    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=4, seed=1, ema_momentum=0.5,
+                            writer_mirrors=2)
+    result = train(config, splits, images, tmp_path)
+    saved = find_tower(keras.saving.load_model(result.model_path, safe_mode=True)).trainable_weights
+    last = keras.saving.load_model(tmp_path / "checkpoint" / "last-0000.keras", safe_mode=True)
+    trained = [keras.ops.convert_to_numpy(w) for w in last.trainable_weights]
+    averages = [keras.ops.convert_to_numpy(a) for a in last.optimizer._model_variables_moving_average]
+    # the checkpoint goes on from the trained weights; the selected model is their average
+    assert any(not np.allclose(t, a) for t, a in zip(trained, averages))
+    for weight, average in zip(saved, averages):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(weight), average, atol=1e-6)
+
+
+def test_an_ensemble_trains_its_members_and_saves_one_model(tiny, tmp_path):
+    _, splits, images = tiny
+    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=4, ensemble=2)
+    result = train(config, splits, images, tmp_path)
+    assert sorted(result.history["member"].unique()) == [0, 1]
+    members = [find_tower(keras.saving.load_model(tmp_path / f"member-{i}" / "model.keras", safe_mode=True))
+               for i in range(2)]
+    assert [m.name for m in members] == ["member_0", "member_1"]
+    tower = find_tower(keras.saving.load_model(result.model_path, safe_mode=True))
+    emb = embed(tower, images["test"])
+    parts = [embed(m, images["test"]) for m in members]
+    # the ensemble's squared distance is the members' mean squared distance
+    d2 = np.sum((emb[:3] - emb[3:6]) ** 2, axis=1)
+    np.testing.assert_allclose(d2, np.mean([np.sum((p[:3] - p[3:6]) ** 2, axis=1) for p in parts], axis=0), rtol=1e-4)
+    card = json.loads((tmp_path / "model.json").read_text())
+    assert card["threshold"] == pytest.approx(result.threshold) and len(card["members"]) == 2
+    # a second call reuses the finished members
+    again = train(config, splits, images, tmp_path)
+    assert again.threshold == pytest.approx(result.threshold)

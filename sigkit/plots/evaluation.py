@@ -104,16 +104,21 @@ def confusion_matrix(frame: pd.DataFrame, threshold: float, title: str = "") -> 
 
 
 def training_curves(history: pd.DataFrame) -> matplotlib.figure.Figure:
-    """Training loss and validation EER per epoch; the best epoch marked."""
+    """Training loss and validation EER per epoch, the best epoch marked; one line per ensemble member."""
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    left.plot(history["epoch"] + 1, history["loss"], label="training loss")
+    members = history.groupby("member") if "member" in history else [(None, history)]
+    for member, part in members:
+        suffix = "" if member is None else f", member {member}"
+        left.plot(part["epoch"] + 1, part["loss"], label=f"training loss{suffix}")
+        line, = right.plot(part["epoch"] + 1, 100 * part["val_eer"], label=f"validation EER{suffix}",
+                           color="tab:orange" if member is None else None)
+        best = part["val_eer"].idxmin()
+        right.plot(part.loc[best, "epoch"] + 1, 100 * part.loc[best, "val_eer"], "o", color=line.get_color(),
+                   markeredgecolor="k",
+                   label=f"best: epoch {int(part.loc[best, 'epoch']) + 1}, {100 * part.loc[best, 'val_eer']:.1f} %")
     left.set(xlabel="epoch", ylabel="contrastive loss", title="Training loss")
-    right.plot(history["epoch"] + 1, 100 * history["val_eer"], color="tab:orange", label="validation EER")
-    best = history["val_eer"].idxmin()
-    right.plot(history.loc[best, "epoch"] + 1, 100 * history.loc[best, "val_eer"], "ko",
-               label=f"best: epoch {int(history.loc[best, 'epoch']) + 1}, {100 * history.loc[best, 'val_eer']:.1f} %")
     right.set(xlabel="epoch", ylabel="EER (%)", title="Validation EER (model selection)")
-    right.legend(fontsize=8)
+    right.legend(fontsize=7)
     return fig
 
 
