@@ -89,18 +89,25 @@ def test_reference_scores_against_k_references():
         reference_scores(np.array(points), manifest, k=6)
 
 
-def test_normalised_reference_scores_divide_by_the_references_spread():
+def test_normalised_reference_scores_take_off_or_divide_by_the_references_spread():
     rng = np.random.default_rng(1)
-    manifest = pd.DataFrame({"writer": ["a"] * 8, "genuine": [True] * 6 + [False] * 2})
-    points = rng.normal(size=(8, 3))
+    manifest = pd.DataFrame({"writer": ["a"] * 8 + ["b"] * 8, "genuine": ([True] * 6 + [False] * 2) * 2})
+    points = rng.normal(size=(16, 3))
+    points[8:] *= 3  # writer b signs three times as loosely
     plain = reference_scores(points, manifest, k=3, seed=0)
-    scaled = reference_scores(points, manifest, k=3, seed=0, normalise=True)
-    ratio = plain["distance"] / scaled["distance"]
-    assert np.allclose(ratio, ratio.iloc[0])  # one scale per writer
-    doubled = reference_scores(points * 2, manifest, k=3, seed=0, normalise=True)
+    shifted = reference_scores(points, manifest, k=3, seed=0, normalise=True)
+    offset = (plain["distance"] - shifted["distance"]).groupby(plain["writer"])
+    assert (offset.std() < 1e-9).all()  # one offset per writer ...
+    assert offset.mean()["b"] > 2 * offset.mean()["a"] > 0  # ... the larger, the looser the writer signs
+    scaled = reference_scores(points, manifest, k=3, seed=0, normalise="ratio")
+    ratio = (plain["distance"] / scaled["distance"]).groupby(plain["writer"])
+    assert (ratio.std() < 1e-9).all()  # one scale per writer
+    doubled = reference_scores(points * 2, manifest, k=3, seed=0, normalise="ratio")
     np.testing.assert_allclose(doubled["distance"], scaled["distance"])  # scale-free
     with pytest.raises(ValueError, match="k >= 2"):
         reference_scores(points, manifest, k=1, normalise=True)
+    with pytest.raises(ValueError, match="normalise must be"):
+        reference_scores(points, manifest, k=3, normalise="z")
 
 
 def test_roc_auc_matches_sklearn_with_ties():
