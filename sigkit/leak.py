@@ -26,7 +26,6 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 from scipy import ndimage
-from scipy.stats import rankdata
 from skimage.filters import threshold_otsu
 from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GroupKFold
@@ -34,6 +33,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sigkit.datasets.ink import ink_on_white
+from sigkit.metrics import roc_auc
 
 NEAR_INK_PX = 4  # background = pixels farther than this from any ink pixel
 MAX_FOLDS = 5
@@ -127,19 +127,16 @@ def leak_auc(features: pd.DataFrame, labels, groups, seed: int = 0, n_boot: int 
     for _ in range(n_boot):
         rows = np.concatenate([rows_of[i] for i in rng.integers(0, len(writers), len(writers))])
         if len(np.unique(labels[rows])) == 2:
-            boot.append(roc_auc(labels[rows], scores[rows]))
+            boot.append(score_auc(labels[rows], scores[rows]))
     ci_low, ci_high = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
-    return {"auc": roc_auc(labels, scores), "ci_low": float(ci_low),
+    return {"auc": score_auc(labels, scores), "ci_low": float(ci_low),
             "ci_high": float(ci_high), "n": int(len(labels)), "n_writers": int(len(writers)),
             "n_features": int(values.shape[1])}
 
 
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """ROC AUC as the Mann-Whitney statistic (ties count half), as sklearn's, ~8x faster (bootstrap)."""
-    positive = labels == 1
-    n_positive, n_negative = positive.sum(), (~positive).sum()
-    rank_sum = rankdata(scores)[positive].sum()
-    return float((rank_sum - n_positive * (n_positive + 1) / 2) / (n_positive * n_negative))
+def score_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """ROC AUC of a score that is high for label 1 (`sigkit.metrics.roc_auc` takes distances)."""
+    return roc_auc(-np.asarray(scores, float), labels)
 
 
 def leak_check(manifest: pd.DataFrame, images: np.ndarray, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:

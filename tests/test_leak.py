@@ -22,7 +22,7 @@ from sigkit.leak import (
     leak_figure,
     preprocessed_background_features,
     raw_background_features,
-    roc_auc,
+    score_auc,
 )
 from sigkit.preprocess import load_images
 
@@ -108,13 +108,13 @@ def test_constant_columns_are_dropped_and_folds_never_share_a_writer():
     assert only_constant["auc"] == only_constant["ci_low"] == only_constant["ci_high"] == 0.5
 
 
-def test_roc_auc_matches_sklearn_with_ties():
+def test_score_auc_matches_sklearn_with_ties():
     from sklearn.metrics import roc_auc_score
 
     rng = np.random.default_rng(3)
     labels = rng.integers(0, 2, 200)
     scores = rng.integers(0, 6, 200).astype(float)  # many ties
-    assert roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+    assert score_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
 
 
 def test_leak_auc_refuses_what_it_cannot_cross_validate():
