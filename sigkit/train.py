@@ -200,7 +200,8 @@ def train_ensemble(config: Config, splits: dict[str, pd.DataFrame], images: dict
     for i in range(config.ensemble):
         budget = None
         if config.time_budget_s:
-            budget = (config.time_budget_s - sum(r.seconds for r in results)) / (config.ensemble - i)
+            left = max(config.time_budget_s - sum(r.seconds for r in results), 1.0)  # 0 would mean "no budget"
+            budget = left / (config.ensemble - i)
         member = config.replace(seed=config.seed + i, ensemble=1, time_budget_s=budget)
         results.append(train(member, splits, images, run_dir / f"member-{i}", tower_name=f"member_{i}"))
     members = [find_tower(keras.saving.load_model(r.model_path, safe_mode=True)) for r in results]
