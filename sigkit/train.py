@@ -120,6 +120,8 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
                        k_forged=config.k_forged, n_batches=steps * config.epochs, seed=config.seed,
                        mirrors=config.writer_mirrors)
     elif config.mode == "pairs":
+        if config.writer_mirrors > 1:
+            raise ValueError("writer_mirrors needs mode='batch' (mirrored writers are drawn into P x K batches)")
         train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
         steps = config.steps_per_epoch or max(1, len(train_pairs) // config.batch_size)
     else:

@@ -85,6 +85,8 @@ def test_bad_inputs_get_clear_errors(tiny, tmp_path):
     one_writer = splits["val"][splits["val"]["writer"] == splits["val"]["writer"].iloc[0]]
     with pytest.raises(ValueError, match="validation needs at least 2 writers"):
         train(config, {**splits, "val": one_writer}, {**images, "val": images["val"][: len(one_writer)]}, tmp_path)
+    with pytest.raises(ValueError, match="writer_mirrors needs mode='batch'"):
+        train(config.replace(mode="pairs", writer_mirrors=2), splits, images, tmp_path / "pairs")
 
 
 RUNNER = """
