@@ -56,6 +56,14 @@ def model_card(state: dict) -> dict:
     }
 
 
+def validation_eer(tower, val_images: np.ndarray, val_pairs: pd.DataFrame) -> tuple[float, float]:
+    """(EER, threshold at the EER point) of the fixed validation pairs under `tower`."""
+    distances = pair_distances(embed(tower, val_images), val_pairs)
+    if not np.isfinite(distances).all():
+        raise FloatingPointError("the embeddings are not finite (training diverged); lower the learning rate")
+    return eer(distances, val_pairs["label"].to_numpy())
+
+
 class ValidationEER(keras.callbacks.Callback):
     """Adds `val_eer` to the epoch logs; saves the best Siamese model and its threshold."""
 
@@ -70,13 +78,10 @@ class ValidationEER(keras.callbacks.Callback):
             self.validate(epoch, logs)
 
     def validate(self, epoch, logs):
-        emb = embed(self.tower, self.val_images)
-        distances = pair_distances(emb, self.val_pairs)
-        if not np.isfinite(distances).all():
-            raise FloatingPointError(
-                f"epoch {epoch}: the embeddings are not finite (training diverged); lower the learning rate"
-            )
-        val_eer, threshold = eer(distances, self.val_pairs["label"].to_numpy())
+        try:
+            val_eer, threshold = validation_eer(self.tower, self.val_images, self.val_pairs)
+        except FloatingPointError as error:
+            raise FloatingPointError(f"epoch {epoch}: {error}") from None
         logs["val_eer"] = val_eer
         if val_eer < self.state["best_val_eer"]:
             self.state.update(best_val_eer=val_eer, best_epoch=epoch, threshold=threshold, wait=0)

@@ -33,12 +33,11 @@ import pandas as pd
 import tensorflow as tf
 
 from sigkit.augment import AugmentOptions
-from sigkit.callbacks import Checkpoint, ValidationEER, model_card, save_atomic, write_json_atomic
+from sigkit.callbacks import Checkpoint, ValidationEER, model_card, save_atomic, validation_eer, write_json_atomic
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
-from sigkit.metrics import eer
-from sigkit.model import build_ensemble, build_siamese, build_tower, embed, find_tower, tower_options
-from sigkit.pairs import make_pairs, pair_dataset, pair_distances, pk_dataset, pk_plan, validation_pairs
+from sigkit.model import build_ensemble, build_siamese, build_tower, find_tower, tower_options
+from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validation_pairs
 
 log = logging.getLogger(__name__)
 
@@ -209,7 +208,7 @@ def train_ensemble(config: Config, splits: dict[str, pd.DataFrame], images: dict
     members = [find_tower(keras.saving.load_model(r.model_path, safe_mode=True)) for r in results]
     tower = build_ensemble(members)
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
-    val_eer, threshold = eer(pair_distances(embed(tower, images["val"]), val_pairs), val_pairs["label"].to_numpy())
+    val_eer, threshold = validation_eer(tower, images["val"], val_pairs)
     save_atomic(build_siamese(tower), run_dir / "model.keras")
     card = {**model_card({"threshold": threshold, "best_val_eer": val_eer, "best_epoch": None,
                           "config": json.loads(json.dumps(config.to_dict()))}),
