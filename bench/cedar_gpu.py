@@ -4,13 +4,16 @@ The GPU machine has JAX but no TensorFlow, and sigkit's model code is plain Kera
 so training runs there on the JAX backend while preprocessing and the test protocol run here:
 
     python bench/cedar_gpu.py prepare .gpu/cedar.npz                  # here: preprocess, sample pairs
+    KERAS_BACKEND=jax python bench/cedar_gpu.py probe [steps=20]      # there: step speed, augmentation on/off
     KERAS_BACKEND=jax python bench/cedar_gpu.py train .gpu/cedar.npz OUT [time_budget_s=300]
     python bench/cedar_gpu.py report OUT/model.keras OUT/history.json  # here: bench/cedar.py's figures
 
 Same protocol as bench/cedar.py (writers 1-35 train with 12 genuine each, 36-45 validation, 46-55
 test; model selection and thresholds on validation). The test writers never leave this machine.
-Augmentation on the GPU uses Keras' own random rotation, translation and zoom layers (sigkit's
-augment.py is TensorFlow graph code); stroke-thickness variation is left out there.
+sigkit's augment.py is TensorFlow graph code, and Keras' own random rotation, translation and zoom
+layers (`augment_on=device`) made a step 80 times slower on an H200 under JAX, so by default the
+same transforms and the stroke-thickness variation run on the host CPUs between epochs
+(`host_augment`, `augment_on=host`).
 """
 
 from __future__ import annotations
@@ -61,37 +64,140 @@ def augmenter(config, seed: int):
     ], name="augment")
 
 
+def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
+    """sigkit.augment's transforms on the host CPU, one affine warp per image (OpenCV, else SciPy).
+
+    Keras' random affine layers cost about 80 times the training step on an H200 under JAX (README,
+    GPU), so on the GPU machine augmentation runs on its CPUs, in threads, before each epoch: per image
+    one rotation + shift + zoom about the centre, then with probability `thickness_prob` a 3x3
+    dilation or a half-strength 3x3 erosion (as sigkit.augment.change_thickness).
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    n, height, width = images.shape[:3]
+    angle = np.deg2rad(rng.uniform(-config.rotation_deg, config.rotation_deg, n))
+    zoom = rng.uniform(1 - config.zoom_range, 1 + config.zoom_range, n)
+    shift = rng.uniform(-config.shift_frac, config.shift_frac, (n, 2)) * (width, height)
+    stroke = rng.uniform(0, 1, n)
+    centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    try:
+        import cv2
+    except ImportError:
+        cv2 = None
+        from scipy import ndimage
+
+    def one(i: int) -> np.ndarray:
+        c, s = np.cos(angle[i]) * zoom[i], np.sin(angle[i]) * zoom[i]
+        forward = np.array([[c, -s], [s, c]])  # (x, y) -> rotated and zoomed about the centre
+        offset = centre + shift[i] - forward @ centre
+        image = images[i, :, :, 0]
+        if cv2 is not None:
+            moved = cv2.warpAffine(image, np.hstack([forward, offset[:, None]]), (width, height),
+                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            grown, shrunk = (lambda k: (cv2.dilate(moved, k), cv2.erode(moved, k)))(np.ones((3, 3), np.uint8))
+        else:  # SciPy maps output (row, col) to input: the inverse transform, in (y, x) order
+            inverse = np.linalg.inv(forward)[::-1, ::-1]
+            moved = ndimage.affine_transform(image, inverse, offset=-(inverse @ offset[::-1]), order=1, cval=0)
+            grown, shrunk = ndimage.grey_dilation(moved, size=3), ndimage.grey_erosion(moved, size=3)
+        if stroke[i] < config.thickness_prob / 2:
+            return grown
+        if stroke[i] < config.thickness_prob:
+            return ((moved.astype(np.uint16) + shrunk) // 2).astype(np.uint8)
+        return moved
+
+    with ThreadPoolExecutor() as pool:
+        return np.stack(list(pool.map(one, range(n))))[..., None]
+
+
+def accelerator() -> str | None:
+    """The GPU Keras' backend computes on, or None (a silent CPU fallback must not pass for a GPU)."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        device = jax.devices()[0]
+        return f"jax {device.device_kind}" if device.platform == "gpu" else None
+    if keras.backend.backend() == "torch":
+        import torch
+
+        return f"torch {torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else None
+    return None
+
+
+def build_trainer(config, shape, augment: bool):
+    """(tower, trainer): uint8 pairs -> [0, 1] -> optional augmentation -> Siamese distance."""
+    import keras
+
+    from sigkit.losses import ContrastiveLoss
+    from sigkit.model import build_siamese, build_tower, tower_options
+
+    tower = build_tower(config.tower, **tower_options(config))
+    siamese = build_siamese(tower)
+    inputs = [keras.Input(shape, dtype="uint8", name=name) for name in ("image_a", "image_b")]
+    scaled = [keras.layers.Rescaling(1 / 255.0, dtype="float32")(x) for x in inputs]
+    if augment:
+        transform = augmenter(config, config.seed)
+        scaled = [transform(x) for x in scaled]
+    trainer = keras.Model(inputs, siamese(scaled))
+    trainer.compile(keras.optimizers.Adam(config.learning_rate), ContrastiveLoss(config.margin))
+    return tower, trainer
+
+
+def probe(overrides: dict) -> None:
+    """Seconds per training step of the paper profile on random pairs, augmentation off and on."""
+    import keras
+
+    import sigkit
+
+    steps = int(overrides.pop("steps", 20))
+    config = sigkit.profile("paper", mode="pairs", **overrides)
+    device = accelerator()
+    if device:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    shape = (*config.image_size, 1)
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (config.batch_size, *shape), dtype=np.uint8)
+    label = rng.integers(0, 2, config.batch_size).astype(np.float32)
+    for augment in (False, True):
+        _, trainer = build_trainer(config, shape, augment)
+        tick = time.perf_counter()
+        trainer.train_on_batch([images, images], label)
+        first = time.perf_counter() - tick
+        tick = time.perf_counter()
+        for _ in range(steps):
+            loss = trainer.train_on_batch([images, images], label)
+        float(np.asarray(loss))  # wait for the device
+        step = (time.perf_counter() - tick) / steps
+        print(json.dumps(dict(backend=keras.backend.backend(), device=device, augment=augment, first_step_s=round(first, 2),
+                              step_s=round(step, 4), train_images_per_s=round(2 * config.batch_size / step, 1))), flush=True)
+
+
 def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     """Train with per-epoch validation EER; keep the best weights; save a float32 model."""
     import keras
 
     import sigkit
-    from sigkit.losses import ContrastiveLoss
     from sigkit.metrics import eer
     from sigkit.model import build_siamese, build_tower, embed, tower_options
 
     budget = float(overrides.pop("time_budget_s", 300))
+    augment_on = overrides.pop("augment_on", "host")  # "host" (OpenCV between epochs) or "device" (Keras layers)
     data = np.load(npz)
     saved = {**json.loads(str(data["config"])), **overrides}
     config = sigkit.Config(**saved).replace(image_size=tuple(saved["image_size"]), widths=tuple(saved["widths"]))
     keras.utils.set_random_seed(config.seed)
-    gpu = keras.backend.backend() == "jax" and __import__("jax").default_backend() == "gpu"
-    print(f"backend {keras.backend.backend()}, gpu {gpu}, config {config}", flush=True)
+    device = accelerator()
+    gpu = device is not None
+    print(f"backend {keras.backend.backend()}, device {device}, config {config}", flush=True)
 
     train_images, val_images = data["train_images"], data["val_images"]
     a, b, label = data["train_a"], data["train_b"], data["train_label"].astype(np.float32)
     shape = train_images.shape[1:]
-    augment = augmenter(config, config.seed) if config.augment else None
     if gpu:  # as sigkit.train does on a GPU; bfloat16 needs no loss scaling
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    tower = build_tower(config.tower, **tower_options(config))
-    siamese = build_siamese(tower)
-    inputs = [keras.Input(shape, dtype="uint8", name=name) for name in ("image_a", "image_b")]
-    scaled = [keras.layers.Rescaling(1 / 255.0, dtype="float32")(x) for x in inputs]
-    if augment is not None:
-        scaled = [augment(x) for x in scaled]
-    trainer = keras.Model(inputs, siamese(scaled))
-    trainer.compile(keras.optimizers.Adam(config.learning_rate), ContrastiveLoss(config.margin))
+    tower, trainer = build_trainer(config, shape, config.augment and augment_on == "device")
+    on_host = config.augment and augment_on == "host"
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -103,13 +209,18 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     for epoch in range(config.epochs):
         order = rng.permutation(len(a))
         tick = time.perf_counter()
-        fit = trainer.fit([train_images[a[order]], train_images[b[order]]], label[order], batch_size=config.batch_size,
+        first, second = train_images[a[order]], train_images[b[order]]
+        if on_host:
+            first, second = host_augment(first, config, rng), host_augment(second, config, rng)
+        augment_s = time.perf_counter() - tick
+        fit = trainer.fit([first, second], label[order], batch_size=config.batch_size,
                           epochs=1, shuffle=False, verbose=0, callbacks=[step_timer] if epoch == 0 else [])
         seconds = time.perf_counter() - tick
         emb = embed(tower, val_images)
         distance = np.linalg.norm(emb[data["val_a"]] - emb[data["val_b"]], axis=1)
         val_eer = eer(distance, data["val_label"])[0]
         row = dict(epoch=epoch, loss=float(fit.history["loss"][-1]), val_eer=float(val_eer), seconds=round(seconds, 2),
+                   augment_seconds=round(augment_s, 2),
                    train_images_per_s=round(2 * len(a) / seconds, 1))
         history.append(row)
         print(json.dumps(row), flush=True)
@@ -124,8 +235,9 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     build_siamese(final).save(out_dir / "model.keras")
     steady = [r["train_images_per_s"] for r in history[1:]] or [history[0]["train_images_per_s"]]
     summary = dict(epochs_run=len(history), best_val_eer=float(best), train_seconds=round(time.perf_counter() - start, 1),
-                   median_train_images_per_s=float(np.median(steady)), backend=keras.backend.backend(), gpu=gpu,
-                   mixed_precision="mixed_bfloat16" if gpu else "float32", config=config.to_dict(), history=history)
+                   median_train_images_per_s=float(np.median(steady)), backend=keras.backend.backend(), device=device,
+                   mixed_precision="mixed_bfloat16" if gpu else "float32",
+                   augment_on=augment_on if config.augment else None, config=config.to_dict(), history=history)
     (out_dir / "history.json").write_text(json.dumps(summary, default=list))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, default=list))
 
@@ -148,6 +260,8 @@ if __name__ == "__main__":
     stage, *rest = sys.argv[1:]
     if stage == "prepare":
         prepare(rest[0], parse_overrides(rest[1:]))
+    elif stage == "probe":
+        probe(parse_overrides(rest))
     elif stage == "train":
         train_on_gpu(rest[0], rest[1], parse_overrides(rest[2:]))
     elif stage == "report":
