@@ -57,3 +57,33 @@ def test_thickness_dilates_or_erodes():
     assert (ink_after > ink_before).any() and (ink_after < ink_before).any()
     kept = change_thickness(images, tf.constant([9, 9]), prob=0.0).numpy()
     np.testing.assert_array_equal(kept, images.numpy())
+
+
+def test_gpu_bench_host_augmentation_matches_the_options():
+    """bench/cedar_gpu.py's host-side augmentation: identity when every option is 0, seeded, and a
+    pure shift moves the strokes by the drawn amount (the SciPy path; OpenCV is not installed here)."""
+    import sys
+    from pathlib import Path
+
+    import sigkit
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
+    from cedar_gpu import host_augment
+
+    images = (strokes(batch=3).numpy() * 255).astype(np.uint8)
+    still = sigkit.profile("paper", rotation_deg=0.0, zoom_range=0.0, shift_frac=0.0, thickness_prob=0.0)
+    np.testing.assert_array_equal(host_augment(images, still, np.random.default_rng(0)), images)
+
+    moving = sigkit.profile("paper")
+    a = host_augment(images, moving, np.random.default_rng(5))
+    np.testing.assert_array_equal(a, host_augment(images, moving, np.random.default_rng(5)))
+    assert a.shape == images.shape and a.dtype == np.uint8 and np.abs(a.astype(int) - images).mean() > 1
+
+    shift_only = still.replace(shift_frac=0.1)
+    shifted = host_augment(images, shift_only, np.random.default_rng(1))
+    draws = np.random.default_rng(1)  # host_augment draws angles, zooms, then shifts
+    draws.uniform(size=3), draws.uniform(size=3)
+    dx, dy = draws.uniform(-0.1, 0.1, (3, 2))[0] * (96, 48)
+    ink = np.argwhere(images[0, :, :, 0] > 127).mean(axis=0)
+    moved = np.argwhere(shifted[0, :, :, 0] > 127).mean(axis=0)
+    np.testing.assert_allclose(moved - ink, [dy, dx], atol=1.0)
