@@ -10,7 +10,9 @@ measures whether it does:
 
 `raw_background_features` describes each file by what is NOT the signature: the grey levels and
 noise of the paper away from the ink, plus mode, size and byte count of the file.
-`preprocessed_background_features` takes the same cues from sigkit's uint8 output. `leak_auc`
+`preprocessed_background_features` takes the same cues from sigkit's uint8 output, and
+`preprocessed_ink_tone_features` the tone of its ink (constant with `ink="binary"`; with
+`ink="grey"` it carries the scan's contrast, and on CEDAR it alone gives forgeries away). `leak_auc`
 fits a standardised logistic regression on them, cross-validated by writer (no writer in both
 the train and the test fold), and reports the out-of-fold ROC AUC of "forged" with a 95 %
 bootstrap interval that resamples writers, not images. Raw files should score well above 0.5;
@@ -89,6 +91,24 @@ def preprocessed_background_features(images: np.ndarray) -> pd.DataFrame:
     return features
 
 
+def preprocessed_ink_tone_features(images: np.ndarray) -> pd.DataFrame:
+    """The tone of the ink in sigkit's output: its brightest value and 95th percentile per image.
+
+    With `ink="binary"` every stroke is the same full value, so only anti-aliased edges vary; with
+    `ink="grey"` the tone is the stroke darkness relative to the paper, which a scanner, a pen
+    or a paper set can shift for a whole class of files.
+    """
+    images = np.asarray(images)
+    if images.ndim == 4:
+        images = images[..., 0]
+    rows = []
+    for image in images:
+        ink = image[image > 0]
+        rows.append({"ink_max": float(ink.max()), "ink_p95": float(np.percentile(ink, 95))} if ink.size
+                    else {"ink_max": np.nan, "ink_p95": np.nan})
+    return pd.DataFrame(rows)
+
+
 def leak_auc(features: pd.DataFrame, labels, groups, seed: int = 0, n_boot: int = 1000) -> dict:
     """Out-of-fold ROC AUC of a logistic regression on `features`, folds and bootstrap by group.
 
@@ -140,7 +160,10 @@ def score_auc(labels: np.ndarray, scores: np.ndarray) -> float:
 
 
 def leak_check(manifest: pd.DataFrame, images: np.ndarray, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
-    """AUC (forged = positive) of background-only cues: "raw files" vs "sigkit preprocessed".
+    """AUC (forged = positive) of cues other than the strokes' shape, one row per set of cues.
+
+    Rows: "raw files" (paper and file cues), "sigkit preprocessed" (the same cues after
+    preprocessing), "sigkit preprocessed, ink tone" (`preprocessed_ink_tone_features`).
 
     `images` are sigkit's preprocessed images of the manifest's rows, in the same order.
     """
@@ -152,6 +175,8 @@ def leak_check(manifest: pd.DataFrame, images: np.ndarray, seed: int = 0, n_boot
         "raw files": leak_auc(raw_background_features(manifest), forged, writers, seed, n_boot),
         "sigkit preprocessed": leak_auc(preprocessed_background_features(images), forged,
                                         writers, seed, n_boot),
+        "sigkit preprocessed, ink tone": leak_auc(preprocessed_ink_tone_features(images), forged,
+                                                  writers, seed, n_boot),
     }
     return pd.DataFrame.from_dict(results, orient="index").rename_axis("images")
 
@@ -166,7 +191,7 @@ def leak_figure(table: pd.DataFrame):
     ax.errorbar(table["auc"], positions, xerr=errors, fmt="o", capsize=4, color="tab:blue")
     ax.axvline(0.5, linestyle="--", color="grey", label="chance")
     ax.set(yticks=positions, yticklabels=list(table.index), xlim=(0.0, 1.02), ylim=(-0.6, len(table) - 0.4),
-           xlabel="ROC AUC of forged vs genuine from background cues only (95 % CI)")
+           xlabel="ROC AUC of forged vs genuine without the strokes' shape (95 % CI)")
     ax.invert_yaxis()
     ax.legend(loc="lower left", fontsize="small")
     fig.tight_layout()

@@ -21,6 +21,7 @@ from sigkit.leak import (
     leak_check,
     leak_figure,
     preprocessed_background_features,
+    preprocessed_ink_tone_features,
     raw_background_features,
     score_auc,
 )
@@ -74,8 +75,10 @@ def test_preprocessed_background_is_one_constant(data):
 def test_leak_check_raw_leaks_preprocessed_does_not(data):
     manifest, images = data
     table = leak_check(manifest, images, n_boot=300)
-    assert list(table.index) == ["raw files", "sigkit preprocessed"]
+    assert list(table.index) == ["raw files", "sigkit preprocessed", "sigkit preprocessed, ink tone"]
     raw, pre = table.loc["raw files"], table.loc["sigkit preprocessed"]
+    tone = table.loc["sigkit preprocessed, ink tone"]
+    assert tone["auc"] < 0.7 and tone["ci_low"] <= 0.5 <= tone["ci_high"]  # binary ink: one tone
     assert raw["auc"] > 0.8 and raw["ci_low"] > 0.5
     assert pre["auc"] < 0.7 and pre["ci_low"] <= 0.5 <= pre["ci_high"]
     assert pre["n_features"] == 0  # nothing of the paper survives preprocessing
@@ -125,3 +128,27 @@ def test_leak_auc_refuses_what_it_cannot_cross_validate():
         leak_auc(features, [1] * 6, list("aabbcc"))
     with pytest.raises(ValueError, match="one row per image"):
         leak_auc(features, [0, 1] * 2, list("aabb"))
+
+
+def pen_tone_set(root: Path) -> Path:
+    """CEDAR layout on one paper; the forged set written with a lighter pen (ink 110 vs 30)."""
+    for w in range(1, WRITERS + 1):
+        for n in range(1, PER_CLASS + 1):
+            for folder, name, ink, seed in [("full_org", "original", 30, 0), ("full_forg", "forgeries", 110, 50)]:
+                (root / folder).mkdir(parents=True, exist_ok=True)
+                pixels = scribble(seed=100 * w + seed + n, size=(120, 64), paper=225, ink=ink, noise=4.0)
+                Image.fromarray(pixels).save(root / folder / f"{name}_{w}_{n}.png")
+    return root
+
+
+def test_ink_tone_row_catches_a_pen_that_grey_ink_keeps_and_binary_ink_drops(tmp_path):
+    manifest = load_dataset(pen_tone_set(tmp_path / "cedar"), cache_dir=tmp_path / "cache")
+    forged, writers = ~manifest["genuine"].to_numpy(bool), manifest["writer"].to_numpy()
+    for ink, leaks in [("grey", True), ("binary", False)]:
+        images = load_images(manifest["decode_path"], size=IMAGE_SIZE, ink=ink)
+        tone = leak_check(manifest, images, n_boot=200).loc["sigkit preprocessed, ink tone"]
+        if leaks:
+            assert tone["auc"] > 0.8 and tone["ci_low"] > 0.5, ink
+        else:
+            assert (preprocessed_ink_tone_features(images)["ink_max"] == 255).all()
+            assert tone["ci_low"] <= 0.5 <= tone["ci_high"], ink
