@@ -80,6 +80,7 @@ def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.nda
     shift = rng.uniform(-config.shift_frac, config.shift_frac, (n, 2)) * (width, height)
     stroke = rng.uniform(0, 1, n)
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
+    square = np.ones((3, 3), np.uint8)
     try:
         import cv2
     except ImportError:
@@ -94,15 +95,15 @@ def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.nda
         if cv2 is not None:
             moved = cv2.warpAffine(image, np.hstack([forward, offset[:, None]]), (width, height),
                                    flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-            grown, shrunk = (lambda k: (cv2.dilate(moved, k), cv2.erode(moved, k)))(np.ones((3, 3), np.uint8))
+            dilate, erode = (lambda x: cv2.dilate(x, square)), (lambda x: cv2.erode(x, square))
         else:  # SciPy maps output (row, col) to input: the inverse transform, in (y, x) order
             inverse = np.linalg.inv(forward)[::-1, ::-1]
             moved = ndimage.affine_transform(image, inverse, offset=-(inverse @ offset[::-1]), order=1, cval=0)
-            grown, shrunk = ndimage.grey_dilation(moved, size=3), ndimage.grey_erosion(moved, size=3)
+            dilate, erode = (lambda x: ndimage.grey_dilation(x, size=3)), (lambda x: ndimage.grey_erosion(x, size=3))
         if stroke[i] < config.thickness_prob / 2:
-            return grown
+            return dilate(moved)
         if stroke[i] < config.thickness_prob:
-            return ((moved.astype(np.uint16) + shrunk) // 2).astype(np.uint8)
+            return ((moved.astype(np.uint16) + erode(moved)) // 2).astype(np.uint8)
         return moved
 
     with ThreadPoolExecutor() as pool:
@@ -183,6 +184,8 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
 
     budget = float(overrides.pop("time_budget_s", 300))
     augment_on = overrides.pop("augment_on", "host")  # "host" (OpenCV between epochs) or "device" (Keras layers)
+    if augment_on not in ("host", "device"):
+        raise SystemExit(f"augment_on must be 'host' or 'device', not {augment_on!r}")
     data = np.load(npz)
     saved = {**json.loads(str(data["config"])), **overrides}
     config = sigkit.Config(**saved).replace(image_size=tuple(saved["image_size"]), widths=tuple(saved["widths"]))
