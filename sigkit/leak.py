@@ -79,11 +79,15 @@ def raw_background_features(manifest: pd.DataFrame) -> pd.DataFrame:
     return features
 
 
+def planes(images: np.ndarray) -> np.ndarray:
+    """sigkit's (N, H, W, 1) output as (N, H, W)."""
+    images = np.asarray(images)
+    return images[..., 0] if images.ndim == 4 else images
+
+
 def preprocessed_background_features(images: np.ndarray) -> pd.DataFrame:
     """The same cues on sigkit's (N, H, W, 1) uint8 output: ink is any non-zero pixel."""
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[..., 0]
+    images = planes(images)
     features = pd.DataFrame([background_stats(image, image > 0) for image in images])
     features["height"] = float(images.shape[1])
     features["width"] = float(images.shape[2])
@@ -98,11 +102,8 @@ def preprocessed_ink_tone_features(images: np.ndarray) -> pd.DataFrame:
     `ink="grey"` the tone is the stroke darkness relative to the paper, which a scanner, a pen
     or a paper set can shift for a whole class of files.
     """
-    images = np.asarray(images)
-    if images.ndim == 4:
-        images = images[..., 0]
     rows = []
-    for image in images:
+    for image in planes(images):
         ink = image[image > 0]
         rows.append({"ink_max": float(ink.max()), "ink_p95": float(np.percentile(ink, 95))} if ink.size
                     else {"ink_max": np.nan, "ink_p95": np.nan})
