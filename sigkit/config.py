@@ -55,6 +55,7 @@ class Config:
     epochs: int = 100
     steps_per_epoch: int | None = None  # None: one pass over the training pairs / images
     margin: float = 1.0
+    positive_margin: float = 0.0  # genuine pairs closer than this are not pulled further (0: the paper's loss)
     skilled_weight: float = 1.0
     writers_per_batch: int = 8  # batch mode: P writers x (k_genuine + k_forged) images
     k_genuine: int = 4

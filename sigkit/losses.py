@@ -5,6 +5,10 @@ close), **0 = forgery or other writer** (the pair should be at least `margin` ap
 
     loss = y * d^2 + (1 - y) * max(margin - d, 0)^2
 
+An optional `positive_margin` m+ (default 0: the loss above) stops pulling a genuine pair once it
+is closer than m+: y * max(d - m+, 0)^2 (the "double-margin" contrastive loss), so a writer's
+genuine signatures may keep some spread instead of collapsing onto one point.
+
 Published Siamese code often flips this (1 = dissimilar); the tests pin it down on hand-computed
 values.
 """
@@ -15,25 +19,33 @@ import keras
 from keras import ops
 
 
-def contrastive(y_true, distance, margin):
+def contrastive(y_true, distance, margin, positive_margin=0.0):
     y = ops.cast(ops.reshape(y_true, (-1,)), distance.dtype)
     d = ops.reshape(distance, (-1,))
-    return y * ops.square(d) + (1.0 - y) * ops.square(ops.relu(margin - d))
+    return y * ops.square(ops.relu(d - positive_margin)) + (1.0 - y) * ops.square(ops.relu(margin - d))
 
 
 @keras.saving.register_keras_serializable(package="sigkit")
 class ContrastiveLoss(keras.losses.Loss):
     """Pairs mode: `y_pred` is the (B,) or (B, 1) distance, `y_true` the (B,) label (1 = genuine pair)."""
 
-    def __init__(self, margin: float = 1.0, name: str = "contrastive_loss", **kwargs):
+    def __init__(self, margin: float = 1.0, positive_margin: float = 0.0, name: str = "contrastive_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.margin = float(margin)
+        self.positive_margin = check_margins(margin, positive_margin)
 
     def call(self, y_true, y_pred):
-        return contrastive(y_true, y_pred, self.margin)
+        return contrastive(y_true, y_pred, self.margin, self.positive_margin)
 
     def get_config(self):
-        return {**super().get_config(), "margin": self.margin}
+        return {**super().get_config(), "margin": self.margin, "positive_margin": self.positive_margin}
+
+
+def check_margins(margin, positive_margin) -> float:
+    """The positive margin as a float; it must lie in [0, margin) or no pair is ever pushed or pulled."""
+    if not 0.0 <= float(positive_margin) < float(margin):
+        raise ValueError(f"positive_margin must be in [0, margin={margin}), got {positive_margin}")
+    return float(positive_margin)
 
 
 def pairwise_distances(embeddings, eps: float = 1e-9):
@@ -51,7 +63,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     flag) of `sigkit.pairs.pk_dataset`. Each image goes through the tower once per step, and the
     loss sees B(B-1)/2 pairs instead of B/2. Pairs, upper triangle only:
 
-        positive  same writer, both genuine                      -> d^2
+        positive  same writer, both genuine                      -> max(d - positive_margin, 0)^2
         skilled   same writer, one genuine and one forgery       -> max(margin - d, 0)^2
         random    other writers, both genuine                    -> max(margin - d, 0)^2
 
@@ -62,9 +74,10 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     """
 
     def __init__(self, margin: float = 1.0, skilled_weight: float = 1.0, random_weight: float = 1.0,
-                 name: str = "in_batch_contrastive_loss", **kwargs):
+                 positive_margin: float = 0.0, name: str = "in_batch_contrastive_loss", **kwargs):
         super().__init__(name=name, **kwargs)
         self.margin = float(margin)
+        self.positive_margin = check_margins(margin, positive_margin)
         self.skilled_weight = float(skilled_weight)
         self.random_weight = float(random_weight)
 
@@ -80,7 +93,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
         positive = upper & same_writer & both_genuine
         skilled = upper & same_writer & one_forged
         random = upper & ops.logical_not(same_writer) & both_genuine
-        pull = ops.square(distance)
+        pull = ops.square(ops.relu(distance - self.positive_margin))
         push = ops.square(ops.relu(self.margin - distance))
         return (
             masked_mean(pull, positive)
@@ -90,7 +103,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "skilled_weight": self.skilled_weight,
-                "random_weight": self.random_weight}
+                "random_weight": self.random_weight, "positive_margin": self.positive_margin}
 
 
 def masked_mean(values, mask):

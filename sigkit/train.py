@@ -89,8 +89,10 @@ def new_state(config: Config) -> dict:
 
 def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
     now = json.loads(json.dumps(config.to_dict()))
-    changed = sorted(k for k in set(now) | set(state["config"])
-                     if k not in RESUMABLE_CHANGES and now.get(k) != state["config"].get(k))
+    # a field added to Config after the run started counts as its default there
+    before = {**json.loads(json.dumps(Config().to_dict())), **state["config"]}
+    changed = sorted(k for k in set(now) | set(before)
+                     if k not in RESUMABLE_CHANGES and now.get(k) != before.get(k))
     if changed:
         raise ValueError(f"{run_dir} holds a run with another config ({', '.join(changed)} differ); "
                          "use a new run folder, or the same config to resume it")
@@ -144,10 +146,12 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
                                               ema_momentum=config.ema_momentum or 0.99)
             if config.mode == "batch":
                 trainable = tower
-                trainable.compile(optimizer, InBatchContrastiveLoss(config.margin, config.skilled_weight), jit_compile=jit)
+                loss = InBatchContrastiveLoss(config.margin, config.skilled_weight,
+                                              positive_margin=config.positive_margin)
+                trainable.compile(optimizer, loss, jit_compile=jit)
             else:
                 trainable = build_siamese(tower)
-                trainable.compile(optimizer, ContrastiveLoss(config.margin), jit_compile=jit)
+                trainable.compile(optimizer, ContrastiveLoss(config.margin, config.positive_margin), jit_compile=jit)
 
     first_epoch = state["epoch"] + 1
     history = run_dir / "history.csv"

@@ -44,6 +44,16 @@ def test_contrastive_loss_hand_computed_values_and_label_convention():
     assert ContrastiveLoss.from_config(ContrastiveLoss(margin=0.7).get_config()).margin == pytest.approx(0.7)
 
 
+def test_contrastive_loss_positive_margin_stops_pulling_close_genuine_pairs():
+    loss = ContrastiveLoss(margin=1.5, positive_margin=0.3, reduction=None)
+    d = np.array([0.2, 0.5, 1.0, 2.0], "float32")
+    y = np.array([1, 1, 0, 0], "float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(y, d)), [0.0, 0.2 ** 2, 0.5 ** 2, 0.0], rtol=1e-5)
+    assert ContrastiveLoss.from_config(loss.get_config()).positive_margin == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="positive_margin"):
+        ContrastiveLoss(margin=1.0, positive_margin=1.0)
+
+
 def test_euclidean_distance():
     a = np.array([[0.0, 0.0], [1.0, 1.0]], "float32")
     b = np.array([[3.0, 4.0], [1.0, 1.0]], "float32")
@@ -158,6 +168,10 @@ def test_in_batch_loss_on_a_hand_made_batch():
     expected = positive + 2.0 * np.mean([(margin - 0.5) ** 2, max(margin - np.hypot(0.6, 0.5), 0) ** 2, 0.0]) + random
     assert float(loss(targets, moved)) == pytest.approx(expected, rel=1e-4)
     assert InBatchContrastiveLoss.from_config(loss.get_config()).skilled_weight == 2.0
+    # a positive margin of 0.5 leaves only the genuine pair's 0.1 beyond it
+    loose = InBatchContrastiveLoss(margin=margin, skilled_weight=2.0, positive_margin=0.5)
+    assert float(loose(targets, emb)) == pytest.approx(0.1 ** 2 + 2.0 * skilled + random, rel=1e-4)
+    assert InBatchContrastiveLoss.from_config(loose.get_config()).positive_margin == 0.5
 
 
 def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_only(tmp_path):

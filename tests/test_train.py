@@ -66,6 +66,14 @@ def test_resuming_with_another_config_is_refused(tiny, tmp_path):
     assert len(train(config.replace(epochs=2), splits, images, tmp_path).history) == 2
     with pytest.raises(ValueError, match="learning_rate"):
         train(config.replace(epochs=3, learning_rate=0.5), splits, images, tmp_path)
+    # a run saved before a Config field existed resumes while that field keeps its default
+    state_file = tmp_path / "checkpoint" / "state.json"
+    state = json.loads(state_file.read_text())
+    del state["config"]["positive_margin"]
+    state_file.write_text(json.dumps(state))
+    assert len(train(config.replace(epochs=3), splits, images, tmp_path).history) == 3
+    with pytest.raises(ValueError, match="positive_margin"):
+        train(config.replace(epochs=4, positive_margin=0.2), splits, images, tmp_path)
 
 
 def test_a_run_stopped_by_its_time_budget_counts_as_finished(tiny, tmp_path):
