@@ -141,7 +141,8 @@ def build_trainer(config, shape, augment: bool):
         transform = augmenter(config, config.seed)
         scaled = [transform(x) for x in scaled]
     trainer = keras.Model(inputs, siamese(scaled))
-    trainer.compile(keras.optimizers.Adam(config.learning_rate), ContrastiveLoss(config.margin))
+    loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
+    trainer.compile(keras.optimizers.Adam(config.learning_rate), loss)
     return tower, trainer
 
 

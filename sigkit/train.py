@@ -151,7 +151,8 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
                 trainable.compile(optimizer, loss, jit_compile=jit)
             else:
                 trainable = build_siamese(tower)
-                trainable.compile(optimizer, ContrastiveLoss(config.margin, config.positive_margin), jit_compile=jit)
+                loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
+                trainable.compile(optimizer, loss, jit_compile=jit)
 
     first_epoch = state["epoch"] + 1
     history = run_dir / "history.csv"
