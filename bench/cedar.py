@@ -17,7 +17,7 @@ threshold come from the validation writers. Reported:
 - the config and wall time.
 
 Skips (exit 0, one line saying so) when CEDAR is absent. Needs at most 30 minutes here with the
-default `cedar-cpu` profile (a 3-tower ensemble; the towers share a 20-minute training budget).
+default `cedar-cpu` profile (a 5-tower ensemble; the towers share a 25-minute training budget).
 """
 
 from __future__ import annotations
