@@ -11,6 +11,8 @@ threshold come from the validation writers. Reported:
   (mean distance), skilled forgeries; also with the references' own mean spread taken off that
   distance (uses the references only);
 - Accuracy, Precision, Recall, F1 at the threshold chosen on the validation writers, per protocol;
+- the single-pair and calibrated 5-reference figures again with shift-tolerant distances
+  (`sigkit.align`: the smallest distance over a few whole-pixel shifts of either signature);
 - the same protocols' EERs on the validation writers (what settings may be chosen by);
 - EER on the training writers' pairs, with and without a signature training never saw (a
   memorisation check, and a check that inference mode matches training mode);
@@ -32,6 +34,7 @@ from common import parse_overrides
 
 import sigkit
 from sigkit import evaluate
+from sigkit.align import embed_aligned
 from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
@@ -83,9 +86,10 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
     """The protocol's figures for a trained model: test EERs, metrics at validation thresholds."""
     splits, images = cedar["splits"], cedar["images"]
     tower = find_tower(load_siamese(model_path))
-    emb = {name: embed(tower, images[name]) for name in ("val", "test")}
-    metrics = evaluate.evaluate_embeddings(emb["test"], splits["test"], emb["val"], splits["val"], k=5, seed=seed,
-                                           n_boot=0).metrics
+    aligned = {name: embed_aligned(tower, images[name]) for name in ("val", "test")}
+    metrics = evaluate.evaluate_embeddings(aligned["test"][0], splits["test"], aligned["val"][0], splits["val"], k=5,
+                                           seed=seed, n_boot=0, test_aligned=aligned["test"],
+                                           val_aligned=aligned["val"]).metrics
     single, five, five_norm = metrics["single_skilled"], metrics["references_5"], metrics["references_5_normalised"]
 
     # memorisation check: training writers' genuine signatures that training never saw
@@ -101,9 +105,14 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
         "data": "CEDAR writers 1-35 train (12 genuine refs each), 36-45 val, 46-55 test",
         "test_eer_single_skilled": single["eer"],
         "test_eer_single_random": metrics["single_random"]["eer"],
+        # the same protocols scored shift-tolerantly (sigkit.align)
+        "test_eer_single_skilled_aligned": metrics["single_skilled_aligned"]["eer"],
+        "test_eer_5ref_skilled_normalised_aligned": metrics["references_5_normalised_aligned"]["eer"],
         "test_eer_5ref_skilled": five["eer"],
         "test_eer_5ref_skilled_normalised": five_norm["eer"],
         "single_at_val_threshold": {k: single[k] for k in keys},
+        "single_aligned_at_val_threshold": {k: metrics["single_skilled_aligned"][k] for k in keys},
+        "5ref_normalised_aligned_at_val_threshold": {k: metrics["references_5_normalised_aligned"][k] for k in keys},
         "5ref_at_val_threshold": {k: five[k] for k in keys},
         "5ref_normalised_at_val_threshold": {k: five_norm[k] for k in keys},
         # the same protocols on the validation writers (what settings may be chosen by)

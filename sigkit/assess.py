@@ -15,9 +15,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from sigkit import plots
+from sigkit.align import ALIGNMENTS, embed_aligned
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.evaluate import Evaluation, evaluate_embeddings
-from sigkit.model import embed, find_tower, load_siamese
+from sigkit.model import find_tower, load_siamese
 from sigkit.preprocess import load_images
 from sigkit.verify import model_card, preprocessing_for
 
@@ -69,8 +70,12 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | 
 
 def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_writers=None, *,
                    out_dir: str | Path | None = None, k: int = 5, seed: int | None = None,
-                   n_boot: int = 1000) -> tuple[Evaluation, Path]:
-    """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path."""
+                   n_boot: int = 1000, aligned: bool = True) -> tuple[Evaluation, Path]:
+    """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path.
+
+    `aligned` adds the shift-tolerant single-pair protocols (`sigkit.align`) when there are
+    validation writers to choose their thresholds on.
+    """
     card = model_card(model_path)
     seed = int(card.get("config", {}).get("seed", 0)) if seed is None else seed
     tower = find_tower(load_siamese(model_path))
@@ -80,13 +85,17 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
         writers = sorted(set(manifest["writer"].astype(str)) - val)
     splits = split_writers(manifest, val_writers=val_writers, test_writers=writers)
     options = preprocessing_for(tower, card)
-    emb = {name: embed(tower, load_images(part["decode_path"], **options)) for name, part in splits.items()
-           if name != "train" and len(part)}
-    threshold = None if "val" in emb else card.get("threshold")
-    if threshold is None and "val" not in emb:
+    images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()
+              if name != "train" and len(part)}
+    threshold = None if "val" in images else card.get("threshold")
+    if threshold is None and "val" not in images:
         raise ValueError(f"{model_path}: no stored threshold (model.json) and no --val-writers to choose one on")
-    evaluation = evaluate_embeddings(emb["test"], splits["test"], emb.get("val"), splits["val"] if "val" in emb else None,
-                                     threshold=threshold, k=k, seed=seed, n_boot=n_boot)
+    aligned = aligned and "val" in images  # an aligned threshold can only come from validation writers
+    emb = {name: embed_aligned(tower, part, ALIGNMENTS if aligned else ALIGNMENTS[:1]) for name, part in images.items()}
+    evaluation = evaluate_embeddings(emb["test"][0], splits["test"], emb["val"][0] if "val" in emb else None,
+                                     splits["val"] if "val" in emb else None, threshold=threshold, k=k, seed=seed,
+                                     n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
+                                     val_aligned=emb.get("val") if aligned else None)
     out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
     extra = {"model": str(model_path), "data": str(data), "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
              "val_writers": sorted(splits["val"]["writer"].unique().tolist()),

@@ -9,6 +9,9 @@ Two protocols, both writer-independent (the model never saw these writers):
   forgery, is questioned and scored by its mean (or min) distance to the K references. This is
   how a bank verifies a cheque against the specimens on file.
 
+Embeddings are (N, D) arrays, or (V, N, D) from `sigkit.align.embed_aligned`: then every distance
+is the shift-tolerant one (the `*_aligned` protocols).
+
 A decision threshold is always chosen on validation writers and applied unchanged to test writers.
 """
 
@@ -19,8 +22,18 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from sigkit.align import aligned_distances
 from sigkit.metrics import at_threshold, bootstrap_ci, eer, per_writer_eer, roc_auc
-from sigkit.pairs import pair_distances, validation_pairs
+from sigkit.pairs import validation_pairs
+
+
+def distances(embeddings: np.ndarray, a, b) -> np.ndarray:
+    """Distances of the pairs (a[i], b[i]): Euclidean for (N, D) embeddings, shift-tolerant for
+    (V, N, D) ones (`sigkit.align.aligned_distances`)."""
+    embeddings = np.asarray(embeddings)
+    if embeddings.ndim == 3:
+        return aligned_distances(embeddings, a, b)
+    return np.linalg.norm(embeddings[np.asarray(a)] - embeddings[np.asarray(b)], axis=-1)
 
 
 def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
@@ -30,7 +43,7 @@ def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -
     """
     pairs = validation_pairs(manifest, seed=seed)
     pairs["writer"] = manifest["writer"].to_numpy()[pairs["a"].to_numpy()]
-    pairs["distance"] = pair_distances(embeddings, pairs)
+    pairs["distance"] = distances(embeddings, pairs["a"], pairs["b"])
     return pairs
 
 
@@ -61,13 +74,14 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
             continue
         references = rng.choice(genuine, k, replace=False)
         questioned = np.setdiff1d(group.index.to_numpy(), references)
-        distances = np.linalg.norm(embeddings[questioned][:, None, :] - embeddings[references][None, :, :], axis=2)
-        score = distances.mean(axis=1) if aggregate == "mean" else distances.min(axis=1)
+        rows_q, rows_r = np.meshgrid(questioned, references, indexing="ij")
+        to_references = distances(embeddings, rows_q.ravel(), rows_r.ravel()).reshape(len(questioned), k)
+        score = to_references.mean(axis=1) if aggregate == "mean" else to_references.min(axis=1)
         if normalise:
             if k < 2:
                 raise ValueError("normalise needs k >= 2 references (their spread is the scale)")
-            spread = np.linalg.norm(embeddings[references][:, None] - embeddings[references][None], axis=2)
-            spread = spread[np.triu_indices(k, 1)].mean()
+            first, second = np.triu_indices(k, 1)
+            spread = distances(embeddings, references[first], references[second]).mean()
             score = score - spread if normalise == "difference" else score / max(spread, 1e-6)
         rows.append(pd.DataFrame({"writer": writer, "row": questioned,
                                   "label": manifest.loc[questioned, "genuine"].to_numpy(int), "distance": score}))
@@ -106,8 +120,19 @@ def random_only(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[pairs["kind"].isin(["genuine", "random"])]
 
 
-def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, seed: int = 0) -> dict[str, pd.DataFrame]:
-    """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references."""
+def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, seed: int = 0,
+                    aligned: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+    """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references.
+
+    With `aligned` (`sigkit.align.embed_aligned` of the same images), every protocol is scored a
+    second time with shift-tolerant distances, under its name + `_aligned`.
+    """
+    if aligned is not None:
+        if np.ndim(aligned) != 3 or len(aligned[0]) != len(embeddings):
+            raise ValueError(f"aligned embeddings must be (alignments, {len(embeddings)} images, dim) like the "
+                             f"embeddings, not shape {np.shape(aligned)}")
+        plain = protocol_scores(embeddings, manifest, k=k, seed=seed)
+        return {**plain, **{f"{name}_aligned": scores for name, scores in protocol_scores(aligned, manifest, k=k, seed=seed).items()}}
     pairs = pair_scores(embeddings, manifest, seed=seed)
     out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
     out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed)
@@ -169,16 +194,21 @@ class Evaluation:
 
 def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_emb: np.ndarray | None = None,
                         val_manifest: pd.DataFrame | None = None, *, threshold: float | None = None, k: int = 5,
-                        seed: int = 0, n_boot: int = 1000) -> Evaluation:
+                        seed: int = 0, n_boot: int = 1000, test_aligned: np.ndarray | None = None,
+                        val_aligned: np.ndarray | None = None) -> Evaluation:
     """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
 
-    Without validation writers the stored threshold applies to the raw-distance protocols only
-    (the normalised score has another scale, so it is left out).
+    `test_aligned` / `val_aligned` (`sigkit.align.embed_aligned`) add the shift-tolerant
+    `*_aligned` protocols. Without validation writers the stored threshold applies to the
+    raw-distance protocols only (normalised and aligned scores have other scales, so they are left out).
     """
-    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed)
-    val = protocol_scores(val_emb, val_manifest, k=k, seed=seed) if val_emb is not None else {}
+    if val_emb is not None and (test_aligned is None) != (val_aligned is None):
+        raise ValueError("give aligned embeddings of both the test and the validation writers, or of neither: "
+                         "the aligned protocols take their thresholds from the validation writers")
+    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned)
+    val = protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned) if val_emb is not None else {}
     if not val:
-        test = {name: scores for name, scores in test.items() if not name.endswith("normalised")}
+        test = {name: scores for name, scores in test.items() if "normalised" not in name and not name.endswith("aligned")}
     metrics = {name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
                for name, scores in test.items()}
     per_writer = pd.concat([per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],

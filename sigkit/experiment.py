@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from sigkit.align import ALIGNMENTS, embed_aligned
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
 from sigkit.evaluate import Evaluation, evaluate_embeddings
-from sigkit.model import embed, find_tower, load_siamese
+from sigkit.model import find_tower, load_siamese
 from sigkit.paths import default_data, resolve
 from sigkit.preprocess import load_images, preprocess_options
 
@@ -49,12 +50,18 @@ def prepare(config: Config, data: str | None = None, synth_writers: int = 30, ca
     return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config))
 
 
-def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000) -> Evaluation:
-    """Every protocol on the test writers, thresholds chosen on the validation writers."""
+def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000,
+                        aligned: bool = False) -> Evaluation:
+    """Every protocol on the test writers, thresholds chosen on the validation writers.
+
+    `aligned` adds the shift-tolerant single-pair protocols (`sigkit.align`; nine embeddings per image).
+    """
     tower = find_tower(load_siamese(model_path))
-    emb = {name: embed(tower, prepared.images[name]) for name in ("val", "test")}
-    return evaluate_embeddings(emb["test"], prepared.splits["test"], emb["val"], prepared.splits["val"], k=k, seed=seed,
-                               n_boot=n_boot)
+    emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS if aligned else ALIGNMENTS[:1])
+           for name in ("val", "test")}
+    return evaluate_embeddings(emb["test"][0], prepared.splits["test"], emb["val"][0], prepared.splits["val"], k=k,
+                               seed=seed, n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
+                               val_aligned=emb["val"] if aligned else None)
 
 
 def headline(evaluation: Evaluation, k: int = 5) -> dict:

@@ -19,16 +19,24 @@ KIND_COLOURS = {"genuine": "tab:green", "skilled": "tab:red", "random": "tab:blu
 DET_TICKS = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
 
 
+def line_styles(names) -> dict[str, dict]:
+    """One colour per protocol; its `_aligned` twin (sigkit.align) in the same colour, dashed."""
+    bases = list(dict.fromkeys(name.removesuffix("_aligned") for name in names))
+    return {name: dict(color=f"C{bases.index(name.removesuffix('_aligned')) % 10}",
+                       ls="--" if name.endswith("_aligned") else "-") for name in names}
+
+
 def roc(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
     """ROC of each protocol: genuine acceptance (1 - FRR) against false acceptance (FAR)."""
     fig, ax = plt.subplots(figsize=(5, 5))
+    styles = line_styles(scores)
     for name, frame in scores.items():
         _, far, frr = far_frr(frame["distance"], frame["label"])
-        ax.plot(far, 1 - frr, label=f"{name} (AUC {roc_auc(frame['distance'], frame['label']):.3f})")
+        ax.plot(far, 1 - frr, **styles[name], label=f"{name} (AUC {roc_auc(frame['distance'], frame['label']):.3f})")
     ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     ax.set(xlabel="false acceptance rate (FAR)", ylabel="genuine acceptance rate (1 - FRR)", title="ROC, test writers",
            xlim=(0, 1), ylim=(0, 1.01))
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="lower right", fontsize=7)
     return fig
 
 
@@ -36,11 +44,12 @@ def det(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
     """DET: FRR against FAR on normal-deviate axes, EER points marked."""
     fig, ax = plt.subplots(figsize=(5, 5))
     limit = norm.ppf([DET_TICKS[0], DET_TICKS[-1]])
+    styles = line_styles(scores)
     for name, frame in scores.items():
         _, far, frr = far_frr(frame["distance"], frame["label"])
         rate, _ = eer(frame["distance"], frame["label"])
         line, = ax.plot(norm.ppf(np.clip(far, 1e-4, 1 - 1e-4)), norm.ppf(np.clip(frr, 1e-4, 1 - 1e-4)),
-                        label=f"{name} (EER {100 * rate:.1f} %)")
+                        **styles[name], label=f"{name} (EER {100 * rate:.1f} %)")
         point = norm.ppf(np.clip(rate, 1e-4, 1 - 1e-4))
         ax.plot(point, point, "o", color=line.get_color())
     ax.plot(limit, limit, ":", color="grey")
@@ -50,7 +59,7 @@ def det(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
     ax.set_yticks(ticks, labels)
     ax.set(xlim=limit, ylim=limit, xlabel="FAR (%)", ylabel="FRR (%)", title="DET, test writers (normal-deviate axes)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left", fontsize=7)
     return fig
 
 

@@ -1,0 +1,127 @@
+"""Shift-tolerant pair distances (sigkit.align) and the aligned evaluation protocols."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigkit import synth
+from sigkit.align import ALIGNMENTS, aligned_distances, embed_aligned, realign
+from sigkit.evaluate import evaluate_embeddings
+from sigkit.model import build_tower, embed
+
+
+def stroke_image(height=50, width=100, left=30, top=15):
+    """One uint8 image with an L-shaped stroke well away from the border."""
+    image = np.zeros((height, width, 1), np.uint8)
+    image[top : top + 20, left : left + 3] = 255
+    image[top + 17 : top + 20, left : left + 30] = 255
+    return image
+
+
+def ink_centre(image):
+    rows, cols = np.nonzero(image[..., 0] > 127)
+    return rows.mean(), cols.mean()
+
+
+def test_realign_moves_by_whole_pixels_with_background_coming_in():
+    image = stroke_image()
+    assert np.array_equal(realign(image[None], 0.0, 0.0)[0], image)
+    moved = realign(image[None], 0.04, -0.04)[0]  # 4 px right, 2 px up on 100 x 50
+    assert np.array_equal(moved, np.roll(np.roll(image, 4, axis=1), -2, axis=0))
+    assert moved.dtype == np.uint8
+    edge = np.full((1, 4, 10, 1), 7, np.uint8)
+    left = realign(edge, -0.2, 0.0)[0, ..., 0]  # 2 px left: the last two columns are background
+    assert (left[:, :8] == 7).all() and (left[:, 8:] == 0).all()
+    assert np.array_equal(realign(edge, 0.0, 0.26)[0, :1, :, 0], np.zeros((1, 10)))  # round(1.04) = 1 px down
+    assert not realign(edge, 1.5, 0.0).any()  # moved out of the frame
+
+
+def test_aligned_distance_is_the_smallest_over_alignments_either_way_round():
+    aligned = np.array([
+        [[0.0, 0.0], [3.0, 0.0], [0.0, 5.0]],   # as they are
+        [[1.0, 0.0], [0.0, 0.0], [0.0, 4.0]],   # alignment 1
+        [[0.0, 2.0], [3.0, 1.0], [9.0, 9.0]],   # alignment 2
+    ])
+    a, b = np.array([0, 0, 2]), np.array([1, 2, 1])
+    got = aligned_distances(aligned, a, b)
+    # pair (0, 1): |as-is 0 - alignment-1 of 1| = 0
+    # pair (0, 2): min(|0 - 5e2|, |0 - 4e2|, |0 - (9,9)|, |(1,0) - 5e2|, |(0,2) - 5e2|) = 3 (the last)
+    # pair (2, 1): min over |(0,5) - {(3,0),(0,0),(3,1)}| and |{(0,5),(0,4),(9,9)} - (3,0)| = 5
+    np.testing.assert_allclose(got, [0.0, 3.0, 5.0])
+    np.testing.assert_allclose(aligned_distances(aligned, b, a), got)  # symmetric
+    plain = np.linalg.norm(aligned[0][a] - aligned[0][b], axis=1)
+    assert np.all(got <= plain)
+    with pytest.raises(ValueError, match="alignments, images, dim"):
+        aligned_distances(aligned[0], a, b)
+
+
+def test_a_shifted_copy_is_at_distance_zero_once_aligned():
+    tower = build_tower("cbam", input_shape=(50, 100, 1), widths=(8, 16), convs_per_block=1, embedding_dim=8,
+                        norm="none", pooling="grid", dropout=0.0)
+    image = stroke_image()
+    images = np.stack([image, np.roll(image, 4, axis=1)])  # the same signature 4 px to the right
+    aligned = embed_aligned(tower, images)
+    assert aligned.shape == (len(ALIGNMENTS), 2, 8)
+    np.testing.assert_allclose(aligned[0], embed(tower, images), atol=1e-6)
+    plain = np.linalg.norm(aligned[0][0] - aligned[0][1])
+    shift_tolerant = aligned_distances(aligned, [0], [1])[0]
+    assert plain > 1e-3 and shift_tolerant < 1e-5
+
+
+def toy_writers():
+    rng = np.random.default_rng(0)
+    manifest = pd.DataFrame({"writer": np.repeat(["a", "b", "c"], 8), "genuine": np.tile([True] * 6 + [False] * 2, 3)})
+    manifest["path"] = [f"{i}.png" for i in range(len(manifest))]
+    centres = {"a": [1, 0, 0], "b": [0, 1, 0], "c": [0, 0, 1]}
+    emb = np.array([centres[w] for w in manifest["writer"]], float) + rng.normal(0, 0.3, (len(manifest), 3))
+    return manifest, emb, np.stack([emb, emb + rng.normal(0, 0.1, emb.shape)])
+
+
+def test_evaluation_scores_every_protocol_again_with_aligned_distances():
+    manifest, emb, aligned = toy_writers()
+    ev = evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned, val_aligned=aligned)
+    plain = ["single_skilled", "single_random", "references_3", "references_3_normalised"]
+    assert list(ev.metrics) == plain + [f"{name}_aligned" for name in plain]
+    pairs = ev.scores["single_skilled"]
+    np.testing.assert_allclose(ev.scores["single_skilled_aligned"]["distance"], aligned_distances(aligned, pairs["a"], pairs["b"]))
+    # K references: each questioned signature's mean aligned distance to the same references
+    refs = ev.scores["references_3"]
+    row = refs.iloc[0]
+    references = [i for i in manifest.index[manifest["writer"] == row["writer"]] if i not in set(refs["row"])]
+    expected = aligned_distances(aligned, [row["row"]] * 3, references).mean()
+    assert ev.scores["references_3_aligned"]["distance"].iloc[0] == pytest.approx(expected, rel=1e-6)
+    # one alignment is the plain distance
+    same = evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:1], val_aligned=aligned[:1])
+    for name in plain:
+        assert same.metrics[f"{name}_aligned"]["eer"] == pytest.approx(same.metrics[name]["eer"])
+
+
+def test_aligned_protocols_need_aligned_validation_and_matching_shapes():
+    manifest, emb, aligned = toy_writers()
+    without_val = evaluate_embeddings(emb, manifest, threshold=0.5, k=3, n_boot=0, test_aligned=aligned)
+    assert not any(name.endswith("aligned") for name in without_val.metrics)  # no threshold of their scale
+    with pytest.raises(ValueError, match="test and the validation writers"):
+        evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned)
+    with pytest.raises(ValueError, match="24 images"):
+        evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:, :5], val_aligned=aligned)
+
+
+def test_embed_aligned_of_real_preprocessed_images_keeps_them_in_order(tmp_path):
+    from sigkit.datasets import load_dataset
+    from sigkit.preprocess import load_images
+
+    folder = synth.generate(tmp_path / "synth", n_writers=2, n_genuine=3, n_forged=1, seed=1)
+    images = load_images(load_dataset(folder)["decode_path"], size=(32, 64))
+    tower = build_tower("cbam", input_shape=(32, 64, 1), widths=(8,), convs_per_block=1, embedding_dim=4, dropout=0.0)
+    aligned = embed_aligned(tower, images, chunk=3)  # chunks smaller than the set
+    np.testing.assert_allclose(aligned[0], embed(tower, images), atol=1e-6)
+    np.testing.assert_allclose(aligned[-1], embed(tower, realign(images, *ALIGNMENTS[-1])), atol=1e-6)
+    assert embed_aligned(tower, images, ALIGNMENTS[:1]).shape == (1, len(images), 4)
+
+
+def test_aligned_curves_share_their_protocol_colour_dashed():
+    from sigkit.plots.evaluation import line_styles
+
+    styles = line_styles(["single_skilled", "references_5", "single_skilled_aligned", "references_5_aligned"])
+    assert styles["single_skilled_aligned"] == {"color": styles["single_skilled"]["color"], "ls": "--"}
+    assert styles["references_5"]["color"] != styles["single_skilled"]["color"] and styles["references_5"]["ls"] == "-"
