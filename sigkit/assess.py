@@ -73,8 +73,8 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
                    n_boot: int = 1000, aligned: bool = True) -> tuple[Evaluation, Path]:
     """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path.
 
-    `aligned` adds the shift-tolerant single-pair protocols (`sigkit.align`) when there are
-    validation writers to choose their thresholds on.
+    `aligned` scores every protocol a second time with shift-tolerant distances (`sigkit.align`,
+    the `*_aligned` rows) when there are validation writers to choose their thresholds on.
     """
     card = model_card(model_path)
     seed = int(card.get("config", {}).get("seed", 0)) if seed is None else seed

@@ -131,8 +131,9 @@ def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, 
         if np.ndim(aligned) != 3 or len(aligned[0]) != len(embeddings):
             raise ValueError(f"aligned embeddings must be (alignments, {len(embeddings)} images, dim) like the "
                              f"embeddings, not shape {np.shape(aligned)}")
-        plain = protocol_scores(embeddings, manifest, k=k, seed=seed)
-        return {**plain, **{f"{name}_aligned": scores for name, scores in protocol_scores(aligned, manifest, k=k, seed=seed).items()}}
+        shifted = protocol_scores(aligned, manifest, k=k, seed=seed)
+        return {**protocol_scores(embeddings, manifest, k=k, seed=seed),
+                **{f"{name}_aligned": scores for name, scores in shifted.items()}}
     pairs = pair_scores(embeddings, manifest, seed=seed)
     out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
     out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed)

@@ -54,7 +54,8 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
                         aligned: bool = False) -> Evaluation:
     """Every protocol on the test writers, thresholds chosen on the validation writers.
 
-    `aligned` adds the shift-tolerant single-pair protocols (`sigkit.align`; nine embeddings per image).
+    `aligned` scores every protocol a second time with shift-tolerant distances (`sigkit.align`,
+    the `*_aligned` rows; seven embeddings per image instead of one).
     """
     tower = find_tower(load_siamese(model_path))
     emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS if aligned else ALIGNMENTS[:1])
