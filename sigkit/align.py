@@ -36,6 +36,8 @@ def realign(images: np.ndarray, shift_x: float, shift_y: float) -> np.ndarray:
     height, in whole pixels; what comes in at the edge is background (0)."""
     images = np.asarray(images)
     dx, dy = round(shift_x * images.shape[2]), round(shift_y * images.shape[1])
+    if dx == 0 and dy == 0:
+        return images
     out = np.zeros_like(images)
     height, width = images.shape[1:3]
     if abs(dx) >= width or abs(dy) >= height:
