@@ -67,6 +67,7 @@ def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
         assert saved["metrics"][protocol]["eer"] == pytest.approx(m["eer"])
         assert saved["metrics"][protocol]["accuracy"] == pytest.approx(m["accuracy"])
     assert saved["threshold_from"] == "validation writers" and saved["test_writers"] == test
+    assert {f"{protocol}_aligned" for protocol in direct.metrics} <= set(saved["metrics"])  # validation writers given
 
 
 def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_path):
