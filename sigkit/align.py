@@ -5,8 +5,8 @@ signings of one writer land a few pixels apart whenever one has a longer flouris
 The `grid` tower keeps the layout of the strokes (that is what makes it work), so such a pair
 looks farther apart than the writing is. Scoring a pair by the smallest distance over small
 shifts of either signature compares the two in register. A forgery gains from this too, but
-less: on CEDAR's validation writers the single-pair EER dropped by 1.0-1.5 points for each of
-four models (README, Results). Evaluation reports these `*_aligned` protocols beside the plain
+less: on CEDAR's validation writers the single-pair EER dropped by about 1-1.5 points for each of
+five models (README, Results). Evaluation reports these `*_aligned` protocols beside the plain
 ones, each with its own threshold from the validation writers.
 
 The shifts are whole pixels, with background coming in at the edge: resampling would blur the
