@@ -27,6 +27,7 @@ class Config:
     # "binary" (Otsu mask only) or "grey" (stroke darkness kept). Not grey on CEDAR: the ink's
     # tone alone tells its forged scans from the genuine ones (AUC 0.86; README, Results)
     ink: str = "binary"
+    deskew_deg: float = 0.0  # level the ink's main axis, turning at most this much (0 = off)
 
     # augmentation (training only; see sigkit.augment)
     augment: bool = True
@@ -46,7 +47,8 @@ class Config:
     attention: str = "last"  # "last", "all" or "none" (the ablation)
     embedding_dim: int = 128
     norm: str = "batch"
-    pooling: str = "global"  # "global" (average + max) or "grid" (4 x 4 cells, layout kept)
+    pooling: str = "global"  # "global" (average + max) or "grid" (cells of the last map, layout kept)
+    grid_cell: int = 4  # grid pooling: side of a cell in feature-map pixels (4: 3 x 6 cells at 96 x 192)
     dropout: float = 0.2
 
     # training (paper defaults; see sigkit.train)
@@ -57,6 +59,7 @@ class Config:
     margin: float = 1.0
     positive_margin: float = 0.0  # genuine pairs closer than this are not pulled further (0: the paper's loss)
     skilled_weight: float = 1.0
+    loss_average: str = "all"  # batch mode: "all" pairs of a kind, or only the "active" ones (loss > 0)
     writers_per_batch: int = 8  # batch mode: P writers x (k_genuine + k_forged) images
     k_genuine: int = 4
     k_forged: int = 2

@@ -48,10 +48,13 @@ def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -
 
 
 def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, seed: int = 0,
-                     aggregate: str = "mean", normalise: bool | str = False) -> pd.DataFrame:
+                     aggregate: str = "mean", normalise: bool | str = False, draws: int = 1) -> pd.DataFrame:
     """Questioned signatures scored against K references of their writer.
 
-    Columns: writer, row (position in `manifest`), label (1 genuine, 0 skilled forgery), distance.
+    Columns: writer, row (position in `manifest`), label (1 genuine, 0 skilled forgery), distance,
+    draw. With `draws` > 1 the references are drawn that many times (the first draw is the one
+    of `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
+    writer's signatures become references moves the EER by points (`eer_over_draws`).
     Writers with K or fewer genuine signatures are left out (nothing genuine left to question).
     With `normalise`, the score is calibrated by the writer's spread, the mean distance among the
     K references themselves (K >= 2): `"difference"` (or True) subtracts it, `"ratio"` divides by
@@ -68,7 +71,8 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
     manifest = manifest.reset_index(drop=True)
     rng = np.random.default_rng(seed)
     rows = []
-    for writer, group in manifest.groupby("writer", sort=True):
+    writers = list(manifest.groupby("writer", sort=True))
+    for draw, (writer, group) in ((d, w) for d in range(draws) for w in writers):
         genuine = group.index[group["genuine"]].to_numpy()
         if len(genuine) <= k:
             continue
@@ -84,10 +88,22 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
             spread = distances(embeddings, references[first], references[second]).mean()
             score = score - spread if normalise == "difference" else score / max(spread, 1e-6)
         rows.append(pd.DataFrame({"writer": writer, "row": questioned,
-                                  "label": manifest.loc[questioned, "genuine"].to_numpy(int), "distance": score}))
+                                  "label": manifest.loc[questioned, "genuine"].to_numpy(int), "distance": score,
+                                  "draw": draw}))
     if not rows:
         raise ValueError(f"no writer has more than k={k} genuine signatures")
     return pd.concat(rows, ignore_index=True)
+
+
+def eer_over_draws(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, draws: int = 10, seed: int = 0,
+                   normalise: bool | str = False) -> dict:
+    """The K-reference EER over `draws` draws of the references: each draw's EER, their mean and
+    standard deviation, and the EER of all draws' scores pooled. Threshold-free; a steadier figure
+    than one draw when a test set has few writers."""
+    scores = reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws)
+    each = [eer(s["distance"], s["label"])[0] for _, s in scores.groupby("draw")]
+    return {"draws": each, "mean": float(np.mean(each)), "std": float(np.std(each)),
+            "pooled": eer(scores["distance"], scores["label"])[0]}
 
 
 def protocol_metrics(val: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None = None,

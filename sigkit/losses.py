@@ -55,6 +55,9 @@ def pairwise_distances(embeddings, eps: float = 1e-9):
     return ops.sqrt(ops.maximum(squared[:, None] + squared[None, :] - 2.0 * gram, eps))
 
 
+AVERAGES = ("all", "active")
+
+
 @keras.saving.register_keras_serializable(package="sigkit")
 class InBatchContrastiveLoss(keras.losses.Loss):
     """Batch mode: the contrastive loss over every useful pair inside a P x K batch.
@@ -70,12 +73,18 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     Forgery-forgery pairs and a forgery against another writer's genuine are masked out: they
     are not questions the verifier is ever asked. Each kind is averaged on its own and the three
     means are summed with weights, so the many random pairs of a batch do not drown the few
-    positives.
+    positives. With `average="active"` each kind is averaged over its pairs that still cost
+    something (the rest are already where the margins want them), so the loss does not fade as
+    most pairs become easy.
     """
 
     def __init__(self, margin: float = 1.0, skilled_weight: float = 1.0, random_weight: float = 1.0,
-                 positive_margin: float = 0.0, name: str = "in_batch_contrastive_loss", **kwargs):
+                 positive_margin: float = 0.0, average: str = "all", name: str = "in_batch_contrastive_loss",
+                 **kwargs):
         super().__init__(name=name, **kwargs)
+        if average not in AVERAGES:
+            raise ValueError(f"average must be one of {AVERAGES}, not {average!r}")
+        self.average = average
         self.margin = float(margin)
         self.positive_margin = check_margins(margin, positive_margin)
         self.skilled_weight = float(skilled_weight)
@@ -95,6 +104,10 @@ class InBatchContrastiveLoss(keras.losses.Loss):
         random = upper & ops.logical_not(same_writer) & both_genuine
         pull = ops.square(ops.relu(distance - self.positive_margin))
         push = ops.square(ops.relu(self.margin - distance))
+        if self.average == "active":
+            positive = positive & (pull > 0)
+            skilled = skilled & (push > 0)
+            random = random & (push > 0)
         return (
             masked_mean(pull, positive)
             + self.skilled_weight * masked_mean(push, skilled)
@@ -103,7 +116,8 @@ class InBatchContrastiveLoss(keras.losses.Loss):
 
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "skilled_weight": self.skilled_weight,
-                "random_weight": self.random_weight, "positive_margin": self.positive_margin}
+                "random_weight": self.random_weight, "positive_margin": self.positive_margin,
+                "average": self.average}
 
 
 def masked_mean(values, mask):

@@ -69,13 +69,15 @@ def cbam_tower(
     dropout: float = 0.2,
     norm: str = "batch",
     pooling: str = "global",
+    grid_cell: int = 4,
     name: str = "tower",
 ) -> keras.Model:
     """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding.
 
     `pooling="global"` averages and maxes over the whole map (position-free stroke statistics);
-    `pooling="grid"` averages 4 x 4-pixel windows of the last feature map and keeps their layout
-    (where the strokes are, too): a 3 x 6 grid at 96 x 192 input with four blocks.
+    `pooling="grid"` averages `grid_cell` x `grid_cell` windows of the last feature map and keeps
+    their layout (where the strokes are, too): a 3 x 6 grid at 96 x 192 input with four blocks
+    and the default 4.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
@@ -101,7 +103,7 @@ def cbam_tower(
             [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
         )
     else:
-        pooled = layers.Flatten(name="flatten")(layers.AveragePooling2D(4, name="grid_pool")(x))
+        pooled = layers.Flatten(name="flatten")(layers.AveragePooling2D(grid_cell, name="grid_pool")(x))
     if dropout:
         pooled = layers.Dropout(dropout, name="dropout")(pooled)
     # float32 from here on even under mixed precision: distances and the loss need the range
@@ -150,7 +152,7 @@ def tower_options(config) -> dict:
     return dict(
         input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,
         attention=config.attention, embedding_dim=config.embedding_dim, norm=config.norm, dropout=config.dropout,
-        pooling=config.pooling,
+        pooling=config.pooling, grid_cell=config.grid_cell,
     )
 
 

@@ -147,7 +147,8 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
             if config.mode == "batch":
                 trainable = tower
                 loss = InBatchContrastiveLoss(config.margin, config.skilled_weight,
-                                              positive_margin=config.positive_margin)
+                                              positive_margin=config.positive_margin,
+                                              average=config.loss_average)
                 trainable.compile(optimizer, loss, jit_compile=jit)
             else:
                 trainable = build_siamese(tower)

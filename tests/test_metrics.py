@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from sigkit.evaluate import reference_scores
+from sigkit.evaluate import eer_over_draws, reference_scores
 from sigkit.metrics import at_threshold, bootstrap_ci, choose_threshold, eer, far_frr, per_writer_eer, roc_auc
 
 
@@ -108,6 +108,23 @@ def test_normalised_reference_scores_take_off_or_divide_by_the_references_spread
         reference_scores(points, manifest, k=1, normalise=True)
     with pytest.raises(ValueError, match="normalise must be"):
         reference_scores(points, manifest, k=3, normalise="z")
+
+
+def test_several_draws_of_references_start_with_the_single_draw_and_differ_after():
+    rng = np.random.default_rng(2)
+    manifest = pd.DataFrame({"writer": ["a"] * 12 + ["b"] * 12, "genuine": ([True] * 8 + [False] * 4) * 2})
+    points = rng.normal(size=(24, 4))
+    points[~manifest["genuine"].to_numpy()] += 1.0  # forgeries a little apart
+    one = reference_scores(points, manifest, k=3, seed=5)
+    many = reference_scores(points, manifest, k=3, seed=5, draws=4)
+    assert len(many) == 4 * len(one) and sorted(many["draw"].unique()) == [0, 1, 2, 3]
+    pd.testing.assert_frame_equal(many[many["draw"] == 0].reset_index(drop=True), one)
+    # later draws pick other references, so other signatures are questioned
+    assert not all((many[many["draw"] == d]["row"].to_numpy() == one["row"].to_numpy()).all() for d in (1, 2, 3))
+    summary = eer_over_draws(points, manifest, k=3, draws=4, seed=5)
+    assert summary["draws"][0] == eer(one["distance"], one["label"])[0]
+    assert summary["mean"] == pytest.approx(np.mean(summary["draws"]))
+    assert len(set(summary["draws"])) > 1 and summary["std"] > 0.0  # which references: it matters
 
 
 def test_roc_auc_matches_sklearn_with_ties():

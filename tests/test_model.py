@@ -85,6 +85,8 @@ def test_grid_pooling_keeps_the_layout():
     assert np.linalg.norm(emb[0] - emb[1]) > 1e-3
     with pytest.raises(ValueError, match="pooling"):
         small_tower(pooling="spp")
+    finer = small_tower(pooling="grid", grid_cell=2)
+    assert finer.get_layer("grid_pool").output.shape[1:3] == (8, 16)
 
 
 def test_signet_tower_builds_with_the_published_widths():
@@ -172,6 +174,14 @@ def test_in_batch_loss_on_a_hand_made_batch():
     loose = InBatchContrastiveLoss(margin=margin, skilled_weight=2.0, positive_margin=0.5)
     assert float(loose(targets, emb)) == pytest.approx(0.1 ** 2 + 2.0 * skilled + random, rel=1e-4)
     assert InBatchContrastiveLoss.from_config(loose.get_config()).positive_margin == 0.5
+    # averaging over the active pairs only: skilled pairs (0,2), (1,2) cost, (3,4) is beyond the
+    # margin; both random pairs are beyond it, so the random term is 0, not a mean of zeros
+    active = InBatchContrastiveLoss(margin=margin, skilled_weight=2.0, average="active")
+    skilled_active = np.mean([(margin - 0.5) ** 2, (margin - np.hypot(0.6, 0.5)) ** 2])
+    assert float(active(targets, emb)) == pytest.approx(positive + 2.0 * skilled_active, rel=1e-4)
+    assert InBatchContrastiveLoss.from_config(active.get_config()).average == "active"
+    with pytest.raises(ValueError, match="average"):
+        InBatchContrastiveLoss(average="hardest")
 
 
 def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_only(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
-from PIL import Image
+from PIL import Image, ImageDraw
 from skimage.filters import gaussian, threshold_otsu
 
 from drawing import png_bytes, scribble
@@ -153,3 +153,53 @@ def test_load_images_runs_in_order_and_caches(tmp_path):
 def test_image_with_no_ink_gives_an_empty_canvas_not_an_error():
     out = pp.preprocess(tf.constant(png_bytes(np.full((40, 60), 200, np.uint8))), size=(16, 16)).numpy()
     assert out.shape == (16, 16, 1)
+
+
+def tilted_bar(degrees: float, size=(300, 400)) -> np.ndarray:
+    """Dark 8 x 240 bar on light paper, rising by `degrees` from left to right."""
+    canvas = Image.new("L", (size[1], size[0]), 230)
+    draw = ImageDraw.Draw(canvas)
+    half = 120.0
+    dx, dy = half * np.cos(np.radians(degrees)), half * np.sin(np.radians(degrees))
+    centre = (size[1] / 2, size[0] / 2)
+    draw.line([(centre[0] - dx, centre[1] + dy), (centre[0] + dx, centre[1] - dy)], fill=20, width=8)
+    return np.asarray(canvas)
+
+
+@pytest.mark.parametrize("degrees", [-25.0, -8.0, 0.0, 12.0, 25.0])
+def test_ink_angle_reads_the_slope_of_a_bar(degrees):
+    ink = tf.constant(tilted_bar(degrees)[..., None] < 128)
+    # rows grow downwards, so a rising bar has a negative angle
+    assert np.degrees(float(pp.ink_angle(ink))) == pytest.approx(-degrees, abs=1.0)
+
+
+def test_deskew_levels_a_sloped_signature_and_keeps_every_stroke():
+    sloped = tf.constant(png_bytes(tilted_bar(20.0)))
+    level = pp.pipeline(sloped, size=(64, 256), sigma=0.0, margin=0, deskew_deg=30.0)
+    assert abs(np.degrees(float(pp.ink_angle(level["deskewed"] >= 0.5)))) < 1.0
+    # the level bar fills the width and is thin; without deskewing the crop keeps the slope
+    rows = np.nonzero(level["output"].numpy()[..., 0].max(axis=1) > 0.5)[0]
+    kept = pp.pipeline(sloped, size=(64, 256), sigma=0.0, margin=0)["output"].numpy()[..., 0]
+    kept_rows = np.nonzero(kept.max(axis=1) > 0.5)[0]
+    assert rows.max() - rows.min() + 1 <= 12 < 20 <= kept_rows.max() - kept_rows.min() + 1
+    # nothing of the ink is cut off by the rotation: the ink's area survives
+    ink_before = (level["ink"].numpy() > 0.5).sum()
+    assert (level["deskewed"].numpy() > 0.5).sum() == pytest.approx(ink_before, rel=0.05)
+    # the step-by-step figure shows the stage only when it runs
+    assert "deskewed" in pp.steps(sloped, size=(64, 256), deskew_deg=30.0)
+    assert "deskewed" not in pp.steps(sloped, size=(64, 256))
+
+
+def test_deskew_turns_at_most_its_limit():
+    steep = tf.constant(tilted_bar(40.0))[..., None] < 128
+    turned, mask = pp.deskew(tf.cast(steep, tf.float32), steep, max_deg=15.0)
+    assert np.degrees(float(pp.ink_angle(mask))) == pytest.approx(-25.0, abs=1.0)
+    assert turned.shape[0] == turned.shape[1] >= 500  # the canvas holds the whole turned image
+
+
+def test_deskew_off_by_default_and_blank_images_survive_it():
+    image = tf.constant(png_bytes(scribble(3)))
+    np.testing.assert_array_equal(pp.preprocess(image, size=(32, 64)).numpy(),
+                                  pp.preprocess(image, size=(32, 64), deskew_deg=0.0).numpy())
+    blank = pp.preprocess(tf.constant(png_bytes(np.full((40, 60), 200, np.uint8))), size=(16, 16), deskew_deg=30.0)
+    assert blank.shape == (16, 16, 1)
