@@ -11,6 +11,7 @@ DATA    ?=
 PROFILE ?= default
 RUN     ?=
 PARAMS  ?=
+REUSE   ?=
 PYTEST_ARGS ?=
 
 .PHONY: reports test venv bench clean-reports
@@ -26,7 +27,7 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $(STAMP)
 
 reports: $(STAMP)
-	$(PY) -m sigkit.reports --profile "$(PROFILE)" $(if $(DATA),--data "$(DATA)") $(if $(RUN),--run "$(RUN)") $(if $(PARAMS),--params "$(PARAMS)")
+	$(PY) -m sigkit.reports --profile "$(PROFILE)" $(if $(DATA),--data "$(DATA)") $(if $(RUN),--run "$(RUN)") $(if $(PARAMS),--params "$(PARAMS)") $(if $(REUSE),--reuse)
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

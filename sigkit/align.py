@@ -1,21 +1,24 @@
-"""Shift-tolerant distances: the smallest distance over a few small whole-pixel shifts.
+"""Aligned distances: the smallest distance over a few small turns and whole-pixel shifts.
 
 The preprocessing crops each signature to its ink box and fits it into the frame, so two genuine
-signings of one writer land a few pixels apart whenever one has a longer flourish or a stray dot.
-The `grid` tower keeps the layout of the strokes (that is what makes it work), so such a pair
-looks farther apart than the writing is. Scoring a pair by the smallest distance over small
-shifts of either signature compares the two in register. A forgery gains from this too, but
-less: on CEDAR's validation writers the single-pair EER dropped by about 1-1.5 points for each of
-five models (README, Results). Evaluation reports these `*_aligned` protocols beside the plain
-ones, each with its own threshold from the validation writers.
+signings of one writer land a few pixels apart whenever one has a longer flourish or a stray dot,
+and a writer's slope drifts from one signing to the next. The `grid` tower keeps the layout of the
+strokes (that is what makes it work), so such a pair looks farther apart than the writing is.
+Scoring a pair by the smallest distance over small turns and shifts of either signature compares
+the two in register. A forgery gains from this too, but less: on CEDAR's validation writers the
+single-pair EER dropped by about 1-1.5 points with the shifts alone, and by 2-3.7 points with the
+turns as well, for each of three 5-tower models (README, Results). Evaluation reports these
+`*_aligned` protocols beside the plain ones, each with its own threshold from the validation
+writers.
 
-The shifts are whole pixels, with background coming in at the edge: resampling would blur the
-thin binary strokes, and the blur alone moved a signature's embedding as far as the shift saved
-(on validation, the same shifts resampled to 3.84 px, with two zooms, scored worse than no
-shift at all; whole pixels scored better).
+The turns are made on the scan, before the crop (`sigkit.preprocess`, `turn_deg`), and the
+shifts are whole pixels of the preprocessed image: resampling the small binary image would blur
+its thin strokes, and the blur alone moved a signature's embedding as far as the alignment saved
+(on validation, shifts resampled to 3.84 px, with two zooms, scored worse than no shift at all).
 
-`embed_aligned` embeds every image under each shift once; `aligned_distances` then scores any
-pairs from those embeddings without running the model again.
+`embed_variants` embeds every file under each turn and shift once (`embed_aligned` does the
+shifts of images already preprocessed); `aligned_distances` then scores any pairs from those
+embeddings without running the model again.
 """
 
 from __future__ import annotations
@@ -23,12 +26,20 @@ from __future__ import annotations
 import numpy as np
 
 from sigkit.model import embed
+from sigkit.preprocess import load_images
 
 # (shift x as a fraction of the width, shift y as a fraction of the height), rounded to whole
 # pixels; the first is the image as it is. 4 and 8 px sideways and 4 px up and down at 96 x 192.
 # Chosen on CEDAR's validation writers (one model): adding zooms (0.92, 1.08) or the diagonal
 # shifts scored no better there.
 ALIGNMENTS = ((0.0, 0.0), (-0.04, 0.0), (-0.02, 0.0), (0.02, 0.0), (0.04, 0.0), (0.0, -0.04), (0.0, 0.04))
+
+
+# Turns of the whole signature (degrees, counter-clockwise), made at the scan's resolution before
+# the crop (`sigkit.preprocess`, `turn_deg`); the first is none. Chosen on CEDAR's validation
+# writers (two models): 4 and 8 degrees either way beat 4 alone and matched 4, 8 and 12; adding
+# slants or horizontal stretches helped the 5-reference protocols a little and cost single pairs.
+TURNS = (0.0, -4.0, 4.0, -8.0, 8.0)
 
 
 def realign(images: np.ndarray, shift_x: float, shift_y: float) -> np.ndarray:
@@ -59,6 +70,25 @@ def embed_aligned(tower, images: np.ndarray, alignments=ALIGNMENTS, chunk: int =
         for v, alignment in enumerate(alignments):
             out[v, start : start + len(part)] = embed(tower, realign(part, *alignment))
     return out
+
+
+def embed_variants(tower, paths, options: dict, images: np.ndarray | None = None, turns=TURNS,
+                   alignments=ALIGNMENTS, cache_dir=None) -> np.ndarray:
+    """(T x V, N, D) embeddings of the files `paths` turned by each of T angles, each under V shifts.
+
+    `options` are the preprocessing options of the model (`sigkit.verify.preprocessing_for`);
+    `images`, when given, are the files already preprocessed without a turn (saves decoding them
+    again). [0] is every image as it is (no turn, no shift), so `aligned_distances` takes the
+    smallest distance over all turns and shifts of either signature.
+    """
+    if not turns or turns[0] != 0:
+        raise ValueError(f"the first turn must be 0 (the image as it is), got {tuple(turns)}")
+    parts = []
+    for angle in turns:
+        turned = images if angle == 0 and images is not None else load_images(
+            paths, cache_dir=cache_dir, **{**options, "turn_deg": float(angle)})
+        parts.append(embed_aligned(tower, turned, alignments))
+    return np.concatenate(parts)
 
 
 def aligned_distances(aligned: np.ndarray, a, b) -> np.ndarray:

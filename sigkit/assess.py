@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from sigkit import plots
-from sigkit.align import ALIGNMENTS, embed_aligned
+from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
@@ -73,8 +73,9 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
                    n_boot: int = 1000, aligned: bool = True) -> tuple[Evaluation, Path]:
     """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path.
 
-    `aligned` scores every protocol a second time with shift-tolerant distances (`sigkit.align`,
-    the `*_aligned` rows) when there are validation writers to choose their thresholds on.
+    `aligned` scores every protocol a second time with distances that tolerate a small turn and
+    shift (`sigkit.align`, the `*_aligned` rows) when there are validation writers to choose their
+    thresholds on.
     """
     card = model_card(model_path)
     seed = int(card.get("config", {}).get("seed", 0)) if seed is None else seed
@@ -91,7 +92,10 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
     if threshold is None and "val" not in images:
         raise ValueError(f"{model_path}: no stored threshold (model.json) and no --val-writers to choose one on")
     aligned = aligned and "val" in images  # an aligned threshold can only come from validation writers
-    emb = {name: embed_aligned(tower, part, ALIGNMENTS if aligned else ALIGNMENTS[:1]) for name, part in images.items()}
+    if aligned:
+        emb = {name: embed_variants(tower, splits[name]["decode_path"], options, images=part) for name, part in images.items()}
+    else:
+        emb = {name: embed_aligned(tower, part, ALIGNMENTS[:1]) for name, part in images.items()}
     evaluation = evaluate_embeddings(emb["test"][0], splits["test"], emb["val"][0] if "val" in emb else None,
                                      splits["val"] if "val" in emb else None, threshold=threshold, k=k, seed=seed,
                                      n_boot=n_boot, test_aligned=emb["test"] if aligned else None,

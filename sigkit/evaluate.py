@@ -10,7 +10,7 @@ Two protocols, both writer-independent (the model never saw these writers):
   how a bank verifies a cheque against the specimens on file.
 
 Embeddings are (N, D) arrays, or (V, N, D) from `sigkit.align.embed_aligned`: then every distance
-is the shift-tolerant one (the `*_aligned` protocols).
+is the aligned one (the `*_aligned` protocols: small turns and shifts).
 
 A decision threshold is always chosen on validation writers and applied unchanged to test writers.
 """
@@ -28,7 +28,7 @@ from sigkit.pairs import validation_pairs
 
 
 def distances(embeddings: np.ndarray, a, b) -> np.ndarray:
-    """Distances of the pairs (a[i], b[i]): Euclidean for (N, D) embeddings, shift-tolerant for
+    """Distances of the pairs (a[i], b[i]): Euclidean for (N, D) embeddings, aligned for
     (V, N, D) ones (`sigkit.align.aligned_distances`)."""
     embeddings = np.asarray(embeddings)
     if embeddings.ndim == 3:
@@ -141,7 +141,7 @@ def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, 
     """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references.
 
     With `aligned` (`sigkit.align.embed_aligned` of the same images), every protocol is scored a
-    second time with shift-tolerant distances, under its name + `_aligned`.
+    second time with aligned distances (small turns and shifts), under its name + `_aligned`.
     """
     if aligned is not None:
         if np.ndim(aligned) != 3 or len(aligned[0]) != len(embeddings):
@@ -190,6 +190,7 @@ class Evaluation:
     per_writer: pd.DataFrame
     by_references: pd.DataFrame
     pairs: pd.DataFrame = field(repr=False)
+    over_draws: dict = field(default_factory=dict)  # K-reference protocol -> `eer_over_draws` on the test writers
 
     def table(self) -> pd.DataFrame:
         """One row per protocol: the paper's metrics in percent, with intervals."""
@@ -206,18 +207,27 @@ class Evaluation:
     def summary(self) -> dict:
         """JSON-ready: the metrics per protocol, per-writer EER and EER against K."""
         return {"metrics": self.metrics, "per_writer_eer": self.per_writer.to_dict("records"),
-                "eer_by_references": self.by_references.to_dict("records")}
+                "eer_by_references": self.by_references.to_dict("records"),
+                "references_over_draws": self.over_draws}
+
+    def draws_table(self) -> pd.DataFrame:
+        """One row per K-reference protocol: its test EER over the draws of references, in percent."""
+        rows = [{"protocol": name, "mean EER": 100 * d["mean"], "std": 100 * d["std"], "pooled EER": 100 * d["pooled"],
+                 "draws": len(d["draws"])} for name, d in self.over_draws.items()]
+        return pd.DataFrame(rows, columns=["protocol", "mean EER", "std", "pooled EER", "draws"]).set_index("protocol")
 
 
 def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_emb: np.ndarray | None = None,
                         val_manifest: pd.DataFrame | None = None, *, threshold: float | None = None, k: int = 5,
                         seed: int = 0, n_boot: int = 1000, test_aligned: np.ndarray | None = None,
-                        val_aligned: np.ndarray | None = None) -> Evaluation:
+                        val_aligned: np.ndarray | None = None, draws: int = 10) -> Evaluation:
     """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
 
-    `test_aligned` / `val_aligned` (`sigkit.align.embed_aligned`) add the shift-tolerant
+    `test_aligned` / `val_aligned` (`sigkit.align.embed_variants`) add the aligned
     `*_aligned` protocols. Without validation writers the stored threshold applies to the
     raw-distance protocols only (normalised and aligned scores have other scales, so they are left out).
+    Each K-reference protocol is also scored over `draws` draws of the references (`over_draws`;
+    threshold-free): with few test writers one draw of references moves its EER by points.
     """
     if val_emb is not None and (test_aligned is None) != (val_aligned is None):
         raise ValueError("give aligned embeddings of both the test and the validation writers, or of neither: "
@@ -230,6 +240,12 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
                for name, scores in test.items()}
     per_writer = pd.concat([per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
                            ignore_index=True)
+    over_draws = {}
+    for name in test if draws > 1 else ():
+        if name.startswith("references_"):
+            embeddings = test_aligned if name.endswith("_aligned") else test_emb
+            over_draws[name] = eer_over_draws(embeddings, test_manifest, k=k, draws=draws, seed=seed,
+                                              normalise="normalised" in name)
     return Evaluation(metrics=metrics, scores=test, val_scores=val, per_writer=per_writer,
                       by_references=eer_by_references(test_emb, test_manifest, seed=seed),
-                      pairs=pair_scores(test_emb, test_manifest, seed=seed))
+                      pairs=pair_scores(test_emb, test_manifest, seed=seed), over_draws=over_draws)

@@ -17,13 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sigkit.align import ALIGNMENTS, embed_aligned
+from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
 from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
 from sigkit.paths import default_data, resolve
 from sigkit.preprocess import load_images, preprocess_options
+from sigkit.verify import model_card, preprocessing_for
 
 
 @dataclass
@@ -54,12 +55,16 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
                         aligned: bool = False) -> Evaluation:
     """Every protocol on the test writers, thresholds chosen on the validation writers.
 
-    `aligned` scores every protocol a second time with shift-tolerant distances (`sigkit.align`,
-    the `*_aligned` rows; seven embeddings per image instead of one).
+    `aligned` scores every protocol a second time with distances that tolerate a small turn and
+    shift (`sigkit.align`, the `*_aligned` rows; 35 embeddings per image instead of one).
     """
     tower = find_tower(load_siamese(model_path))
-    emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS if aligned else ALIGNMENTS[:1])
-           for name in ("val", "test")}
+    if aligned:
+        options = preprocessing_for(tower, model_card(model_path))
+        emb = {name: embed_variants(tower, prepared.splits[name]["decode_path"], options, images=prepared.images[name])
+               for name in ("val", "test")}
+    else:
+        emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS[:1]) for name in ("val", "test")}
     return evaluate_embeddings(emb["test"][0], prepared.splits["test"], emb["val"][0], prepared.splits["val"], k=k,
                                seed=seed, n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
                                val_aligned=emb["val"] if aligned else None)

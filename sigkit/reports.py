@@ -82,8 +82,14 @@ def run_reports(
     reports_dir: Path | None = None,
     notebook_dir: Path | None = None,
     timeout: int = EXECUTION_TIMEOUT_S,
+    reuse: bool = False,
 ) -> Path:
-    """Execute the notebooks in order; return the run folder."""
+    """Execute the notebooks in order; return the run folder.
+
+    With `reuse`, the run starts from a copy of its previous folder, so trainings that finished
+    there (the model, each variant) are read back instead of trained again: a change to the
+    evaluation re-runs in minutes. The config must be the same (training refuses another one).
+    """
     import papermill
 
     if profile not in PROFILES:
@@ -95,7 +101,10 @@ def run_reports(
     staging = reports_dir / f".{run}.partial"
     failed = reports_dir / f".{run}.failed"
     shutil.rmtree(staging, ignore_errors=True)
-    (staging / "figures").mkdir(parents=True)
+    if reuse and final.exists():
+        log.info("starting from a copy of %s (finished trainings are reused)", final)
+        shutil.copytree(final, staging, ignore=shutil.ignore_patterns("*.ipynb"))
+    (staging / "figures").mkdir(parents=True, exist_ok=True)
 
     values = {"profile": profile, "data": data, "run_dir": str(staging), **(params or {})}
     chosen = [nb for nb in notebooks(notebook_dir or root / "notebooks") if not only or any(nb.name.startswith(o) for o in only)]
@@ -146,6 +155,10 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
     if "metrics.json" in read:
         lines += ["", "## Results (test writers; thresholds from the validation writers)", ""]
         lines += results_table(read["metrics.json"]["metrics"])
+        over_draws = read["metrics.json"].get("references_over_draws")
+        if over_draws:
+            lines += ["", "## K references over several draws of the references (test EER, %)", ""]
+            lines += draws_table(over_draws)
     if "experiments.json" in read:
         lines += ["", "## Ablation and limited data (test EER, skilled forgeries)", ""] + experiments_table(read["experiments.json"])
     for name in ("training.json", "data.json"):
@@ -169,6 +182,15 @@ def results_table(metrics: dict) -> list[str]:
         ci = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}" if "eer_ci" in m else ""
         lines.append(f"| {protocol} | {100 * m['accuracy']:.2f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
                      f"{100 * m['f1']:.2f} | {100 * m['eer']:.2f} | {ci} | {m['auc']:.3f} |")
+    return lines
+
+
+def draws_table(over_draws: dict) -> list[str]:
+    """Markdown rows: each K-reference protocol's EER over the draws, mean and standard deviation."""
+    lines = ["| protocol | draws | mean EER | std | all draws pooled |", "| --- | --- | --- | --- | --- |"]
+    for protocol, d in over_draws.items():
+        lines.append(f"| {protocol} | {len(d['draws'])} | {100 * d['mean']:.2f} | {100 * d['std']:.2f} | "
+                     f"{100 * d['pooled']:.2f} |")
     return lines
 
 
@@ -200,10 +222,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="run name: reports/<run>/ (default: the profile name)")
     parser.add_argument("--params", default=None, help="YAML file of notebook parameters")
     parser.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
+    parser.add_argument("--reuse", action="store_true",
+                        help="start from the run's previous folder: finished trainings are read back, not redone")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        folder = run_reports(args.profile, args.data, args.run, load_params(args.params), args.only)
+        folder = run_reports(args.profile, args.data, args.run, load_params(args.params), args.only, reuse=args.reuse)
     except Exception as error:  # papermill's error has already been printed with the cell that failed
         print(f"sigkit reports: {type(error).__name__}: {error}", file=sys.stderr)
         return 1

@@ -5,7 +5,8 @@ import pandas as pd
 import pytest
 
 from sigkit import synth
-from sigkit.align import ALIGNMENTS, aligned_distances, embed_aligned, realign
+from drawing import scribble
+from sigkit.align import ALIGNMENTS, aligned_distances, embed_aligned, embed_variants, realign
 from sigkit.evaluate import evaluate_embeddings
 from sigkit.model import build_tower, embed
 
@@ -90,6 +91,11 @@ def test_evaluation_scores_every_protocol_again_with_aligned_distances():
     references = [i for i in manifest.index[manifest["writer"] == row["writer"]] if i not in set(refs["row"])]
     expected = aligned_distances(aligned, [row["row"]] * 3, references).mean()
     assert ev.scores["references_3_aligned"]["distance"].iloc[0] == pytest.approx(expected, rel=1e-6)
+    # over several draws of references too, each with its own distances
+    assert set(ev.over_draws) == {"references_3", "references_3_normalised", "references_3_aligned",
+                                  "references_3_normalised_aligned"}
+    assert ev.over_draws["references_3_normalised_aligned"]["draws"][0] == pytest.approx(
+        ev.metrics["references_3_normalised_aligned"]["eer"])
     # one alignment is the plain distance
     same = evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:1], val_aligned=aligned[:1])
     for name in plain:
@@ -117,6 +123,32 @@ def test_embed_aligned_of_real_preprocessed_images_keeps_them_in_order(tmp_path)
     np.testing.assert_allclose(aligned[0], embed(tower, images), atol=1e-6)
     np.testing.assert_allclose(aligned[-1], embed(tower, realign(images, *ALIGNMENTS[-1])), atol=1e-6)
     assert embed_aligned(tower, images, ALIGNMENTS[:1]).shape == (1, len(images), 4)
+
+
+def test_embed_variants_turns_each_file_at_full_resolution_then_shifts_it(tmp_path):
+    from PIL import Image
+
+    from sigkit.preprocess import load_images
+
+    # a level signature, and the same signature written 8 degrees steeper (turned on the scan)
+    scan = Image.fromarray(scribble(4, size=(400, 200)))
+    paths = [tmp_path / "level.png", tmp_path / "sloped.png"]
+    scan.save(paths[0])
+    scan.rotate(8, resample=Image.BICUBIC, expand=True, fillcolor=225).save(paths[1])
+    options = dict(size=(48, 96), sigma=1.0, margin=2)
+    images = load_images(paths, **options)
+    tower = build_tower("cbam", input_shape=(48, 96, 1), widths=(8, 16), convs_per_block=1, embedding_dim=8,
+                        norm="none", pooling="grid", dropout=0.0)
+    variants = embed_variants(tower, paths, options, images=images, turns=(0.0, -8.0, 8.0))
+    assert variants.shape == (3 * len(ALIGNMENTS), 2, 8)
+    np.testing.assert_allclose(variants[0], embed(tower, images), atol=1e-6)  # [0]: as they are
+    # the turns come from the files, not from the given images: without them, the same numbers
+    np.testing.assert_allclose(embed_variants(tower, paths, options, turns=(0.0, -8.0, 8.0)), variants, atol=1e-5)
+    # turning the sloped scan back by 8 degrees brings it closer to the level one than any shift does
+    shifted_only = aligned_distances(variants[: len(ALIGNMENTS)], [0], [1])[0]
+    assert aligned_distances(variants, [0], [1])[0] < 0.7 * shifted_only
+    with pytest.raises(ValueError, match="first turn must be 0"):
+        embed_variants(tower, paths, options, turns=(4.0, 0.0))
 
 
 def test_aligned_curves_share_their_protocol_colour_dashed():

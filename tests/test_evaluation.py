@@ -52,6 +52,11 @@ def test_evaluation_protocols_and_figures(trained, tmp_path):
     assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == sorted(f"{n}.png" for n in figures)
     saved = json.loads(path.read_text())
     assert saved["metrics"]["single_skilled"]["eer"] == pytest.approx(evaluation.metrics["single_skilled"]["eer"])
+    # the K-reference protocols over 10 draws; the first draw is the one of the main table
+    assert set(saved["references_over_draws"]) == {"references_3", "references_3_normalised"}
+    first = saved["references_over_draws"]["references_3"]["draws"]
+    assert len(first) == 10 and first[0] == pytest.approx(evaluation.metrics["references_3"]["eer"])
+    assert list(evaluation.draws_table().index) == ["references_3", "references_3_normalised"]
 
 
 def test_cli_evaluate_reproduces_the_library(trained, tmp_path):

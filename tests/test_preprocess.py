@@ -176,7 +176,7 @@ def test_ink_angle_reads_the_slope_of_a_bar(degrees):
 def test_deskew_levels_a_sloped_signature_and_keeps_every_stroke():
     sloped = tf.constant(png_bytes(tilted_bar(20.0)))
     level = pp.pipeline(sloped, size=(64, 256), sigma=0.0, margin=0, deskew_deg=30.0)
-    assert abs(np.degrees(float(pp.ink_angle(level["deskewed"] >= 0.5)))) < 1.0
+    assert abs(np.degrees(float(pp.ink_angle(level["turned"] >= 0.5)))) < 1.0
     # the level bar fills the width and is thin; without deskewing the crop keeps the slope
     rows = np.nonzero(level["output"].numpy()[..., 0].max(axis=1) > 0.5)[0]
     kept = pp.pipeline(sloped, size=(64, 256), sigma=0.0, margin=0)["output"].numpy()[..., 0]
@@ -184,7 +184,7 @@ def test_deskew_levels_a_sloped_signature_and_keeps_every_stroke():
     assert rows.max() - rows.min() + 1 <= 12 < 20 <= kept_rows.max() - kept_rows.min() + 1
     # nothing of the ink is cut off by the rotation: the ink's area survives
     ink_before = (level["ink"].numpy() > 0.5).sum()
-    assert (level["deskewed"].numpy() > 0.5).sum() == pytest.approx(ink_before, rel=0.05)
+    assert (level["turned"].numpy() > 0.5).sum() == pytest.approx(ink_before, rel=0.05)
     # the step-by-step figure shows the stage only when it runs
     assert "deskewed" in pp.steps(sloped, size=(64, 256), deskew_deg=30.0)
     assert "deskewed" not in pp.steps(sloped, size=(64, 256))
@@ -192,9 +192,21 @@ def test_deskew_levels_a_sloped_signature_and_keeps_every_stroke():
 
 def test_deskew_turns_at_most_its_limit():
     steep = tf.constant(tilted_bar(40.0))[..., None] < 128
-    turned, mask = pp.deskew(tf.cast(steep, tf.float32), steep, max_deg=15.0)
+    turned, mask = pp.turn(tf.cast(steep, tf.float32), steep, pp.deskew_angle(steep, max_deg=15.0))
     assert np.degrees(float(pp.ink_angle(mask))) == pytest.approx(-25.0, abs=1.0)
     assert turned.shape[0] == turned.shape[1] >= 500  # the canvas holds the whole turned image
+
+
+@pytest.mark.parametrize("degrees", [-8.0, 5.0])
+def test_a_fixed_turn_slopes_a_level_signature_counter_clockwise(degrees):
+    level = tf.constant(png_bytes(tilted_bar(0.0)))
+    turned = pp.pipeline(level, size=(64, 256), sigma=0.0, margin=0, turn_deg=degrees)["turned"]
+    # a bar that rises to the right after a counter-clockwise turn: negative angle, rows down
+    assert np.degrees(float(pp.ink_angle(turned >= 0.5))) == pytest.approx(-degrees, abs=1.0)
+    # and turning a sloped one back by its slope levels it, as deskewing does
+    back = pp.pipeline(tf.constant(png_bytes(tilted_bar(degrees))), size=(64, 256), sigma=0.0, margin=0,
+                       turn_deg=-degrees)["turned"]
+    assert abs(np.degrees(float(pp.ink_angle(back >= 0.5)))) < 1.0
 
 
 def test_deskew_off_by_default_and_blank_images_survive_it():

@@ -64,6 +64,7 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
             "03_attention_heatmaps", "03_gradcam_heatmaps", "04_comparison", "04_ablation_and_limited_data"} <= figures
     summary = (run / "summary.md").read_text()
     assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
+    assert "| references_3 | 10 |" in summary  # the K-reference protocol over 10 draws of references
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
 
@@ -84,6 +85,28 @@ def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
         reports.run_reports(run="r", reports_dir=tmp_path / "reports", notebook_dir=notebooks, timeout=120)
     assert (previous / "metrics.json").read_text() == "{}"
     assert (tmp_path / "reports" / ".r.failed" / "01_broken.ipynb").exists()
+
+
+def test_reuse_starts_from_the_previous_run_and_a_fresh_run_does_not(tmp_path):
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("run_dir = 'x'")
+    params.metadata["tags"] = ["parameters"]
+    # stands for a training that reads back what a previous run finished
+    count = ("from pathlib import Path\n"
+             "done = Path(run_dir) / 'trainings.txt'\n"
+             "done.write_text(str(int(done.read_text()) + 1 if done.exists() else 1))")
+    nb.cells = [params, nbformat.v4.new_code_cell(count)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, notebooks / "01_count.ipynb")
+    run = dict(run="r", reports_dir=tmp_path / "reports", notebook_dir=notebooks, timeout=120)
+
+    folder = reports.run_reports(**run)
+    assert (folder / "trainings.txt").read_text() == "1"
+    assert (reports.run_reports(**run, reuse=True) / "trainings.txt").read_text() == "2"
+    assert (reports.run_reports(**run) / "trainings.txt").read_text() == "1"  # without reuse: from scratch
+    assert not list((tmp_path / "reports").glob(".r.*"))
 
 
 def test_params_file_must_be_a_mapping(tmp_path):
