@@ -68,15 +68,20 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
 
-def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
+def one_cell_notebook(folder, name: str, source: str):
+    """A notebook in `folder` with a parameters cell (run_dir) and one code cell."""
+    folder.mkdir(exist_ok=True)
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell("run_dir = 'x'")
     params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# broken"), params, nbformat.v4.new_code_cell("raise RuntimeError('boom')")]
+    nb.cells = [params, nbformat.v4.new_code_cell(source)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, notebooks / "01_broken.ipynb")
+    nbformat.write(nb, folder / name)
+    return folder
+
+
+def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
+    notebooks = one_cell_notebook(tmp_path / "notebooks", "01_broken.ipynb", "raise RuntimeError('boom')")
     previous = tmp_path / "reports" / "r"
     previous.mkdir(parents=True)
     (previous / "metrics.json").write_text("{}")
@@ -88,18 +93,11 @@ def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
 
 
 def test_reuse_starts_from_the_previous_run_and_a_fresh_run_does_not(tmp_path):
-    notebooks = tmp_path / "notebooks"
-    notebooks.mkdir()
-    nb = nbformat.v4.new_notebook()
-    params = nbformat.v4.new_code_cell("run_dir = 'x'")
-    params.metadata["tags"] = ["parameters"]
     # stands for a training that reads back what a previous run finished
     count = ("from pathlib import Path\n"
              "done = Path(run_dir) / 'trainings.txt'\n"
              "done.write_text(str(int(done.read_text()) + 1 if done.exists() else 1))")
-    nb.cells = [params, nbformat.v4.new_code_cell(count)]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, notebooks / "01_count.ipynb")
+    notebooks = one_cell_notebook(tmp_path / "notebooks", "01_count.ipynb", count)
     run = dict(run="r", reports_dir=tmp_path / "reports", notebook_dir=notebooks, timeout=120)
 
     folder = reports.run_reports(**run)
