@@ -93,8 +93,8 @@ def embed_variants(tower, paths, options: dict, images: np.ndarray | None = None
 
 def aligned_distances(aligned: np.ndarray, a, b) -> np.ndarray:
     """For pairs (a[i], b[i]): the smallest distance between one image as it is and the other
-    under any shift, either way round (so swapping a and b gives the same). With one alignment,
-    the plain Euclidean distance."""
+    under any variant (turn or shift), either way round (so swapping a and b gives the same).
+    With one variant, the plain Euclidean distance."""
     aligned = np.asarray(aligned)
     a, b = np.asarray(a), np.asarray(b)
     if aligned.ndim != 3:
