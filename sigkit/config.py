@@ -35,6 +35,7 @@ class Config:
     shift_frac: float = 0.05
     zoom_range: float = 0.10
     thickness_prob: float = 0.5
+    warp_px: float = 0.0  # elastic warp: largest local displacement in pixels (0: off)
 
     # pairs (see sigkit.pairs)
     skilled_fraction: float = 0.5  # share of negatives that are skilled forgeries
@@ -54,6 +55,7 @@ class Config:
     # training (paper defaults; see sigkit.train)
     mode: str = "batch"  # "pairs" (the paper's Siamese pairs) or "batch" (in-batch all pairs)
     learning_rate: float = 1e-4
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over epochs x steps (sigkit.train.learning_rate)
     epochs: int = 100
     steps_per_epoch: int | None = None  # None: one pass over the training pairs / images
     margin: float = 1.0

@@ -66,6 +66,19 @@ def device_strategy(config: Config) -> tf.distribute.Strategy:
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
+LR_SCHEDULES = ("constant", "cosine")
+
+
+def learning_rate(config: Config, steps_per_epoch: int):
+    """The optimizer's learning rate: `config.learning_rate` throughout, or a cosine decay from it
+    to 0 over `config.epochs` epochs (a built-in Keras schedule, so checkpoints resume on it)."""
+    if config.lr_schedule == "constant":
+        return config.learning_rate
+    if config.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, not {config.lr_schedule!r}")
+
+
 def check_inputs(splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], config: Config) -> None:
     """Clear errors before anything is built, not a TensorFlow trace in the first epoch."""
     for name in ("train", "val"):
@@ -142,7 +155,7 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
         else:
             state = new_state(config)
             tower = build_tower(config.tower, **tower_options(config), name=tower_name)
-            optimizer = keras.optimizers.Adam(config.learning_rate, use_ema=config.ema_momentum is not None,
+            optimizer = keras.optimizers.Adam(learning_rate(config, steps), use_ema=config.ema_momentum is not None,
                                               ema_momentum=config.ema_momentum or 0.99)
             if config.mode == "batch":
                 trainable = tower

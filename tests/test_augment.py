@@ -3,7 +3,7 @@
 import numpy as np
 import tensorflow as tf
 
-from sigkit.augment import AugmentOptions, augment_batch, change_thickness
+from sigkit.augment import AugmentOptions, augment_batch, change_thickness, elastic_warp
 
 
 def strokes(batch=4, size=(48, 96), seed=0):
@@ -87,3 +87,28 @@ def test_gpu_bench_host_augmentation_matches_the_options():
     ink = np.argwhere(images[0, :, :, 0] > 127).mean(axis=0)
     moved = np.argwhere(shifted[0, :, :, 0] > 127).mean(axis=0)
     np.testing.assert_allclose(moved - ink, [dy, dx], atol=1.0)
+
+
+def test_elastic_warp_moves_strokes_by_at_most_its_displacement():
+    images = strokes(batch=8)
+    kept = elastic_warp(images, tf.constant([1, 1], tf.int64), 0.0).numpy()
+    np.testing.assert_allclose(kept, images.numpy(), atol=1e-6)
+    warped = elastic_warp(images, tf.constant([1, 1], tf.int64), 3.0).numpy()
+    again = elastic_warp(images, tf.constant([1, 1], tf.int64), 3.0).numpy()
+    other = elastic_warp(images, tf.constant([1, 2], tf.int64), 3.0).numpy()
+    np.testing.assert_array_equal(warped, again)
+    assert np.abs(warped - other).mean() > 1e-3 and np.abs(warped - images.numpy()).mean() > 1e-3
+    assert warped.shape == images.shape
+    before, after = images.numpy().sum(axis=(1, 2, 3)), warped.sum(axis=(1, 2, 3))
+    assert np.all(np.abs(after - before) / before < 0.2)  # strokes move, ink stays
+    # no ink lands farther than the displacement from where some ink was
+    near = tf.nn.max_pool2d(images, 2 * 3 + 3, 1, "SAME").numpy()
+    assert warped[near == 0].max() == 0.0
+
+
+def test_warp_is_part_of_the_augmentation_when_asked():
+    images = strokes()
+    rigid = AugmentOptions(0, 0, 0, 0)
+    np.testing.assert_allclose(augment_batch(images, tf.constant([2, 2]), rigid).numpy(), images.numpy(), atol=1e-5)
+    warped = augment_batch(images, tf.constant([2, 2]), AugmentOptions(0, 0, 0, 0, warp_px=2.0)).numpy()
+    assert np.abs(warped - images.numpy()).mean() > 1e-3

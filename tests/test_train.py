@@ -16,7 +16,7 @@ from sigkit import synth
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.model import embed, find_tower
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.train import train
+from sigkit.train import learning_rate, train
 
 TINY = dict(image_size=(32, 64), widths=(8, 16), convs_per_block=1, embedding_dim=16, writers_per_batch=3,
             k_genuine=2, k_forged=1, batch_size=12, learning_rate=1e-3)
@@ -99,7 +99,7 @@ def test_bad_inputs_get_clear_errors(tiny, tmp_path):
 
 RUNNER = """
 import sys, pickle, sigkit
-from sigkit.train import train
+from sigkit.train import learning_rate, train
 splits, images, overrides = pickle.load(open(sys.argv[1], "rb"))
 train(sigkit.profile("default", **overrides), splits, images, sys.argv[2])
 """
@@ -173,3 +173,21 @@ def test_an_ensemble_trains_its_members_and_saves_one_model(tiny, tmp_path):
     # a second call reuses the finished members
     again = train(config, splits, images, tmp_path)
     assert again.threshold == pytest.approx(result.threshold)
+
+
+def test_learning_rate_schedules():
+    config = sigkit.profile("default", learning_rate=1e-3, epochs=4)
+    assert learning_rate(config, steps_per_epoch=5) == 1e-3
+    cosine = learning_rate(config.replace(lr_schedule="cosine"), steps_per_epoch=5)
+    assert [float(cosine(step)) for step in (0, 10, 20)] == pytest.approx([1e-3, 5e-4, 0.0], abs=1e-9)
+    with pytest.raises(ValueError, match="lr_schedule"):
+        learning_rate(config.replace(lr_schedule="step"), steps_per_epoch=5)
+
+
+def test_a_cosine_run_ends_its_decay_with_the_last_epoch(tiny, tmp_path):
+    _, splits, images = tiny
+    config = sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=3, seed=1, lr_schedule="cosine")
+    train(config, splits, images, tmp_path)
+    last = keras.saving.load_model(tmp_path / "checkpoint" / "last-0001.keras", safe_mode=True)
+    assert int(last.optimizer.iterations) == 6
+    assert float(last.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
