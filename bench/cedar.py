@@ -71,6 +71,8 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
     """
     manifest = load_dataset(folder)
     train_ids = range(1, 36)
+    if not 2 <= train_writers <= 35:
+        raise SystemExit(f"bench/cedar.py: train_writers must be 2-35 (CEDAR's training writers 1-35), not {train_writers}")
     if train_writers < 35:
         train_ids = sorted(np.random.default_rng(config.seed).choice(np.arange(1, 36), train_writers, replace=False))
     splits = split_writers(manifest, train_writers=train_ids, val_writers=range(36, 46), test_writers=range(46, 56))

@@ -4,8 +4,9 @@ A signature varies between signings by a small rotation, a shift on the line, a 
 a different pen (stroke thickness). Each batch gets one random affine transform per image
 (rotation, shift, zoom around the centre), optionally a smooth local warp (`warp_px`: one part
 of the signature moved a little against another; off in the profiles, it did not help on CEDAR)
-and, with probability `thickness_prob`, a 3x3 dilation or a soft erosion of its strokes. Randomness is stateless: the same (seed, step) always gives the same batch,
-so a run is reproducible and another seed gives other batches.
+and, with probability `thickness_prob`, a 3x3 dilation or a soft erosion of its strokes.
+Randomness is stateless: the same (seed, step) always gives the same batch, so a run is
+reproducible and another seed gives other batches.
 """
 
 from __future__ import annotations

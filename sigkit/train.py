@@ -71,7 +71,8 @@ LR_SCHEDULES = ("constant", "cosine")
 
 def learning_rate(config: Config, steps_per_epoch: int):
     """The optimizer's learning rate: `config.learning_rate` throughout, or a cosine decay from it
-    to 0 over `config.epochs` epochs (a built-in Keras schedule, so checkpoints resume on it)."""
+    to 0 over `config.epochs` epochs (a built-in Keras schedule, so checkpoints resume on it; a
+    resumed run keeps the decay it started with, even if `epochs` changes)."""
     if config.lr_schedule == "constant":
         return config.learning_rate
     if config.lr_schedule == "cosine":
