@@ -99,7 +99,7 @@ def test_bad_inputs_get_clear_errors(tiny, tmp_path):
 
 RUNNER = """
 import sys, pickle, sigkit
-from sigkit.train import learning_rate, train
+from sigkit.train import train
 splits, images, overrides = pickle.load(open(sys.argv[1], "rb"))
 train(sigkit.profile("default", **overrides), splits, images, sys.argv[2])
 """
