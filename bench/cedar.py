@@ -38,7 +38,8 @@ from common import parse_overrides
 
 import sigkit
 from sigkit import evaluate
-from sigkit.align import embed_variants
+from sigkit.align import ALIGNMENTS, TURNS, embed_variants
+from sigkit.compare import match_layer, scorer_for
 from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
@@ -98,17 +99,23 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
     """The protocol's figures for a trained model: test EERs, metrics at validation thresholds."""
     splits, images = cedar["splits"], cedar["images"]
     tower = find_tower(load_siamese(model_path))
+    scorer = scorer_for(tower)
     options = preprocessing_for(tower, model_card(model_path))
-    aligned = {name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name],
-                                    cache_dir=project_root() / "reports" / "cache") for name in ("val", "test")}
+    # a match tower aligns the two signatures itself (and 35 variants x its cell matching would
+    # take most of an hour): its aligned rows are its plain ones
+    turns, shifts = ((0.0,), ALIGNMENTS[:1]) if match_layer(tower) else (TURNS, ALIGNMENTS)
+    aligned = {name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], turns=turns,
+                                    alignments=shifts, cache_dir=project_root() / "reports" / "cache")
+               for name in ("val", "test")}
     metrics = evaluate.evaluate_embeddings(aligned["test"][0], splits["test"], aligned["val"][0], splits["val"], k=5,
-                                           seed=seed, n_boot=0, test_aligned=aligned["test"],
-                                           val_aligned=aligned["val"]).metrics
+                                           seed=seed, n_boot=1000, test_aligned=aligned["test"],
+                                           val_aligned=aligned["val"], scorer=scorer).metrics
     single, five, five_norm = metrics["single_skilled"], metrics["references_5"], metrics["references_5_normalised"]
 
     # memorisation check: training writers' genuine signatures that training never saw
     train_writers = cedar["all_train"].reset_index(drop=True)
-    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed))
+    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, cedar["all_train_images"]), train_writers,
+                                                             seed=seed, scorer=scorer))
     is_unseen = ~train_writers["path"].isin(splits["train"]["path"]).to_numpy()
     touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
     train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
@@ -124,6 +131,9 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
         "test_eer_5ref_skilled_normalised_aligned": metrics["references_5_normalised_aligned"]["eer"],
         "test_eer_5ref_skilled": five["eer"],
         "test_eer_5ref_skilled_normalised": five_norm["eer"],
+        # 95 % intervals over resampled test writers (1000 draws)
+        "test_eer_ci": {name: metrics[name]["eer_ci"] for name in ("single_skilled", "single_skilled_aligned",
+                                                                    "references_5_normalised", "single_random")},
         "single_at_val_threshold": {k: single[k] for k in keys},
         "single_aligned_at_val_threshold": {k: metrics["single_skilled_aligned"][k] for k in keys},
         "5ref_normalised_aligned_at_val_threshold": {k: metrics["references_5_normalised_aligned"][k] for k in keys},
@@ -132,19 +142,20 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
         # the same protocols on the validation writers (what settings may be chosen by)
         "val_eer_by_protocol": {name: m["val_eer"] for name, m in metrics.items()},
         # each writer's 5 references drawn 10 times: mean and spread of the EER over the draws
-        "5ref_over_10_draws": references_over_draws(aligned, splits, seed),
+        "5ref_over_10_draws": references_over_draws(aligned, splits, seed, scorer=scorer),
         "train_writer_unseen_sample_eer": train_writer_eer,
         "train_writer_seen_sample_eer": train_seen_eer,
     }
 
 
-def references_over_draws(aligned: dict, splits: dict, seed: int, draws: int = 10) -> dict:
+def references_over_draws(aligned: dict, splits: dict, seed: int, draws: int = 10, scorer=None) -> dict:
     """5-reference EERs (plain mean distance, spread taken off, and that aligned) over `draws` draws."""
     out = {}
     for name in ("test", "val"):
         for label, embeddings, normalise in (("5ref", aligned[name][0], False), ("5ref_normalised", aligned[name][0], True),
                                              ("5ref_normalised_aligned", aligned[name], True)):
-            figures = evaluate.eer_over_draws(embeddings, splits[name], k=5, draws=draws, seed=seed, normalise=normalise)
+            figures = evaluate.eer_over_draws(embeddings, splits[name], k=5, draws=draws, seed=seed, normalise=normalise,
+                                              scorer=scorer)
             out[f"{name}_{label}"] = {key: figures[key] for key in ("mean", "std", "pooled")}
     return out
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from sigkit.compare import pair_distances
 from sigkit.model import embed
 from sigkit.preprocess import load_images
 
@@ -64,7 +65,7 @@ def embed_aligned(tower, images: np.ndarray, alignments=ALIGNMENTS, chunk: int =
     `alignments=ALIGNMENTS[:1]` gives the plain embeddings, shape (1, N, D).
     """
     images = np.asarray(images)
-    out = np.zeros((len(alignments), len(images), tower.output_shape[-1]), np.float32)
+    out = np.zeros((len(alignments), len(images), *tower.output_shape[1:]), np.float32)
     for start in range(0, len(images), chunk):  # bounded memory: one chunk of shifted images at a time
         part = images[start : start + chunk]
         for v, alignment in enumerate(alignments):
@@ -91,17 +92,12 @@ def embed_variants(tower, paths, options: dict, images: np.ndarray | None = None
     return np.concatenate(parts)
 
 
-def aligned_distances(aligned: np.ndarray, a, b) -> np.ndarray:
+def aligned_distances(aligned: np.ndarray, a, b, scorer=None) -> np.ndarray:
     """For pairs (a[i], b[i]): the smallest distance between one image as it is and the other
     under any variant (turn or shift), either way round (so swapping a and b gives the same).
-    With one variant, the plain Euclidean distance."""
+    With one variant, the plain Euclidean distance. `scorer` compares other features
+    (`sigkit.compare.scorer_for`: the cells of a match tower)."""
     aligned = np.asarray(aligned)
-    a, b = np.asarray(a), np.asarray(b)
-    if aligned.ndim != 3:
+    if aligned.ndim != (scorer.item_ndim if scorer else 1) + 2:
         raise ValueError(f"aligned embeddings must be (alignments, images, dim), not shape {aligned.shape}")
-    as_is = aligned[0]
-    best = np.full(len(a), np.inf, np.float32)
-    for variant in aligned:
-        best = np.minimum(best, np.linalg.norm(as_is[a] - variant[b], axis=1))
-        best = np.minimum(best, np.linalg.norm(variant[a] - as_is[b], axis=1))
-    return best
+    return pair_distances(aligned, a, b, scorer)

@@ -16,6 +16,7 @@ import matplotlib.pyplot as plt
 
 from sigkit import plots
 from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
+from sigkit.compare import scorer_for
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
@@ -99,7 +100,7 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
     evaluation = evaluate_embeddings(emb["test"][0], splits["test"], emb["val"][0] if "val" in emb else None,
                                      splits["val"] if "val" in emb else None, threshold=threshold, k=k, seed=seed,
                                      n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
-                                     val_aligned=emb.get("val") if aligned else None)
+                                     val_aligned=emb.get("val") if aligned else None, scorer=scorer_for(tower))
     out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
     extra = {"model": str(model_path), "data": str(data), "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
              "val_writers": sorted(splits["val"]["writer"].unique().tolist()),

@@ -25,9 +25,9 @@ import keras
 import numpy as np
 import pandas as pd
 
+from sigkit.compare import pair_distances, scorer_for
 from sigkit.metrics import eer
 from sigkit.model import build_siamese, embed
-from sigkit.pairs import pair_distances
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def model_card(state: dict) -> dict:
 
 def validation_eer(tower, val_images: np.ndarray, val_pairs: pd.DataFrame) -> tuple[float, float]:
     """(EER, threshold at the EER point) of the fixed validation pairs under `tower`."""
-    distances = pair_distances(embed(tower, val_images), val_pairs)
+    distances = pair_distances(embed(tower, val_images), val_pairs["a"], val_pairs["b"], scorer_for(tower))
     if not np.isfinite(distances).all():
         raise FloatingPointError("the embeddings are not finite (training diverged); lower the learning rate")
     return eer(distances, val_pairs["label"].to_numpy())

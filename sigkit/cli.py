@@ -3,7 +3,7 @@
     sigkit synth OUT [--writers N] [--genuine G] [--forged F] [--seed S]   write the synthetic set
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH] [--run NAME] [--params F]   run the notebooks (papermill)
-    sigkit verify --model M.keras --reference R1 [R2 ...] --questioned Q [--threshold T]
+    sigkit verify --model M.keras --reference R1 [R2 ...] --questioned Q [--threshold T] [--explain OUT.png]
     sigkit evaluate --model M.keras --data PATH [--writers 46-55] [--val-writers 36-45] [--out DIR]
 
 Exit status 0 on success (`verify`: genuine), 1 when `verify` finds a forgery, 2 on bad input
@@ -52,8 +52,10 @@ def _reports(args) -> int:
 def _verify(args) -> int:
     from sigkit.verify import verify
 
-    verdict = verify(args.model, args.reference, args.questioned, threshold=args.threshold)
+    verdict = verify(args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain)
     print(verdict.text())
+    if args.explain:
+        print(f"where they differ: {args.explain}")
     return 0 if verdict.genuine else 1
 
 
@@ -100,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
     ver.add_argument("--questioned", required=True, help="the signature to verify")
     ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
+    ver.add_argument("--explain", default=None, metavar="OUT.png",
+                     help="also draw where the questioned signature and each reference differ")
     ver.set_defaults(run=_verify)
 
     ev = verbs.add_parser("evaluate", help="metrics JSON and figures of a model on a data set's writers")

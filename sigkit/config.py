@@ -51,6 +51,15 @@ class Config:
     pooling: str = "global"  # "global" (average + max) or "grid" (cells of the last map, layout kept)
     grid_cell: int = 4  # grid pooling: side of a cell in feature-map pixels (4: 3 x 6 cells at 96 x 192)
     dropout: float = 0.2
+    # "embedding" (one vector per signature, Euclidean distance) or "match" (cells of both
+    # signatures cross-matched; sigkit.compare): descriptor size, pooling of the last map into
+    # cells, softness of the matching and its preference for nearby cells
+    head: str = "embedding"
+    match_dim: int = 32
+    match_pool: int = 2
+    match_temperature: float = 0.1
+    match_locality: float = 0.5
+    match_global: float = 0.0  # > 0: a global embedding joins the cells, with this share of d^2
 
     # training (paper defaults; see sigkit.train)
     mode: str = "batch"  # "pairs" (the paper's Siamese pairs) or "batch" (in-batch all pairs)

@@ -10,7 +10,9 @@ Two protocols, both writer-independent (the model never saw these writers):
   how a bank verifies a cheque against the specimens on file.
 
 Embeddings are (N, D) arrays, or (V, N, D) from `sigkit.align.embed_aligned`: then every distance
-is the aligned one (the `*_aligned` protocols: small turns and shifts).
+is the aligned one (the `*_aligned` protocols: small turns and shifts). Every function takes a
+`scorer` (`sigkit.compare.scorer_for(tower)`): None compares embeddings by Euclidean distance,
+a match tower's scorer cross-matches its (N, cells, C + 1) features.
 
 A decision threshold is always chosen on validation writers and applied unchanged to test writers.
 """
@@ -22,33 +24,31 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sigkit.align import aligned_distances
+from sigkit.compare import pair_distances
 from sigkit.metrics import at_threshold, bootstrap_ci, eer, per_writer_eer, roc_auc
 from sigkit.pairs import validation_pairs
 
 
-def distances(embeddings: np.ndarray, a, b) -> np.ndarray:
-    """Distances of the pairs (a[i], b[i]): Euclidean for (N, D) embeddings, aligned for
-    (V, N, D) ones (`sigkit.align.aligned_distances`)."""
-    embeddings = np.asarray(embeddings)
-    if embeddings.ndim == 3:
-        return aligned_distances(embeddings, a, b)
-    return np.linalg.norm(embeddings[np.asarray(a)] - embeddings[np.asarray(b)], axis=-1)
+def distances(embeddings: np.ndarray, a, b, scorer=None) -> np.ndarray:
+    """Distances of the pairs (a[i], b[i]): plain for one embedding per image, aligned for
+    (V, N, ...) variants (`sigkit.align.aligned_distances`)."""
+    return pair_distances(embeddings, a, b, scorer)
 
 
-def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
+def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0, scorer=None) -> pd.DataFrame:
     """The validation-rule pairs of `manifest` with their distances: a, b, label, kind, writer, distance.
 
     `writer` is the claimed writer (the one of image `a`), for per-writer figures and intervals.
     """
     pairs = validation_pairs(manifest, seed=seed)
     pairs["writer"] = manifest["writer"].to_numpy()[pairs["a"].to_numpy()]
-    pairs["distance"] = distances(embeddings, pairs["a"], pairs["b"])
+    pairs["distance"] = distances(embeddings, pairs["a"], pairs["b"], scorer)
     return pairs
 
 
 def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, seed: int = 0,
-                     aggregate: str = "mean", normalise: bool | str = False, draws: int = 1) -> pd.DataFrame:
+                     aggregate: str = "mean", normalise: bool | str = False, draws: int = 1,
+                     scorer=None) -> pd.DataFrame:
     """Questioned signatures scored against K references of their writer.
 
     Columns: writer, row (position in `manifest`), label (1 genuine, 0 skilled forgery), distance,
@@ -79,13 +79,13 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
         references = rng.choice(genuine, k, replace=False)
         questioned = np.setdiff1d(group.index.to_numpy(), references)
         rows_q, rows_r = np.meshgrid(questioned, references, indexing="ij")
-        to_references = distances(embeddings, rows_q.ravel(), rows_r.ravel()).reshape(len(questioned), k)
+        to_references = distances(embeddings, rows_q.ravel(), rows_r.ravel(), scorer).reshape(len(questioned), k)
         score = to_references.mean(axis=1) if aggregate == "mean" else to_references.min(axis=1)
         if normalise:
             if k < 2:
                 raise ValueError("normalise needs k >= 2 references (their spread is the scale)")
             first, second = np.triu_indices(k, 1)
-            spread = distances(embeddings, references[first], references[second]).mean()
+            spread = distances(embeddings, references[first], references[second], scorer).mean()
             score = score - spread if normalise == "difference" else score / max(spread, 1e-6)
         rows.append(pd.DataFrame({"writer": writer, "row": questioned,
                                   "label": manifest.loc[questioned, "genuine"].to_numpy(int), "distance": score,
@@ -96,11 +96,11 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
 
 
 def eer_over_draws(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, draws: int = 10, seed: int = 0,
-                   normalise: bool | str = False) -> dict:
+                   normalise: bool | str = False, scorer=None) -> dict:
     """The K-reference EER over `draws` draws of the references: each draw's EER, their mean and
     standard deviation, and the EER of all draws' scores pooled. Threshold-free; a steadier figure
     than one draw when a test set has few writers."""
-    scores = reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws)
+    scores = reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws, scorer=scorer)
     each = [eer(s["distance"], s["label"])[0] for _, s in scores.groupby("draw")]
     return {"draws": each, "mean": float(np.mean(each)), "std": float(np.std(each)),
             "pooled": eer(scores["distance"], scores["label"])[0]}
@@ -137,28 +137,30 @@ def random_only(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, seed: int = 0,
-                    aligned: np.ndarray | None = None) -> dict[str, pd.DataFrame]:
+                    aligned: np.ndarray | None = None, scorer=None) -> dict[str, pd.DataFrame]:
     """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references.
 
     With `aligned` (`sigkit.align.embed_aligned` of the same images), every protocol is scored a
     second time with aligned distances (small turns and shifts), under its name + `_aligned`.
     """
     if aligned is not None:
-        if np.ndim(aligned) != 3 or len(aligned[0]) != len(embeddings):
+        if np.ndim(aligned) != np.ndim(embeddings) + 1 or len(aligned[0]) != len(embeddings):
             raise ValueError(f"aligned embeddings must be (alignments, {len(embeddings)} images, dim) like the "
                              f"embeddings, not shape {np.shape(aligned)}")
-        shifted = protocol_scores(aligned, manifest, k=k, seed=seed)
-        return {**protocol_scores(embeddings, manifest, k=k, seed=seed),
+        shifted = protocol_scores(aligned, manifest, k=k, seed=seed, scorer=scorer)
+        return {**protocol_scores(embeddings, manifest, k=k, seed=seed, scorer=scorer),
                 **{f"{name}_aligned": scores for name, scores in shifted.items()}}
-    pairs = pair_scores(embeddings, manifest, seed=seed)
+    pairs = pair_scores(embeddings, manifest, seed=seed, scorer=scorer)
     out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
-    out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed)
+    out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed, scorer=scorer)
     if k >= 2:
-        out[f"references_{k}_normalised"] = reference_scores(embeddings, manifest, k, seed=seed, normalise=True)
+        out[f"references_{k}_normalised"] = reference_scores(embeddings, manifest, k, seed=seed, normalise=True,
+                                                             scorer=scorer)
     return out
 
 
-def eer_by_references(embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 3, 5, 8, 12), seed: int = 0) -> pd.DataFrame:
+def eer_by_references(embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 3, 5, 8, 12), seed: int = 0,
+                      scorer=None) -> pd.DataFrame:
     """Test EER (skilled forgeries) against the number of references K, mean and min distance.
 
     A K is skipped when no writer has more than K genuine signatures (nothing left to question).
@@ -167,7 +169,7 @@ def eer_by_references(embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 
     for k in ks:
         for aggregate in ("mean", "min"):
             try:
-                scores = reference_scores(embeddings, manifest, k, seed=seed, aggregate=aggregate)
+                scores = reference_scores(embeddings, manifest, k, seed=seed, aggregate=aggregate, scorer=scorer)
             except ValueError:
                 continue
             if 0 < scores["label"].sum() < len(scores):
@@ -220,7 +222,7 @@ class Evaluation:
 def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_emb: np.ndarray | None = None,
                         val_manifest: pd.DataFrame | None = None, *, threshold: float | None = None, k: int = 5,
                         seed: int = 0, n_boot: int = 1000, test_aligned: np.ndarray | None = None,
-                        val_aligned: np.ndarray | None = None, draws: int = 10) -> Evaluation:
+                        val_aligned: np.ndarray | None = None, draws: int = 10, scorer=None) -> Evaluation:
     """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
 
     `test_aligned` / `val_aligned` (`sigkit.align.embed_variants`) add the aligned
@@ -232,8 +234,9 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
     if val_emb is not None and (test_aligned is None) != (val_aligned is None):
         raise ValueError("give aligned embeddings of both the test and the validation writers, or of neither: "
                          "the aligned protocols take their thresholds from the validation writers")
-    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned)
-    val = protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned) if val_emb is not None else {}
+    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned, scorer=scorer)
+    val = (protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned, scorer=scorer)
+           if val_emb is not None else {})
     if not val:
         test = {name: scores for name, scores in test.items() if "normalised" not in name and not name.endswith("aligned")}
     metrics = {name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
@@ -245,7 +248,7 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
         if name.startswith("references_"):
             embeddings = test_aligned if name.endswith("_aligned") else test_emb
             over_draws[name] = eer_over_draws(embeddings, test_manifest, k=k, draws=draws, seed=seed,
-                                              normalise="normalised" in name)
+                                              normalise="normalised" in name, scorer=scorer)
     return Evaluation(metrics=metrics, scores=test, val_scores=val, per_writer=per_writer,
-                      by_references=eer_by_references(test_emb, test_manifest, seed=seed),
-                      pairs=pair_scores(test_emb, test_manifest, seed=seed), over_draws=over_draws)
+                      by_references=eer_by_references(test_emb, test_manifest, seed=seed, scorer=scorer),
+                      pairs=pair_scores(test_emb, test_manifest, seed=seed, scorer=scorer), over_draws=over_draws)

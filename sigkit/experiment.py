@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
+from sigkit.compare import scorer_for
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
 from sigkit.evaluate import Evaluation, evaluate_embeddings
@@ -67,7 +68,7 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
         emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS[:1]) for name in ("val", "test")}
     return evaluate_embeddings(emb["test"][0], prepared.splits["test"], emb["val"][0], prepared.splits["val"], k=k,
                                seed=seed, n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
-                               val_aligned=emb["val"] if aligned else None)
+                               val_aligned=emb["val"] if aligned else None, scorer=scorer_for(tower))
 
 
 def headline(evaluation: Evaluation, k: int = 5) -> dict:

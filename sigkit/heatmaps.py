@@ -10,9 +10,17 @@ Two views, both returned as (H, W) maps in [0, 1] at the input image size:
   (for a forgery: where it gives itself away); with `explain="similarity"` it follows -dd/dA, the
   regions that make the pair look *alike*.
 
+A match tower (`sigkit.compare`) has a third view, read off the comparison itself:
+
+- `difference_maps`: each cell's share of the pair's squared distance (its weight times its cost
+  of finding a match in the other signature), for both signatures: where the two differ.
+
 An ensemble tower (`sigkit.model.build_ensemble`) gets the mean of its members' maps.
 
 `overlay` and `pair_grid` draw them; `ink_attention_ratio` sums a map up in one number.
+`deletion_test` checks whether a map is faithful: blank the ink it ranks first, step by step,
+and see how fast the pair's distance moves, against random ink (a map that shows where the
+decision comes from moves it faster).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import numpy as np
 from keras import ops
 
 from sigkit.attention import CBAM
+from sigkit.compare import cell_contributions, feature_distance, match_layer
 from sigkit.model import ensemble_members
 
 # layers whose 4-D output is a feature map Grad-CAM can explain; pooling, dropout and reshapes
@@ -90,13 +99,14 @@ def attention_maps(tower: keras.Model, images, layer: str | int = -1) -> np.ndar
 def last_feature_layer(tower: keras.Model) -> keras.layers.Layer:
     """The deepest conv/activation/CBAM layer with a 4-D output: the last spatial map before pooling."""
     for layer in reversed(tower.layers):
-        if isinstance(layer, FEATURE_MAP_LAYERS) and len(layer.output.shape) == 4:
+        # the match head's 1 x 1 convs sit after pooling into cells: explain the map before them
+        if isinstance(layer, FEATURE_MAP_LAYERS) and len(layer.output.shape) == 4 and not layer.name.startswith("match_"):
             return layer
     raise ValueError(f"tower {tower.name!r} has no 4-D feature map for Grad-CAM")
 
 
 def grad_cam(tower: keras.Model, image_a, image_b, layer: str | None = None, explain: str = "difference"):
-    """Grad-CAM of d = ||f(a) - f(b)|| for one pair: two (H, W) maps in [0, 1].
+    """Grad-CAM of the pair distance d(f(a), f(b)) for one pair: two (H, W) maps in [0, 1].
 
     `layer` names the feature map to explain; by default the last conv/activation/CBAM output
     before pooling (`last_feature_layer`): the finest map that still knows the whole tower's
@@ -116,8 +126,7 @@ def grad_cam(tower: keras.Model, image_a, image_b, layer: str | None = None, exp
     pair = np.concatenate([as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]])
     with tf.GradientTape() as tape:
         features, embeddings = probe(pair, training=False)
-        # eps keeps the gradient finite for identical images (d = 0)
-        distance = tf.sqrt(tf.reduce_sum(tf.square(tf.cast(embeddings[0] - embeddings[1], tf.float32))) + 1e-12)
+        distance = feature_distance(tower, embeddings[:1], embeddings[1:])[0]
     gradients = tf.cast(tape.gradient(distance, features), tf.float32)
     if explain == "similarity":
         gradients = -gradients
@@ -145,8 +154,25 @@ def ink_attention_ratio(heat, image, threshold: float = 0.5) -> float:
 
 
 def pair_distance(tower: keras.Model, image_a, image_b) -> float:
-    embeddings = ops.convert_to_numpy(tower(np.concatenate([image_a, image_b]), training=False))
-    return float(np.linalg.norm(embeddings[0].astype(np.float64) - embeddings[1]))
+    outputs = tower(np.concatenate([as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]]), training=False)
+    return float(ops.convert_to_numpy(feature_distance(tower, outputs[:1], outputs[1:]))[0])
+
+
+def difference_maps(tower: keras.Model, image_a, image_b) -> tuple[np.ndarray, np.ndarray]:
+    """A match tower's own account of a pair: each cell's share of d^2 (its weight times its cost
+    of finding a match in the other signature), upsampled to (H, W) for a and for b. Not
+    stretched: the values add up to the cells' part of d^2 over both maps (per cell area), so
+    pairs stay comparable. (A global embedding's part, if the tower has one, has no place.)"""
+    layer = match_layer(tower)
+    if layer is None:
+        raise ValueError(f"tower {tower.name!r} embeds each signature alone (no match head), so there are no "
+                         "cell-wise differences to show; use sigkit.heatmaps.grad_cam instead")
+    pair = np.concatenate([as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]])
+    outputs = tower(pair, training=False)
+    in_a, in_b = cell_contributions(outputs[:1], outputs[1:], layer.settings)
+    cells = ops.reshape(ops.concatenate([in_a, in_b]), (2, *layer.settings.grid, 1))
+    maps = ops.convert_to_numpy(ops.image.resize(cells, pair.shape[1:3], interpolation="nearest"))[..., 0]
+    return maps[0], maps[1]
 
 
 def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "attention", alpha: float = 0.5):
@@ -179,5 +205,110 @@ def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "att
             ax.set_title(caption, fontsize=7, fontweight="bold" if caption is row_title else "normal")
             ax.axis("off")
     fig.suptitle("CBAM spatial attention" if method == "attention" else "Grad-CAM of the pair distance")
+    fig.tight_layout()
+    return fig
+
+
+DELETION_METHODS = ("difference", "gradcam", "attention", "random")
+
+
+def explanation_map(tower: keras.Model, image_a, image_b, method: str) -> np.ndarray:
+    """The (H, W) map of image a that `method` gives for the pair (a, b)."""
+    if method == "difference":
+        return difference_maps(tower, image_a, image_b)[0]
+    if method == "gradcam":
+        return grad_cam(tower, image_a, image_b)[0]
+    if method == "attention":
+        return attention_maps(tower, image_a)[0]
+    raise ValueError(f"method must be one of {DELETION_METHODS[:-1]} (random needs no map), not {method!r}")
+
+
+def deletion_curve(tower: keras.Model, image_a, image_b, heat=None, fractions=(0.1, 0.2, 0.3, 0.4, 0.5),
+                   seed: int = 0) -> np.ndarray:
+    """Distances of (a, b) as the ink of a is blanked in `heat` order, hottest first (random order
+    when `heat` is None): [d with all ink, d with the first fractions[0] of the ink gone, ...]."""
+    a, b = as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]
+    ink = np.flatnonzero(a[0, ..., 0] > 0.5)
+    rng = np.random.default_rng(seed)
+    if heat is None:
+        order = rng.permutation(ink)
+    else:  # hottest first; ties (flat regions of a map) broken at random
+        values = np.asarray(heat, np.float64).ravel()[ink]
+        order = ink[np.lexsort((rng.random(len(ink)), -values))]
+    steps = [a[0]]
+    for fraction in fractions:
+        blanked = a[0].copy().reshape(-1)
+        blanked[order[: int(round(fraction * len(ink)))]] = 0.0
+        steps.append(blanked.reshape(a.shape[1:]))
+    outputs = tower(np.concatenate([np.stack(steps), b]), training=False)
+    reference = ops.repeat(outputs[-1:], len(steps), axis=0)
+    return ops.convert_to_numpy(feature_distance(tower, outputs[:-1], reference)).astype(np.float64)
+
+
+def deletion_test(tower: keras.Model, images, pairs, methods=None, fractions=(0.1, 0.2, 0.3, 0.4, 0.5),
+                  random_orders: int = 3, seed: int = 0):
+    """For each (index_a, index_b, label) pair and map method: the mean absolute change of the
+    distance over the deletion steps (the area under |d(step) - d(all ink)|, per unit of ink
+    fraction). Larger = the map ranks first the ink the distance depends on. "random" averages
+    `random_orders` random orders of the ink. Returns one row per pair and method (a DataFrame)
+    and the mean curves per method ((method -> array over [0, *fractions]) for the figure)."""
+    import pandas as pd
+
+    if methods is None:
+        available = {"attention": bool(cbam_layers(tower)), "difference": match_layer(tower) is not None}
+        methods = [m for m in DELETION_METHODS if available.get(m, True)]
+    batch = as_float_batch(images)
+    rows, curves = [], {m: [] for m in methods}
+    for index_a, index_b, label in pairs:
+        a, b = batch[index_a : index_a + 1], batch[index_b : index_b + 1]
+        for method in methods:
+            if method == "random":
+                curve = np.mean([deletion_curve(tower, a, b, None, fractions, seed + i) for i in range(random_orders)], axis=0)
+            else:
+                curve = deletion_curve(tower, a, b, explanation_map(tower, a, b, method), fractions, seed)
+            moved = np.abs(curve - curve[0])
+            area = np.trapezoid(moved, [0.0, *fractions]) / fractions[-1]
+            rows.append({"a": index_a, "b": index_b, "label": label, "method": method, "area": float(area),
+                         "distance": float(curve[0])})
+            curves[method].append(moved)
+    return pd.DataFrame(rows), {m: np.mean(c, axis=0) for m, c in curves.items()}
+
+
+def deletion_figure(curves: dict, fractions=(0.1, 0.2, 0.3, 0.4, 0.5)):
+    """Mean |d(step) - d(all ink)| against the share of ink blanked, one line per map method."""
+    fig, ax = plt.subplots(figsize=(5, 3.4))
+    for method, moved in curves.items():
+        ax.plot([0.0, *fractions], moved, marker="o", label=method, linestyle="--" if method == "random" else "-")
+    ax.set_xlabel("share of the ink of signature a blanked (hottest first)")
+    ax.set_ylabel("mean |change of distance|")
+    ax.set_title("Deletion test: how fast each map moves the distance")
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+def explain_figure(tower: keras.Model, questioned, references, distances, verdict: str, names=None, alpha: float = 0.5):
+    """Why a verdict: one row per reference (at most 6), the questioned signature and the reference,
+    each with the map of where it differs from the other (a match tower's own `difference_maps`,
+    else distance Grad-CAM), the pair's distance above; the score and the verdict on top."""
+    references = as_float_batch(references)[:6]
+    questioned = as_float_batch(questioned)[:1]
+    height, width = questioned.shape[1:3]
+    method = "cell differences" if match_layer(tower) is not None else "Grad-CAM of the distance"
+    fig, axes = plt.subplots(len(references), 2, squeeze=False,
+                             figsize=(2 * 3.0 * width / max(height, width) + 0.4, len(references) * 3.0 * height / max(height, width) + 1.0))
+    for row, reference in enumerate(references):
+        reference = reference[None]
+        if match_layer(tower) is not None:
+            heats = stretch(np.stack(difference_maps(tower, questioned, reference)))
+        else:
+            heats = grad_cam(tower, questioned, reference)
+        titles = [f"questioned{f' ({names[-1]})' if names else ''}\nd = {distances[row]:.3f}",
+                  f"reference {row + 1}{f' ({names[row]})' if names else ''}"]
+        for ax, picture, heat, title in zip(axes[row], (questioned, reference), heats, titles):
+            ax.imshow(overlay(picture, heat, alpha))
+            ax.set_title(title, fontsize=8)
+            ax.axis("off")
+    fig.suptitle(f"{verdict}\nred = where the pair differs most ({method})", fontsize=9)
     fig.tight_layout()
     return fig

@@ -18,6 +18,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from sigkit.compare import MatchSettings, all_pair_match_distances
+
 
 def contrastive(y_true, distance, margin, positive_margin=0.0):
     y = ops.cast(ops.reshape(y_true, (-1,)), distance.dtype)
@@ -76,12 +78,17 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     positives. With `average="active"` each kind is averaged over its pairs that still cost
     something (the rest are already where the margins want them), so the loss does not fade as
     most pairs become easy.
+
+    With `match` (the `MatchSettings` of a match tower, as a dict),
+    `y_pred` is the (B, cells, C + 1) batch of match features and every pair's distance is the
+    cross-matched one (`sigkit.compare`).
     """
 
     def __init__(self, margin: float = 1.0, skilled_weight: float = 1.0, random_weight: float = 1.0,
-                 positive_margin: float = 0.0, average: str = "all", name: str = "in_batch_contrastive_loss",
-                 **kwargs):
+                 positive_margin: float = 0.0, average: str = "all", match: dict | None = None,
+                 name: str = "in_batch_contrastive_loss", **kwargs):
         super().__init__(name=name, **kwargs)
+        self.match = MatchSettings(**match).to_dict() if match else None
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, not {average!r}")
         self.average = average
@@ -93,7 +100,10 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     def call(self, y_true, y_pred):
         writer = y_true[:, 0]
         genuine = ops.cast(y_true[:, 1], "bool")
-        distance = pairwise_distances(y_pred)
+        if self.match:
+            distance = all_pair_match_distances(y_pred, MatchSettings(**self.match))
+        else:
+            distance = pairwise_distances(y_pred)
         size = ops.shape(y_pred)[0]
         upper = ops.triu(ops.ones((size, size), dtype="bool"), k=1)
         same_writer = ops.equal(writer[:, None], writer[None, :])
@@ -117,7 +127,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     def get_config(self):
         return {**super().get_config(), "margin": self.margin, "skilled_weight": self.skilled_weight,
                 "random_weight": self.random_weight, "positive_margin": self.positive_margin,
-                "average": self.average}
+                "average": self.average, "match": self.match}
 
 
 def masked_mean(values, mask):

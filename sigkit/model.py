@@ -23,6 +23,7 @@ import numpy as np
 from keras import layers, ops
 
 from sigkit.attention import CBAM
+from sigkit.compare import HEADS, CrossMatchDistance, match_head, match_layer
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
@@ -70,6 +71,12 @@ def cbam_tower(
     norm: str = "batch",
     pooling: str = "global",
     grid_cell: int = 4,
+    head: str = "embedding",
+    match_dim: int = 32,
+    match_pool: int = 2,
+    match_temperature: float = 0.1,
+    match_locality: float = 0.5,
+    match_global: float = 0.0,
     name: str = "tower",
 ) -> keras.Model:
     """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding.
@@ -78,6 +85,9 @@ def cbam_tower(
     `pooling="grid"` averages `grid_cell` x `grid_cell` windows of the last feature map and keeps
     their layout (where the strokes are, too): a 3 x 6 grid at 96 x 192 input with four blocks
     and the default 4.
+
+    `head="match"` ends the tower in cells to be cross-matched (`sigkit.compare`) instead of
+    one embedding; pooling, embedding size and normalisation do not apply then.
     """
     if pooling not in POOLINGS:
         raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
@@ -85,6 +95,8 @@ def cbam_tower(
         raise ValueError(f"attention must be one of {ATTENTION_PLACES}, not {attention!r}")
     if norm not in NORMS:
         raise ValueError(f"norm must be one of {NORMS}, not {norm!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
     image = keras.Input(shape=tuple(input_shape), name="image")
     x = image
     for block, width in enumerate(widths, start=1):
@@ -98,6 +110,11 @@ def cbam_tower(
             x = CBAM(reduction=reduction, name=f"block{block}_cbam")(x)
         if block < len(widths):
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    if head == "match":
+        features = match_head(x, descriptor_dim=match_dim, pool=match_pool, temperature=match_temperature,
+                              locality=match_locality, dropout=dropout, global_weight=match_global,
+                              global_cell=grid_cell)
+        return keras.Model(image, features, name=name)
     if pooling == "global":
         pooled = layers.Concatenate(name="pool")(
             [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
@@ -152,7 +169,9 @@ def tower_options(config) -> dict:
     return dict(
         input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,
         attention=config.attention, embedding_dim=config.embedding_dim, norm=config.norm, dropout=config.dropout,
-        pooling=config.pooling, grid_cell=config.grid_cell,
+        pooling=config.pooling, grid_cell=config.grid_cell, head=config.head, match_dim=config.match_dim,
+        match_pool=config.match_pool, match_temperature=config.match_temperature, match_locality=config.match_locality,
+        match_global=config.match_global,
     )
 
 
@@ -166,6 +185,8 @@ def build_ensemble(members: list[keras.Model], name: str = "tower") -> keras.Mod
     """
     if len(members) < 2:
         raise ValueError(f"an ensemble needs 2 or more towers, got {len(members)}")
+    if any(match_layer(member) is not None for member in members):
+        raise ValueError("ensembles join embedding towers; a match tower (head='match') is used on its own")
     if len({member.name for member in members}) < len(members):
         raise ValueError(f"ensemble members need distinct names, got {[m.name for m in members]}")
     shapes = {tuple(member.input_shape[1:]) for member in members}
@@ -184,16 +205,23 @@ def ensemble_members(tower: keras.Model) -> list[keras.Model]:
 
 
 def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
-    """`(image_a, image_b) -> distance` sharing one tower's weights."""
+    """`(image_a, image_b) -> distance` sharing one tower's weights: Euclidean between embeddings,
+    or cross-matched between the cells of a match tower (`sigkit.compare`)."""
     shape = tower.input_shape[1:]
     image_a = keras.Input(shape=shape, name="image_a")
     image_b = keras.Input(shape=shape, name="image_b")
-    distance = EuclideanDistance(name="distance", dtype="float32")([tower(image_a), tower(image_b)])
+    matcher = match_layer(tower)
+    if matcher is None:
+        compare = EuclideanDistance(name="distance", dtype="float32")
+    else:
+        compare = CrossMatchDistance(**matcher.settings.to_dict(), name="distance", dtype="float32")
+    distance = compare([tower(image_a), tower(image_b)])
     return keras.Model([image_a, image_b], distance, name=name)
 
 
 def embed(tower: keras.Model, images, batch_size: int = 256) -> np.ndarray:
-    """(N, H, W, 1) uint8 images (the preprocessed cache) -> (N, D) float32 embeddings, inference mode.
+    """(N, H, W, 1) uint8 images (the preprocessed cache) -> (N, D) float32 embeddings, inference mode
+    (a match tower gives (N, cells, C + 1) features; `sigkit.compare.scorer_for` compares them).
 
     Plain numpy in, numpy out, so it runs on any Keras backend (the GPU bench uses JAX).
     """
@@ -202,8 +230,7 @@ def embed(tower: keras.Model, images, batch_size: int = 256) -> np.ndarray:
         tower.predict(images[start : start + 4096].astype(np.float32) / 255.0, batch_size=batch_size, verbose=0)
         for start in range(0, len(images), 4096)
     ]
-    dim = tower.output_shape[-1]
-    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, dim), np.float32)
+    return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros((0, *tower.output_shape[1:]), np.float32)
 
 
 def find_tower(siamese: keras.Model) -> keras.Model:

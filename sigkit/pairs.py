@@ -152,11 +152,6 @@ def writer_codes(manifest: pd.DataFrame) -> np.ndarray:
     return pd.Categorical(manifest["writer"].astype(str)).codes.astype(np.int32)
 
 
-def pair_distances(embeddings: np.ndarray, pairs: pd.DataFrame) -> np.ndarray:
-    """Euclidean distance of each pair's two embeddings (rows `a` and `b`)."""
-    return np.linalg.norm(embeddings[pairs["a"].to_numpy()] - embeddings[pairs["b"].to_numpy()], axis=1)
-
-
 def validation_pairs(manifest: pd.DataFrame, seed: int = 0) -> pd.DataFrame:
     """The fixed pairs a run selects its model and threshold on: all genuine pairs, as many
     negatives, half skilled and half random. One rule for training and evaluation."""

@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from sigkit.augment import AugmentOptions
 from sigkit.callbacks import Checkpoint, ValidationEER, model_card, save_atomic, validation_eer, write_json_atomic
+from sigkit.compare import match_layer
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
 from sigkit.model import build_ensemble, build_siamese, build_tower, find_tower, tower_options
@@ -160,9 +161,11 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
                                               ema_momentum=config.ema_momentum or 0.99)
             if config.mode == "batch":
                 trainable = tower
+                matcher = match_layer(tower)
                 loss = InBatchContrastiveLoss(config.margin, config.skilled_weight,
                                               positive_margin=config.positive_margin,
-                                              average=config.loss_average)
+                                              average=config.loss_average,
+                                              match=matcher.settings.to_dict() if matcher else None)
                 trainable.compile(optimizer, loss, jit_compile=jit)
             else:
                 trainable = build_siamese(tower)

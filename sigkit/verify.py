@@ -1,7 +1,7 @@
 """Is this signature genuine? Score a questioned file against K references of the claimed writer.
 
 The everyday question, answered the way the evaluation's K-reference protocol scores it: the
-mean embedding distance from the questioned signature to each reference, accepted as genuine
+mean distance (embeddings, or cross-matched cells) from the questioned signature to each reference, accepted as genuine
 when it is at or below the threshold. The threshold defaults to the one stored with the model at
 training time (`model.json` beside `model.keras`: the EER point on the validation writers).
 Every file is checked (and preprocessed) exactly as the training data were.
@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from sigkit.compare import pair_distances, scorer_for
 from sigkit.config import Config
 from sigkit.datasets.checks import check_files, default_cache_dir
 from sigkit.model import embed, find_tower, load_siamese
@@ -73,8 +74,11 @@ class Verdict:
 
 
 def verify(model_path: str | Path, references: list[str | Path], questioned: str | Path,
-           threshold: float | None = None) -> Verdict:
-    """The verdict on `questioned` given `references` of the claimed writer."""
+           threshold: float | None = None, explain: str | Path | None = None) -> Verdict:
+    """The verdict on `questioned` given `references` of the claimed writer.
+
+    With `explain` (a .png path), also draws where the questioned signature and each reference
+    differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict."""
     if not references:
         raise InputFileError("give at least one reference signature of the claimed writer")
     siamese = load_siamese(model_path)
@@ -86,7 +90,16 @@ def verify(model_path: str | Path, references: list[str | Path], questioned: str
     tower = find_tower(siamese)
     images = checked_images([*references, questioned], preprocessing_for(tower, card))
     embeddings = embed(tower, images)
-    distances = np.linalg.norm(embeddings[:-1] - embeddings[-1], axis=1)
+    reference_rows = np.arange(len(images) - 1)
+    distances = pair_distances(embeddings, reference_rows, np.full_like(reference_rows, len(images) - 1), scorer_for(tower))
     mean = float(distances.mean())
-    return Verdict(distance=mean, threshold=float(threshold), genuine=mean <= threshold,
-                   distances=[float(d) for d in distances])
+    verdict = Verdict(distance=mean, threshold=float(threshold), genuine=mean <= threshold,
+                      distances=[float(d) for d in distances])
+    if explain:
+        from sigkit.heatmaps import explain_figure
+
+        figure = explain_figure(tower, images[-1], images[:-1], verdict.distances, verdict.text(),
+                                names=[Path(p).name for p in [*references, questioned]])
+        Path(explain).parent.mkdir(parents=True, exist_ok=True)
+        figure.savefig(explain, dpi=120)
+    return verdict

@@ -3,6 +3,7 @@
 import json
 
 import matplotlib
+import matplotlib.pyplot
 import numpy as np
 import pytest
 
@@ -105,6 +106,19 @@ def test_cli_verify_verdicts(trained, capsys):
     expected = np.linalg.norm(emb[:3] - emb[3], axis=1).mean()
     assert f"distance {expected:.4f}" in out and f"threshold {result.threshold:.4f}" in out
     assert status == (0 if expected <= result.threshold else 1)
+
+
+def test_cli_verify_explain_draws_the_pairs_with_the_verdict(trained, tmp_path, capsys):
+    _, splits, _, result = trained
+    test = splits["test"].reset_index(drop=True)
+    genuine = test[(test["writer"] == test["writer"].iloc[0]) & test["genuine"]]["path"].tolist()
+    out = tmp_path / "explain.png"
+    status = cli.main(["verify", "--model", str(result.model_path), "--reference", *genuine[:3], "--questioned",
+                       genuine[3], "--explain", str(out)])
+    assert status in (0, 1) and f"where they differ: {out}" in capsys.readouterr().out
+    picture = matplotlib.pyplot.imread(out)
+    assert picture.ndim == 3 and picture.shape[0] > 200  # three rows of pairs, not an empty canvas
+    assert picture[..., :3].std() > 0.05
 
 
 def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):

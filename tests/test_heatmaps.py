@@ -11,7 +11,8 @@ import pytest  # noqa: E402
 
 import sigkit  # noqa: E402,F401  (registers the sigkit classes for loading)
 from sigkit.heatmaps import (  # noqa: E402
-    attention_maps, grad_cam, ink_attention_ratio, overlay, pair_grid,
+    attention_maps, deletion_curve, deletion_figure, deletion_test, difference_maps, grad_cam, ink_attention_ratio,
+    overlay, pair_distance, pair_grid,
 )
 from sigkit.model import build_siamese, cbam_tower, find_tower, load_siamese, signet_tower  # noqa: E402
 
@@ -131,3 +132,49 @@ def test_an_ensemble_is_explained_by_its_members_mean_maps():
     assert 0.0 <= heat_a.min() and heat_a.max() <= 1.0
     with pytest.raises(ValueError, match="distinct names"):
         build_ensemble([first, first])
+
+
+def match_tower():
+    keras.utils.set_random_seed(0)
+    return cbam_tower(input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, head="match", match_dim=8, match_pool=4)
+
+
+def test_difference_maps_add_up_to_the_squared_match_distance():
+    tower, a, b = match_tower(), strokes(5), strokes(6)
+    map_a, map_b = difference_maps(tower, a, b)
+    assert map_a.shape == map_b.shape == (32, 64) and (map_a >= 0).all() and (map_b >= 0).all()
+    cell_area = (32 / 4) * (64 / 8)  # 4 x 8 cells
+    assert (map_a.sum() + map_b.sum()) / cell_area == pytest.approx(pair_distance(tower, a, b) ** 2, rel=1e-4)
+    with pytest.raises(ValueError, match="no match head"):
+        difference_maps(tiny_tower(), a, b)
+
+
+def test_grad_cam_explains_the_match_distance_on_the_map_before_the_cells():
+    tower = match_tower()
+    heat_a, heat_b = grad_cam(tower, strokes(5), strokes(6))
+    assert heat_a.shape == (32, 64) and heat_a.max() == pytest.approx(1.0) and heat_b.max() == pytest.approx(1.0)
+
+
+def test_deletion_curve_blanks_ink_hottest_first():
+    tower, a, b = match_tower(), strokes(7), strokes(8)
+    curve = deletion_curve(tower, a, b, heat=np.ones((32, 64)), fractions=(0.5, 1.0))
+    assert len(curve) == 3 and curve[0] == pytest.approx(pair_distance(tower, a, b), rel=1e-5)
+    assert curve[-1] == pytest.approx(pair_distance(tower, np.zeros_like(a), b), rel=1e-5)  # all ink gone
+    # a map that is hot on the left half blanks the left ink first: half way, the right ink is untouched
+    left_hot = np.zeros((32, 64))
+    left_hot[:, :32] = 1.0
+    left_ink = (a[0, :, :32, 0] > 0).sum() / (a[0, ..., 0] > 0).sum()
+    only_left = a.copy()
+    only_left[0, :, :32] = 0
+    curve = deletion_curve(tower, a, b, heat=left_hot, fractions=(left_ink,))
+    assert curve[1] == pytest.approx(pair_distance(tower, only_left, b), rel=1e-5)
+
+
+def test_deletion_test_scores_every_available_map_against_random_ink():
+    tower = match_tower()
+    images = np.concatenate([strokes(9), strokes(10), strokes(11)])
+    table, curves = deletion_test(tower, images, [(0, 1, 1), (0, 2, 0)], random_orders=2)
+    assert set(table["method"]) == {"difference", "gradcam", "attention", "random"} == set(curves)
+    assert len(table) == 8 and (table["area"] >= 0).all()
+    assert all(len(c) == 6 and c[0] == 0 for c in curves.values())
+    assert isinstance(deletion_figure(curves), matplotlib.figure.Figure)
