@@ -34,6 +34,7 @@ import sys
 import time
 
 import numpy as np
+import pandas as pd
 from common import parse_overrides
 
 import sigkit
@@ -51,8 +52,6 @@ from sigkit.train import train
 
 def with_synthetic_writers(train_set, n_writers: int, seed: int):
     """Training writers plus `n_writers` synthetic ones (12 genuine + 12 forged each)."""
-    import pandas as pd
-
     from sigkit import synth
 
     folder = synth.generate(project_root() / "data" / f"synth-train-{n_writers}", n_writers=n_writers,
@@ -95,8 +94,11 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
     return dict(splits=splits, images=images, all_train=all_train, all_train_images=all_train_images)
 
 
-def test_figures(model_path, cedar: dict, seed: int) -> dict:
-    """The protocol's figures for a trained model: test EERs, metrics at validation thresholds."""
+def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
+    """The protocol's figures for a trained model: test EERs, metrics at validation thresholds.
+
+    `scores_csv`: also write the test scores of the single-pair and 5-reference protocols there
+    (protocol, writer, label, distance), for comparisons over seeds (bench/ablation.py)."""
     splits, images = cedar["splits"], cedar["images"]
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
@@ -107,9 +109,14 @@ def test_figures(model_path, cedar: dict, seed: int) -> dict:
     aligned = {name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], turns=turns,
                                     alignments=shifts, cache_dir=project_root() / "reports" / "cache")
                for name in ("val", "test")}
-    metrics = evaluate.evaluate_embeddings(aligned["test"][0], splits["test"], aligned["val"][0], splits["val"], k=5,
-                                           seed=seed, n_boot=1000, test_aligned=aligned["test"],
-                                           val_aligned=aligned["val"], scorer=scorer).metrics
+    evaluation = evaluate.evaluate_embeddings(aligned["test"][0], splits["test"], aligned["val"][0], splits["val"], k=5,
+                                              seed=seed, n_boot=1000, test_aligned=aligned["test"],
+                                              val_aligned=aligned["val"], scorer=scorer)
+    metrics = evaluation.metrics
+    if scores_csv:
+        kept = ("single_skilled", "single_random", "references_5_normalised")
+        pd.concat([evaluation.scores[name][["writer", "label", "distance"]].assign(protocol=name) for name in kept]
+                  ).to_csv(scores_csv, index=False)
     single, five, five_norm = metrics["single_skilled"], metrics["references_5"], metrics["references_5_normalised"]
 
     # memorisation check: training writers' genuine signatures that training never saw
@@ -179,7 +186,7 @@ def main() -> None:
     cedar = load_cedar(folder, config, synthetic_writers, train_writers)
     run_dir = project_root() / "reports" / "bench-cedar" / run_name
     result = train(config, cedar["splits"], cedar["images"], run_dir)
-    line = test_figures(result.model_path, cedar, config.seed)
+    line = test_figures(result.model_path, cedar, config.seed, scores_csv=run_dir / "test_scores.csv")
     if train_writers < 35:
         line["data"] = line["data"].replace("writers 1-35 train", f"{train_writers} of writers 1-35 train")
     line.update({
@@ -191,6 +198,7 @@ def main() -> None:
         "config": {k: v for k, v in config.to_dict().items() if k != "extra"},
         "run_dir": str(run_dir),
     })
+    (run_dir / "result.json").write_text(to_json(line))
     print(to_json(line))
 
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
-from sigkit.compare import scorer_for
+from sigkit.compare import match_layer, scorer_for
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
 from sigkit.evaluate import Evaluation, evaluate_embeddings
@@ -57,9 +57,11 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
     """Every protocol on the test writers, thresholds chosen on the validation writers.
 
     `aligned` scores every protocol a second time with distances that tolerate a small turn and
-    shift (`sigkit.align`, the `*_aligned` rows; 35 embeddings per image instead of one).
+    shift (`sigkit.align`, the `*_aligned` rows; 35 embeddings per image instead of one); not for
+    a match tower, whose cross-matching already tolerates small shifts.
     """
     tower = find_tower(load_siamese(model_path))
+    aligned = aligned and match_layer(tower) is None  # a match tower aligns the pair itself (sigkit.compare)
     if aligned:
         options = preprocessing_for(tower, model_card(model_path))
         emb = {name: embed_variants(tower, prepared.splits[name]["decode_path"], options, images=prepared.images[name])

@@ -175,15 +175,19 @@ def difference_maps(tower: keras.Model, image_a, image_b) -> tuple[np.ndarray, n
     return maps[0], maps[1]
 
 
+PAIR_GRID_METHODS = {"attention": "CBAM spatial attention", "gradcam": "Grad-CAM of the pair distance",
+                     "difference": "Where the pair differs: each cell's share of the cross-matched distance"}
+
+
 def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "attention", alpha: float = 0.5):
     """One row per (index_a, index_b, label) pair: image a, overlay a, image b, overlay b.
 
-    `method` is "attention" (CBAM map, needs CBAM) or "gradcam" (distance Grad-CAM, "difference"
-    sign). Each row title gives the label (or `titles[i]`) and the pair distance; attention maps are
+    `method` is "attention" (CBAM map, needs CBAM), "gradcam" (distance Grad-CAM, "difference"
+    sign) or "difference" (a match tower's `difference_maps`, stretched per image). Each row title gives the label (or `titles[i]`) and the pair distance; attention maps are
     shown stretched per image so their contrast is visible, with the unstretched ink ratio as caption.
     """
-    if method not in ("attention", "gradcam"):
-        raise ValueError(f"method must be 'attention' or 'gradcam', not {method!r}")
+    if method not in PAIR_GRID_METHODS:
+        raise ValueError(f"method must be one of {PAIR_GRID_METHODS}, not {method!r}")
     batch = as_float_batch(images)
     height, width = batch.shape[1:3]
     fig, axes = plt.subplots(len(pairs), 4, figsize=(4 * 2.4 * width / max(height, width) + 0.4,
@@ -194,6 +198,8 @@ def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "att
             heats = attention_maps(tower, np.concatenate([image_a, image_b]))
             notes = [f"ink ratio {ink_attention_ratio(h, i):.2f}" for h, i in zip(heats, (image_a, image_b))]
             heats = stretch(heats)
+        elif method == "difference":
+            heats, notes = stretch(np.stack(difference_maps(tower, image_a, image_b))), ["differs", "differs"]
         else:
             heats, notes = grad_cam(tower, image_a, image_b), ["Grad-CAM", "Grad-CAM"]
         # the row title rides on the first panel, on two short lines, so it cannot spill onto the next
@@ -204,12 +210,31 @@ def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "att
             ax.imshow(picture, cmap="gray", vmin=0, vmax=1)
             ax.set_title(caption, fontsize=7, fontweight="bold" if caption is row_title else "normal")
             ax.axis("off")
-    fig.suptitle("CBAM spatial attention" if method == "attention" else "Grad-CAM of the pair distance")
+    fig.suptitle(PAIR_GRID_METHODS[method])
     fig.tight_layout()
     return fig
 
 
 DELETION_METHODS = ("difference", "gradcam", "attention", "random")
+
+
+def example_pairs(manifest, writers: int, seed: int = 0) -> list[tuple[int, int, str]]:
+    """(row a, row b, title) pairs of the first `writers` writers of `manifest` (sorted): two of a
+    writer's genuine signatures, and a genuine one against a skilled forgery where there is one.
+    Rows are positions in `manifest`; with `seed` > 0 each writer's signatures are drawn at random."""
+    manifest = manifest.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    pairs = []
+    for writer in sorted(manifest["writer"].unique())[:writers]:
+        genuine = manifest.index[(manifest["writer"] == writer) & manifest["genuine"]].to_numpy()
+        forged = manifest.index[(manifest["writer"] == writer) & ~manifest["genuine"]].to_numpy()
+        if seed:
+            genuine, forged = rng.permutation(genuine), rng.permutation(forged)
+        if len(genuine) >= 2:
+            pairs.append((int(genuine[0]), int(genuine[1]), f"writer {writer}: genuine vs genuine"))
+        if len(genuine) and len(forged):
+            pairs.append((int(genuine[0]), int(forged[0]), f"writer {writer}: genuine vs skilled forgery"))
+    return pairs
 
 
 def explanation_map(tower: keras.Model, image_a, image_b, method: str) -> np.ndarray:

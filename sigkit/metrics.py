@@ -98,14 +98,24 @@ def bootstrap_ci(scores: pd.DataFrame, statistic, n_boot: int = 1000, seed: int 
     Pairs of one writer are correlated, so resampling pairs would make the interval too narrow;
     a resample that happens to lack genuine or forged scores is drawn again.
     """
-    groups = [group for _, group in scores.groupby("writer", sort=True)]
-    if len(groups) < 2:
+    return writer_bootstrap([scores], lambda samples: statistic(samples[0]), n_boot, seed, level)
+
+
+def writer_bootstrap(score_sets: list[pd.DataFrame], statistic, n_boot: int = 1000, seed: int = 0,
+                     level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of `statistic([resampled set, ...])`, each resample drawing the same
+    writers (with replacement) from every set: paired, so models scored on the same writers
+    (several seeds or variants) can be compared under one resample of writers."""
+    writers = sorted(set.union(*(set(s["writer"]) for s in score_sets)))
+    if len(writers) < 2:
         raise ValueError("a confidence interval over writers needs at least 2 writers")
+    grouped = [{writer: group for writer, group in s.groupby("writer", sort=True)} for s in score_sets]
     rng = np.random.default_rng(seed)
     values = []
     while len(values) < n_boot:
-        sample = pd.concat([groups[i] for i in rng.integers(len(groups), size=len(groups))])
-        if 0 < sample["label"].sum() < len(sample):
-            values.append(statistic(sample))
+        drawn = [writers[i] for i in rng.integers(len(writers), size=len(writers))]
+        samples = [pd.concat([groups[w] for w in drawn if w in groups]) for groups in grouped]
+        if all(0 < sample["label"].sum() < len(sample) for sample in samples):
+            values.append(statistic(samples))
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))

@@ -109,10 +109,10 @@ def test_ink_attention_ratio_on_a_hand_made_case():
     assert np.isnan(ink_attention_ratio(heat, np.zeros((10, 10, 1), np.uint8)))
 
 
-@pytest.mark.parametrize("method", ["attention", "gradcam"])
+@pytest.mark.parametrize("method", ["attention", "gradcam", "difference"])
 def test_pair_grid_draws_four_panels_a_row_with_the_distance(tower, method):
     images = strokes(7, n=3)
-    fig = pair_grid(tower, images, [(0, 1, "genuine-genuine"), (0, 2, "genuine-forgery")], method=method)
+    fig = pair_grid(match_tower() if method == "difference" else tower, images, [(0, 1, "genuine-genuine"), (0, 2, "genuine-forgery")], method=method)
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 8
     titles = [ax.get_title() for ax in fig.axes]
     assert "genuine-forgery" in titles[4] and "d = " in titles[4]

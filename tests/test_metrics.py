@@ -6,7 +6,8 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from sigkit.evaluate import eer_over_draws, reference_scores
-from sigkit.metrics import at_threshold, bootstrap_ci, choose_threshold, eer, far_frr, per_writer_eer, roc_auc
+from sigkit.metrics import (at_threshold, bootstrap_ci, choose_threshold, eer, far_frr, per_writer_eer, roc_auc,
+                            writer_bootstrap)
 
 
 def test_perfect_and_inverted_separation():
@@ -170,3 +171,17 @@ def test_bootstrap_ci_over_writers():
     assert bootstrap_ci(scores, lambda s: eer(s["distance"], s["label"])[0], n_boot=200) == (low, high)  # seeded
     with pytest.raises(ValueError, match="2 writers"):
         bootstrap_ci(scores[scores["writer"] == "w0"], len)
+
+
+def test_writer_bootstrap_resamples_the_same_writers_in_every_set():
+    rng = np.random.default_rng(3)
+    writers = np.repeat([f"w{i}" for i in range(12)], 20)
+    y = np.tile(np.r_[np.ones(10), np.zeros(10)], 12).astype(int)
+    weak = pd.DataFrame({"writer": writers, "distance": rng.normal(1.0 - 0.3 * y, 0.4), "label": y})
+    strong = weak.assign(distance=weak["distance"] - 0.6 * y)  # the same pairs, genuine ones pulled closer
+    difference = lambda s: eer(s[0]["distance"], s[0]["label"])[0] - eer(s[1]["distance"], s[1]["label"])[0]  # noqa: E731
+    assert writer_bootstrap([weak, weak], difference, n_boot=100) == (0.0, 0.0)  # paired: identical sets never differ
+    low, high = writer_bootstrap([weak, strong], difference, n_boot=200)
+    assert 0.0 < low < high  # the stronger scores win under every resample of writers
+    single = bootstrap_ci(weak, lambda s: eer(s["distance"], s["label"])[0], n_boot=100)
+    assert writer_bootstrap([weak], lambda s: eer(s[0]["distance"], s[0]["label"])[0], n_boot=100) == single
