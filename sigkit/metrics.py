@@ -102,10 +102,11 @@ def bootstrap_ci(scores: pd.DataFrame, statistic, n_boot: int = 1000, seed: int 
 
 
 def writer_bootstrap(score_sets: list[pd.DataFrame], statistic, n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95) -> tuple[float, float]:
+                     level: float = 0.95, both_labels: bool = True) -> tuple[float, float]:
     """Percentile interval of `statistic([resampled set, ...])`, each resample drawing the same
     writers (with replacement) from every set: paired, so models scored on the same writers
-    (several seeds or variants) can be compared under one resample of writers."""
+    (several seeds or variants) can be compared under one resample of writers. With
+    `both_labels`, a resample lacking genuine or forged scores (`label`) in a set is drawn again."""
     writers = sorted(set.union(*(set(s["writer"]) for s in score_sets)))
     if len(writers) < 2:
         raise ValueError("a confidence interval over writers needs at least 2 writers")
@@ -115,7 +116,7 @@ def writer_bootstrap(score_sets: list[pd.DataFrame], statistic, n_boot: int = 10
     while len(values) < n_boot:
         drawn = [writers[i] for i in rng.integers(len(writers), size=len(writers))]
         samples = [pd.concat([groups[w] for w in drawn if w in groups]) for groups in grouped]
-        if all(0 < sample["label"].sum() < len(sample) for sample in samples):
+        if not both_labels or all(0 < sample["label"].sum() < len(sample) for sample in samples):
             values.append(statistic(samples))
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))
