@@ -72,7 +72,9 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
     for variant, by_seed in lines.items():
         row = {"variant": variant, "seeds": len(by_seed),
                "val EER (selection)": 100 * np.mean([line["val_eer_best"] for line in by_seed.values()]),
-               "val single skilled": 100 * np.mean([line["val_eer_by_protocol"]["single_skilled"] for line in by_seed.values()])}
+               "val single skilled": 100 * np.mean([line["val_eer_by_protocol"]["single_skilled"] for line in by_seed.values()]),
+               "val 5 refs over 10 draws": 100 * np.mean([line["5ref_over_10_draws"]["val_5ref_normalised"]["mean"]
+                                                          for line in by_seed.values()])}
         for protocol in PROTOCOLS:
             own = [scores[variant][s].query("protocol == @protocol") for s in seeds]
             low, high = writer_bootstrap(own, seed_mean_eer, n_boot)

@@ -54,7 +54,7 @@ class MatchSettings:
     """
 
     grid: tuple[int, int]
-    temperature: float = 0.1
+    temperature: float = 0.3
     locality: float = 0.5
     global_weight: float = 0.0
 
@@ -130,7 +130,7 @@ class MatchFeatures(layers.Layer):
     weights; it carries the `MatchSettings`, so a tower alone says how its features are compared
     (`sigkit.compare.scorer_for`)."""
 
-    def __init__(self, grid, temperature: float = 0.1, locality: float = 0.5, global_weight: float = 0.0, **kwargs):
+    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.settings = MatchSettings(grid, temperature, locality, global_weight)
 
@@ -156,7 +156,7 @@ class MatchFeatures(layers.Layer):
 class CrossMatchDistance(layers.Layer):
     """(B, ., C + 1) twice -> (B, 1): the cross-matched distance of a Siamese match model."""
 
-    def __init__(self, grid, temperature: float = 0.1, locality: float = 0.5, global_weight: float = 0.0, **kwargs):
+    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0, **kwargs):
         super().__init__(**kwargs)
         self.settings = MatchSettings(grid, temperature, locality, global_weight)
 

@@ -74,7 +74,7 @@ def cbam_tower(
     head: str = "embedding",
     match_dim: int = 32,
     match_pool: int = 2,
-    match_temperature: float = 0.1,
+    match_temperature: float = 0.3,
     match_locality: float = 0.5,
     match_global: float = 0.0,
     name: str = "tower",

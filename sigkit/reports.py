@@ -196,10 +196,11 @@ def draws_table(over_draws: dict) -> list[str]:
 
 def experiments_table(results: dict) -> list[str]:
     keys = sorted({key for r in results.values() for key in r if key.startswith("eer_")})
-    lines = ["| variant | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
-             "| --- " * (4 + len(keys)) + "| --- |"]
+    lines = ["| variant | head | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
+             "| --- " * (5 + len(keys)) + "| --- |"]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['config']['attention']} | {r['config']['references_per_writer']} | {r['epochs_run']} | "
+        lines.append(f"| {name} | {r['config'].get('head', 'embedding')} | {r['config']['attention']} | "
+                     f"{r['config']['references_per_writer']} | {r['epochs_run']} | "
                      f"{r['val_eer']:.2f} | " + " | ".join(f"{r[key]:.2f}" for key in keys) + " |")
     return lines
 

@@ -57,13 +57,18 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     assert {"single_skilled", "single_random", "references_3"} <= set(metrics["metrics"])
     assert 0 < metrics["attention_ink_ratio"]
     experiments = json.loads((run / "experiments.json").read_text())
-    assert set(experiments) == {"references_2", "references_4", "no_attention"}
+    assert set(experiments) == {"references_2", "references_4", "no_attention", "comparison"}
     assert experiments["no_attention"]["config"]["attention"] == "none"
+    assert experiments["comparison"]["config"]["head"] == "match"
+    # the deletion test scored each map of the (CBAM, embedding) main model against random ink
+    assert set(metrics["deletion_test"]) == {"gradcam", "attention", "random"}
+    assert all(area >= 0 for area in metrics["deletion_test"].values())
     figures = {p.stem for p in (run / "figures").glob("*.png")}
     assert {"01_preprocessing_steps", "01_pairs", "01_leak_check", "02_training_curves", "03_roc", "03_det", "03_far_frr",
-            "03_attention_heatmaps", "03_gradcam_heatmaps", "04_comparison", "04_ablation_and_limited_data"} <= figures
+            "03_attention_heatmaps", "03_gradcam_heatmaps", "03_deletion_test", "04_comparison", "04_ablation_and_limited_data"} <= figures
     summary = (run / "summary.md").read_text()
     assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
+    assert "| comparison | match |" in summary
     assert "| references_3 | 10 |" in summary  # the K-reference protocol over 10 draws of references
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
