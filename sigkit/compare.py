@@ -57,12 +57,13 @@ class MatchSettings:
     temperature: float = 0.3
     locality: float = 0.5
     global_weight: float = 0.0
+    members: int = 1  # > 1: an ensemble's features, the members' rows one after the other; d^2 is their mean
 
     def __post_init__(self):
         object.__setattr__(self, "grid", tuple(int(v) for v in self.grid))
-        if self.temperature <= 0 or self.locality < 0 or not 0.0 <= self.global_weight < 1.0:
-            raise ValueError(f"match temperature must be > 0, locality >= 0 and global_weight in [0, 1), got "
-                             f"{self.temperature}, {self.locality}, {self.global_weight}")
+        if self.temperature <= 0 or self.locality < 0 or not 0.0 <= self.global_weight < 1.0 or self.members < 1:
+            raise ValueError(f"match temperature must be > 0, locality >= 0, global_weight in [0, 1) and members >= 1, "
+                             f"got {self.temperature}, {self.locality}, {self.global_weight}, {self.members}")
 
     @property
     def offsets(self) -> np.ndarray:
@@ -70,7 +71,26 @@ class MatchSettings:
 
     def to_dict(self) -> dict:
         return {"grid": list(self.grid), "temperature": float(self.temperature), "locality": float(self.locality),
-                "global_weight": float(self.global_weight)}
+                "global_weight": float(self.global_weight), "members": int(self.members)}
+
+    @property
+    def rows(self) -> int:
+        """Rows of one member's features: the cells, and the global embedding's row if any."""
+        return self.grid[0] * self.grid[1] + (1 if self.global_weight else 0)
+
+
+def per_member(features, settings: MatchSettings):
+    """(P, M x rows, C + 1) ensemble features -> (P x M, rows, C + 1), one member's features a row."""
+    if settings.members == 1:
+        return features
+    return ops.reshape(features, (-1, settings.rows, ops.shape(features)[-1]))
+
+
+def member_mean(values, settings: MatchSettings):
+    """(P x M, ...) per-member values -> (P, ...), their mean over the members."""
+    if settings.members == 1:
+        return values
+    return ops.mean(ops.reshape(values, (-1, settings.members, *values.shape[1:])), axis=1)
 
 
 def split_features(features, settings: MatchSettings):
@@ -90,7 +110,13 @@ def directed_costs(similarity, settings: MatchSettings):
 
 def cell_contributions(features_a, features_b, settings: MatchSettings):
     """(P, ., C + 1) twice -> (P, N), (P, N): each cell's share of the cells' part of d^2 (weight x
-    cost, halved, scaled by 1 - global_weight), in A and in B: the map of where a pair differs."""
+    cost, halved, scaled by 1 - global_weight), in A and in B: the map of where a pair differs.
+    For an ensemble, the members' mean."""
+    in_a, in_b = _cell_contributions(per_member(features_a, settings), per_member(features_b, settings), settings)
+    return member_mean(in_a, settings), member_mean(in_b, settings)
+
+
+def _cell_contributions(features_a, features_b, settings: MatchSettings):
     _, desc_a, weight_a = split_features(features_a, settings)
     _, desc_b, weight_b = split_features(features_b, settings)
     similarity = ops.einsum("pnc,pmc->pnm", desc_a, desc_b)
@@ -101,17 +127,21 @@ def cell_contributions(features_a, features_b, settings: MatchSettings):
 
 
 def match_distances(features_a, features_b, settings: MatchSettings, eps: float = 1e-9):
-    """(P, ., C + 1) twice -> (P,) cross-matched distances of the pairs (a[i], b[i])."""
-    in_a, in_b = cell_contributions(features_a, features_b, settings)
+    """(P, ., C + 1) twice -> (P,) cross-matched distances of the pairs (a[i], b[i]); for an
+    ensemble, the square root of the members' mean squared distance."""
+    features_a, features_b = per_member(features_a, settings), per_member(features_b, settings)
+    in_a, in_b = _cell_contributions(features_a, features_b, settings)
     squared = ops.sum(in_a, axis=-1) + ops.sum(in_b, axis=-1)
     if settings.global_weight:
         glob_a, glob_b = split_features(features_a, settings)[0], split_features(features_b, settings)[0]
         squared = squared + settings.global_weight * ops.sum(ops.square(glob_a - glob_b), axis=-1)
-    return ops.sqrt(ops.maximum(squared, eps))
+    return ops.sqrt(ops.maximum(member_mean(squared, settings), eps))
 
 
 def all_pair_match_distances(features, settings: MatchSettings, eps: float = 1e-9):
     """(B, ., C + 1) -> (B, B) cross-matched distances of every pair in a batch (for the in-batch loss)."""
+    if settings.members > 1:
+        raise ValueError("an ensemble's members are trained one by one; the in-batch loss takes one tower's features")
     glob, desc, weight = split_features(features, settings)
     similarity = ops.einsum("anc,bmc->abnm", desc, desc)
     directed = ops.sum(weight[:, None, :] * directed_costs(similarity, settings), axis=-1)
@@ -130,9 +160,10 @@ class MatchFeatures(layers.Layer):
     weights; it carries the `MatchSettings`, so a tower alone says how its features are compared
     (`sigkit.compare.scorer_for`)."""
 
-    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0, **kwargs):
+    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0,
+                 members: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.settings = MatchSettings(grid, temperature, locality, global_weight)
+        self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
 
     def call(self, inputs):
         descriptors, logits = inputs[:2]
@@ -156,9 +187,10 @@ class MatchFeatures(layers.Layer):
 class CrossMatchDistance(layers.Layer):
     """(B, ., C + 1) twice -> (B, 1): the cross-matched distance of a Siamese match model."""
 
-    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0, **kwargs):
+    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0,
+                 members: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.settings = MatchSettings(grid, temperature, locality, global_weight)
+        self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
 
     def call(self, inputs):
         a, b = inputs
@@ -169,6 +201,40 @@ class CrossMatchDistance(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), **self.settings.to_dict()}
+
+
+@keras.saving.register_keras_serializable(package="sigkit")
+class MatchEnsemble(layers.Layer):
+    """The last layer of an ensemble of match towers: their (B, rows, C + 1) features joined along
+    the rows pass through unchanged; it carries the `MatchSettings` with the member count."""
+
+    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0,
+                 members: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
+
+    def call(self, inputs):
+        return inputs
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings.to_dict()}
+
+
+def join_match_members(members: list[keras.Model], name: str = "tower") -> keras.Model:
+    """Match towers trained apart as one tower whose squared distance is the members' mean."""
+    settings = {match_layer(member).settings for member in members}
+    if len(settings) > 1:
+        raise ValueError(f"ensemble members must compare alike, got match settings {sorted(map(str, settings))}")
+    single = settings.pop()
+    if single.members != 1:
+        raise ValueError("ensemble members must be single towers")
+    image = keras.Input(shape=members[0].input_shape[1:], name="image")
+    joined = layers.Concatenate(axis=1, name="member_features", dtype="float32")([member(image) for member in members])
+    config = {**single.to_dict(), "members": len(members)}
+    return keras.Model(image, MatchEnsemble(**config, name="match_ensemble", dtype="float32")(joined), name=name)
 
 
 def match_head(features, *, descriptor_dim: int, pool: int, temperature: float, locality: float, dropout: float,
@@ -195,10 +261,11 @@ def match_head(features, *, descriptor_dim: int, pool: int, temperature: float, 
     return MatchFeatures(grid, temperature, locality, global_weight, name="match_features", dtype="float32")(parts)
 
 
-def match_layer(tower: keras.Model) -> MatchFeatures | None:
-    """The `MatchFeatures` layer ending a match tower; None for an embedding tower."""
+def match_layer(tower: keras.Model) -> MatchFeatures | MatchEnsemble | None:
+    """The layer ending a match tower (or an ensemble of them), with its `settings`; None for an
+    embedding tower."""
     last = tower.layers[-1]
-    return last if isinstance(last, MatchFeatures) else None
+    return last if isinstance(last, (MatchFeatures, MatchEnsemble)) else None
 
 
 class EuclideanScorer:

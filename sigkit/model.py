@@ -23,7 +23,7 @@ import numpy as np
 from keras import layers, ops
 
 from sigkit.attention import CBAM
-from sigkit.compare import HEADS, CrossMatchDistance, match_head, match_layer
+from sigkit.compare import HEADS, CrossMatchDistance, join_match_members, match_head, match_layer
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
@@ -182,16 +182,21 @@ def build_ensemble(members: list[keras.Model], name: str = "tower") -> keras.Mod
 
     Built from `Concatenate` and `Rescaling` only: it saves and loads like any sigkit tower, and
     `build_siamese`, `embed`, `verify` and `evaluate` use it unchanged. Member names must differ.
+    Match towers are joined by `sigkit.compare.join_match_members` (their squared cross-matched
+    distances averaged).
     """
     if len(members) < 2:
         raise ValueError(f"an ensemble needs 2 or more towers, got {len(members)}")
-    if any(match_layer(member) is not None for member in members):
-        raise ValueError("ensembles join embedding towers; a match tower (head='match') is used on its own")
+    kinds = {match_layer(member) is not None for member in members}
+    if len(kinds) > 1:
+        raise ValueError("an ensemble joins match towers or embedding towers, not both")
     if len({member.name for member in members}) < len(members):
         raise ValueError(f"ensemble members need distinct names, got {[m.name for m in members]}")
     shapes = {tuple(member.input_shape[1:]) for member in members}
     if len(shapes) > 1:
         raise ValueError(f"ensemble members must take the same input, got shapes {sorted(shapes)}")
+    if kinds == {True}:
+        return join_match_members(members, name=name)
     image = keras.Input(shape=members[0].input_shape[1:], name="image")
     joined = layers.Concatenate(name="member_embeddings", dtype="float32")([member(image) for member in members])
     embedding = layers.Rescaling(1.0 / np.sqrt(len(members)), name="mean_scale", dtype="float32")(joined)

@@ -139,8 +139,27 @@ def test_a_match_model_saves_and_loads_in_safe_mode_with_the_same_distances(tmp_
     features = embed(find_tower(loaded), images)
     np.testing.assert_allclose(predicted, pair_distances(features, [0, 1], [2, 3], scorer_for(find_tower(loaded))), atol=1e-5)
     np.testing.assert_allclose(predicted, siamese.predict([images[:2] / 255.0, images[2:] / 255.0], verbose=0)[:, 0], atol=1e-6)
-    with pytest.raises(ValueError, match="match tower"):
-        build_ensemble([tower, match_tower()])
+
+
+def test_match_towers_join_into_an_ensemble_whose_squared_distance_is_the_members_mean(tmp_path):
+    keras.utils.set_random_seed(5)
+    members = [match_tower(name=f"member_{i}") for i in range(3)]
+    ensemble = build_ensemble(members)
+    images = np.random.default_rng(6).integers(0, 2, (4, 32, 64, 1)).astype(np.uint8) * 255
+    each = np.array([pair_distances(embed(m, images), [0, 1], [2, 3], scorer_for(m)) for m in members])
+    joined = pair_distances(embed(ensemble, images), [0, 1], [2, 3], scorer_for(ensemble))
+    np.testing.assert_allclose(joined ** 2, (each ** 2).mean(axis=0), rtol=1e-5)
+    siamese = build_siamese(ensemble)
+    siamese.save(tmp_path / "ensemble.keras")
+    loaded = load_siamese(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(loaded.predict([images[:2] / 255.0, images[2:] / 255.0], verbose=0)[:, 0], joined, rtol=1e-5)
+    from sigkit.heatmaps import difference_maps, pair_distance
+    map_a, map_b = difference_maps(find_tower(loaded), images[0], images[2])
+    cell_area = (32 / 4) * (64 / 8)
+    assert (map_a.sum() + map_b.sum()) / cell_area == pytest.approx(pair_distance(find_tower(loaded), images[0], images[2]) ** 2,
+                                                                     rel=1e-4)
+    with pytest.raises(ValueError, match="not both"):
+        build_ensemble([members[0], build_tower("cbam", input_shape=(32, 64, 1), widths=(8, 16), name="plain")])
 
 
 def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(tiny, tmp_path, capsys):
@@ -152,6 +171,10 @@ def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(t
         assert np.isfinite(result.history["loss"]).all() and result.history["val_eer"].between(0, 1).all()
         card = json.loads((tmp_path / mode / "model.json").read_text())
         assert card["config"]["head"] == "match"
+    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=1, head="match", match_dim=8,
+                            match_pool=4, ensemble=2)
+    joined = find_tower(load_siamese(train(config, splits, images, tmp_path / "ensemble").model_path))
+    assert scorer_for(joined).settings.members == 2
     tower = find_tower(load_siamese(tmp_path / "batch" / "model.keras"))
     scorer = scorer_for(tower)
     assert isinstance(scorer, CrossMatchScorer)
