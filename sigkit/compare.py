@@ -20,10 +20,11 @@ count, e.g. the ink and not the empty canvas), and the same is done from B to A:
     d(A, B)^2 = 1/2 [ sum_n w_a[n] cost_AB[n] + sum_m w_b[m] cost_BA[m] ]
 
 so d is symmetric, small for a signature against itself (0 when every cell attends to itself
-alone) and at most 2, like the Euclidean distance between unit-length embeddings: the contrastive losses, thresholds and every scoring protocol
-apply unchanged. The attention has no weights of its own; what it matches and how much each
-cell counts are learned by the tower, which still runs once per image (in-batch training scores
-all B x B pairs from B tower passes).
+alone) and at most 2, like the Euclidean distance between unit-length embeddings: the
+contrastive losses, thresholds and every scoring protocol apply unchanged. The attention has no
+weights of its own; what it matches and how much each cell counts are learned by the tower,
+which still runs once per image (in-batch training scores all B x B pairs from B tower passes).
+Measured against one embedding per signature on CEDAR: README, Results, and docs/experiments.md.
 """
 
 from __future__ import annotations

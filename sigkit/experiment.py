@@ -74,11 +74,35 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
 
 
 def headline(evaluation: Evaluation, k: int = 5) -> dict:
-    """The figures a comparison needs, in percent."""
+    """The figures a comparison needs, in percent (with the single-pair interval when computed)."""
     single, refs = evaluation.metrics["single_skilled"], evaluation.metrics[f"references_{k}"]
-    return {"eer_single_skilled": 100 * single["eer"], "eer_single_random": 100 * evaluation.metrics["single_random"]["eer"],
-            f"eer_{k}ref": 100 * refs["eer"], f"accuracy_{k}ref": 100 * refs["accuracy"],
-            "accuracy_single_skilled": 100 * single["accuracy"]}
+    out = {"eer_single_skilled": 100 * single["eer"], "eer_single_random": 100 * evaluation.metrics["single_random"]["eer"],
+           f"eer_{k}ref": 100 * refs["eer"], f"accuracy_{k}ref": 100 * refs["accuracy"],
+           "accuracy_single_skilled": 100 * single["accuracy"]}
+    if "eer_ci" in single:
+        out["eer_single_skilled_ci"] = [100 * bound for bound in single["eer_ci"]]
+    return out
+
+
+def ablation_verdicts(results: dict, baseline: str, arms) -> list[str]:
+    """One sentence per arm: its single-pair skilled test EER against the baseline's, and whether
+    it falls below, inside or above the baseline's 95 % interval over test writers (helps, cannot
+    be told apart, hurts). One seed's interval, not a paired test: a first look, no more."""
+    base = results[baseline]
+    interval = base.get("eer_single_skilled_ci")
+    sentences = []
+    for arm in arms:
+        eer_arm, eer_base = results[arm]["eer_single_skilled"], base["eer_single_skilled"]
+        text = f"{arm}: single-pair skilled EER {eer_arm:.1f} % against {eer_base:.1f} % for {baseline}"
+        if interval is None:
+            sentences.append(text + " (no interval recorded: run again to compare)")
+        elif eer_arm < interval[0]:
+            sentences.append(text + f", below its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: helps on these writers")
+        elif eer_arm > interval[1]:
+            sentences.append(text + f", above its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: hurts on these writers")
+        else:
+            sentences.append(text + f", inside its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: cannot be told apart")
+    return sentences
 
 
 def run_variant(config: Config, prepared: Prepared, folder: str | Path, k: int = 5) -> dict:
@@ -94,7 +118,7 @@ def run_variant(config: Config, prepared: Prepared, folder: str | Path, k: int =
     variant = prepared.with_split(splits_for(prepared.manifest, config))  # its own references_per_writer
     start = time.perf_counter()
     result = train(config, variant.splits, variant.images, folder)
-    evaluation = evaluate_model_file(result.model_path, variant, k=k, seed=config.seed, n_boot=0)
+    evaluation = evaluate_model_file(result.model_path, variant, k=k, seed=config.seed, n_boot=200)
     saved = {"config": json.loads(json.dumps(config.to_dict())), "epochs_run": len(result.history),
              "val_eer": 100 * result.best_val_eer, "seconds": round(time.perf_counter() - start, 1), **headline(evaluation, k)}
     record.write_text(json.dumps(saved, indent=2))

@@ -195,7 +195,8 @@ def draws_table(over_draws: dict) -> list[str]:
 
 
 def experiments_table(results: dict) -> list[str]:
-    keys = sorted({key for r in results.values() for key in r if key.startswith("eer_")})
+    keys = sorted({key for r in results.values() for key, value in r.items()
+                   if key.startswith("eer_") and isinstance(value, (int, float))})
     lines = ["| variant | head | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
              "| --- " * (5 + len(keys)) + "| --- |"]
     for name, r in results.items():

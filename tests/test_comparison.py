@@ -115,3 +115,16 @@ def test_chart_keeps_a_panel_for_a_metric_without_rows(literature):
         assert len(fig.axes) == 2 and not fig.axes[1].patches
     finally:
         plt.close(fig)
+
+
+def test_ablation_verdicts_read_each_arm_against_the_baseline_interval():
+    from sigkit.experiment import ablation_verdicts
+
+    results = {"cbam": {"eer_single_skilled": 15.0, "eer_single_skilled_ci": [11.0, 19.0]},
+               "better": {"eer_single_skilled": 9.5}, "same": {"eer_single_skilled": 17.0},
+               "worse": {"eer_single_skilled": 22.0}}
+    better, same, worse = ablation_verdicts(results, "cbam", ["better", "same", "worse"])
+    assert "helps" in better and "9.5 %" in better and "11.0-19.0" in better
+    assert "cannot be told apart" in same and "hurts" in worse
+    del results["cbam"]["eer_single_skilled_ci"]
+    assert "no interval" in ablation_verdicts(results, "cbam", ["better"])[0]
