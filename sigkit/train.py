@@ -106,8 +106,10 @@ def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
     now = json.loads(json.dumps(config.to_dict()))
     # a field added to Config after the run started counts as its default there
     before = {**json.loads(json.dumps(Config().to_dict())), **state["config"]}
-    changed = sorted(k for k in set(now) | set(before)
-                     if k not in RESUMABLE_CHANGES and now.get(k) != before.get(k))
+    ignored = set(RESUMABLE_CHANGES)
+    if now.get("head", "embedding") == before.get("head", "embedding") == "embedding":
+        ignored |= {k for k in set(now) | set(before) if k.startswith("match_")}  # settings of a head not built
+    changed = sorted(k for k in set(now) | set(before) if k not in ignored and now.get(k) != before.get(k))
     if changed:
         raise ValueError(f"{run_dir} holds a run with another config ({', '.join(changed)} differ); "
                          "use a new run folder, or the same config to resume it")

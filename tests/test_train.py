@@ -59,6 +59,10 @@ def test_resuming_with_another_config_is_refused(tiny, tmp_path):
     assert len(train(config.replace(epochs=3), splits, images, tmp_path).history) == 3
     with pytest.raises(ValueError, match="positive_margin"):
         train(config.replace(epochs=4, positive_margin=0.2), splits, images, tmp_path)
+    # settings of the match head do not concern an embedding tower; switching the head does
+    assert len(train(config.replace(epochs=4, match_temperature=0.9), splits, images, tmp_path).history) == 4
+    with pytest.raises(ValueError, match="head"):
+        train(config.replace(epochs=5, head="match"), splits, images, tmp_path)
 
 
 def test_a_run_stopped_by_its_time_budget_counts_as_finished(tiny, tmp_path):
