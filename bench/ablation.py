@@ -76,16 +76,20 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
                "val 5 refs over 10 draws": 100 * np.mean([line["5ref_over_10_draws"]["val_5ref_normalised"]["mean"]
                                                           for line in by_seed.values()])}
         for protocol in PROTOCOLS:
-            own = [scores[variant][s].query("protocol == @protocol") for s in seeds]
+            own = [scores[variant][s][scores[variant][s]["protocol"] == protocol] for s in seeds]
             low, high = writer_bootstrap(own, seed_mean_eer, n_boot)
             row[f"test {protocol}"] = f"{100 * seed_mean_eer(own):.1f} ({100 * low:.1f}-{100 * high:.1f})"
             if variant != baseline and baseline in scores:
-                base = [scores[baseline][s].query("protocol == @protocol") for s in seeds]
+                base = [scores[baseline][s][scores[baseline][s]["protocol"] == protocol] for s in seeds]
                 low, high = writer_bootstrap(own + base, lambda x: seed_mean_eer(x[: len(seeds)]) - seed_mean_eer(x[len(seeds):]),
                                              n_boot)
                 row[f"vs {baseline}: {protocol}"] = f"{100 * low:+.1f} to {100 * high:+.1f}"
         row["test 5 refs over 10 draws"] = 100 * np.mean([line["5ref_over_10_draws"]["test_5ref_normalised"]["mean"]
                                                            for line in by_seed.values()])
+        # embedding towers also score aligned (turns and shifts, sigkit.align); a match tower's rows repeat its plain ones
+        row["test single aligned"] = 100 * np.mean([line["test_eer_single_skilled_aligned"] for line in by_seed.values()])
+        row["test 5 refs aligned over 10 draws"] = 100 * np.mean(
+            [line["5ref_over_10_draws"]["test_5ref_normalised_aligned"]["mean"] for line in by_seed.values()])
         row["train min per tower"] = np.mean([line["train_seconds"] for line in by_seed.values()]) / 60
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
@@ -94,7 +98,9 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
 def markdown(table: pd.DataFrame) -> str:
     """A markdown table (floats to one decimal), without an extra dependency."""
     def cell(value):
-        return f"{value:.1f}" if isinstance(value, float) else str(value)
+        if isinstance(value, float):
+            return "" if np.isnan(value) else f"{value:.1f}"
+        return str(value)
 
     header = [table.index.name or "", *table.columns]
     rows = [[str(index), *(cell(v) for v in values)] for index, values in zip(table.index, table.to_numpy())]
@@ -119,8 +125,10 @@ def main() -> None:
         for seed in seeds:
             lines[variant][seed], scores[variant][seed] = run(variant, seed, overrides, folder)
     table = summarise(lines, scores, seeds)
-    out = project_root() / "reports" / "bench-cedar" / "ablation.md"
-    out.write_text(markdown(table) + "\n")
+    out = project_root() / "reports" / "bench-cedar"
+    (out / "ablation.md").write_text(markdown(table) + "\n")
+    (out / "ablation.json").write_text(to_json({"seeds": seeds, "overrides": overrides,
+                                                "table": table.reset_index().to_dict("records")}))
     print(markdown(table))
     print(to_json({"seeds": seeds, "overrides": overrides, "table": table.reset_index().to_dict("records")}))
 
