@@ -120,6 +120,8 @@ PROFILES: dict[str, dict] = {
                       test_writers=tuple(range(46, 56)), references_per_writer=12, writer_mirrors=4,
                       ema_momentum=0.99, ensemble=5, margin=1.5, positive_margin=0.3),
 }
+# the same with the comparison head (sigkit.compare): five match towers, their distances averaged
+PROFILES["cedar-match"] = dict(PROFILES["cedar-cpu"], head="match")
 
 
 def profile(name: str = "default", **overrides) -> Config:
