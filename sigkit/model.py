@@ -165,6 +165,8 @@ def tower_options(config) -> dict:
     """The `build_tower` options a `Config` asks for."""
     shape = tuple(config.image_size) + (1,)
     if config.tower == "signet":
+        if config.head != "embedding":
+            raise ValueError(f"the SigNet tower has an embedding head only, not head={config.head!r}; use tower='cbam'")
         return dict(input_shape=shape, embedding_dim=config.embedding_dim)
     return dict(
         input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,

@@ -197,3 +197,10 @@ def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(t
     expected = pair_distances(features, [0, 1], [2, 2], scorer).mean()
     assert f"distance {expected:.4f}" in capsys.readouterr().out
 
+
+
+def test_a_signet_tower_with_a_match_head_is_refused_clearly():
+    from sigkit.model import tower_options
+
+    with pytest.raises(ValueError, match="SigNet"):
+        tower_options(sigkit.Config(tower="signet", head="match"))
