@@ -39,8 +39,8 @@ from common import parse_overrides
 
 import sigkit
 from sigkit import evaluate
-from sigkit.align import ALIGNMENTS, TURNS, embed_variants
-from sigkit.compare import match_layer, scorer_for
+from sigkit.align import ALIGNMENTS, TURNS, embed_variants, scores_aligned
+from sigkit.compare import scorer_for
 from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
@@ -103,9 +103,8 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
     options = preprocessing_for(tower, model_card(model_path))
-    # a match tower aligns the two signatures itself (and 35 variants x its cell matching would
-    # take most of an hour): its aligned rows are its plain ones
-    turns, shifts = ((0.0,), ALIGNMENTS[:1]) if match_layer(tower) else (TURNS, ALIGNMENTS)
+    # where the aligned protocols do not apply (sigkit.align.scores_aligned), the aligned rows are the plain ones
+    turns, shifts = (TURNS, ALIGNMENTS) if scores_aligned(tower) else ((0.0,), ALIGNMENTS[:1])
     aligned = {name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], turns=turns,
                                     alignments=shifts, cache_dir=project_root() / "reports" / "cache")
                for name in ("val", "test")}

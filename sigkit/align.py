@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sigkit.compare import pair_distances
+from sigkit.compare import match_layer, pair_distances
 from sigkit.model import embed
 from sigkit.preprocess import load_images
 
@@ -41,6 +41,12 @@ ALIGNMENTS = ((0.0, 0.0), (-0.04, 0.0), (-0.02, 0.0), (0.02, 0.0), (0.04, 0.0), 
 # writers (two models): 4 and 8 degrees either way beat 4 alone and matched 4, 8 and 12; adding
 # slants or horizontal stretches helped the 5-reference protocols a little and cost single pairs.
 TURNS = (0.0, -4.0, 4.0, -8.0, 8.0)
+
+
+def scores_aligned(tower) -> bool:
+    """Whether the aligned protocols apply to `tower`: not to a match tower, whose cross-matching
+    already tolerates small shifts (and 35 variants x its cell matching would take most of an hour)."""
+    return match_layer(tower) is None
 
 
 def realign(images: np.ndarray, shift_x: float, shift_y: float) -> np.ndarray:

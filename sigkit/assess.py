@@ -15,8 +15,8 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from sigkit import plots
-from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
-from sigkit.compare import match_layer, scorer_for
+from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants, scores_aligned
+from sigkit.compare import scorer_for
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
@@ -92,8 +92,8 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
     threshold = None if "val" in images else card.get("threshold")
     if threshold is None and "val" not in images:
         raise ValueError(f"{model_path}: no stored threshold (model.json) and no --val-writers to choose one on")
-    # an aligned threshold can only come from validation writers; a match tower aligns the pair itself
-    aligned = aligned and "val" in images and match_layer(tower) is None
+    # an aligned threshold can only come from validation writers
+    aligned = aligned and "val" in images and scores_aligned(tower)
     if aligned:
         emb = {name: embed_variants(tower, splits[name]["decode_path"], options, images=part) for name, part in images.items()}
     else:

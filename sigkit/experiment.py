@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants
-from sigkit.compare import match_layer, scorer_for
+from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants, scores_aligned
+from sigkit.compare import scorer_for
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
 from sigkit.evaluate import Evaluation, evaluate_embeddings
@@ -61,7 +61,7 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
     a match tower, whose cross-matching already tolerates small shifts.
     """
     tower = find_tower(load_siamese(model_path))
-    aligned = aligned and match_layer(tower) is None  # a match tower aligns the pair itself (sigkit.compare)
+    aligned = aligned and scores_aligned(tower)
     if aligned:
         options = preprocessing_for(tower, model_card(model_path))
         emb = {name: embed_variants(tower, prepared.splits[name]["decode_path"], options, images=prepared.images[name])
