@@ -13,3 +13,10 @@ __version__ = "0.1.0"
 
 from sigkit import attention, losses, model  # noqa: F401  (registers the serialisable classes)
 from sigkit.config import Config, config_for, profile  # noqa: F401
+
+
+def pretrained(folder=None):
+    """(the Siamese model, its model card) of the tower shipped with sigkit (`sigkit.shipped`)."""
+    from sigkit.shipped import load
+
+    return load(folder)

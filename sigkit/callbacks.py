@@ -49,28 +49,55 @@ def model_card(state: dict) -> dict:
     """What `model.json` says next to `model.keras`: the threshold and how it was chosen."""
     return {
         "threshold": state["threshold"],
-        "threshold_rule": "EER point on validation writers",
+        "threshold_rule": "EER point on validation writers"
+                          + ("" if state["config"].get("select_on", "both") == "both" else f" ({state['config']['select_on']} pairs)"),
         "val_eer": state["best_val_eer"],
         "epoch": state["best_epoch"],
         "config": state["config"],
     }
 
 
-def validation_eer(tower, val_images: np.ndarray, val_pairs: pd.DataFrame) -> tuple[float, float]:
-    """(EER, threshold at the EER point) of the fixed validation pairs under `tower`."""
+SELECT_ON = ("both", "skilled", "random")
+
+
+def validation_eers(tower, val_images: np.ndarray, val_pairs: pd.DataFrame) -> dict[str, tuple[float, float]]:
+    """(EER, threshold at the EER point) of the fixed validation pairs under `tower`: all of them
+    ("both"), genuine against skilled forgeries ("skilled") and against other writers ("random");
+    a kind without pairs (no forgeries among the validation writers) is left out."""
     distances = pair_distances(embed(tower, val_images), val_pairs["a"], val_pairs["b"], scorer_for(tower))
     if not np.isfinite(distances).all():
         raise FloatingPointError("the embeddings are not finite (training diverged); lower the learning rate")
-    return eer(distances, val_pairs["label"].to_numpy())
+    labels, kinds = val_pairs["label"].to_numpy(), val_pairs["kind"].to_numpy()
+    out = {"both": eer(distances, labels)}
+    for kind in ("skilled", "random"):
+        chosen = (kinds == "genuine") | (kinds == kind)
+        if (kinds == kind).any() and (kinds == "genuine").any():
+            out[kind] = eer(distances[chosen], labels[chosen])
+    return out
+
+
+def validation_eer(tower, val_images: np.ndarray, val_pairs: pd.DataFrame, select_on: str = "both") -> tuple[float, float]:
+    """(EER, threshold at the EER point) of the validation pairs of kind `select_on` (`SELECT_ON`)."""
+    if select_on not in SELECT_ON:
+        raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
+    eers = validation_eers(tower, val_images, val_pairs)
+    if select_on not in eers:
+        raise ValueError(f"select_on={select_on!r} but the validation writers give no {select_on} forgery pairs; "
+                         "select on 'both' or 'random', or put writers with forgeries into validation")
+    return eers[select_on]
 
 
 class ValidationEER(keras.callbacks.Callback):
-    """Adds `val_eer` to the epoch logs; saves the best Siamese model and its threshold."""
+    """Adds `val_eer` (of the `select_on` pairs) and `val_eer_skilled` / `val_eer_random` to the
+    epoch logs; saves the best Siamese model by `val_eer`, with its threshold."""
 
-    def __init__(self, tower, val_images: np.ndarray, val_pairs: pd.DataFrame, run_dir: Path, state: dict):
+    def __init__(self, tower, val_images: np.ndarray, val_pairs: pd.DataFrame, run_dir: Path, state: dict,
+                 select_on: str = "both"):
         super().__init__()
+        if select_on not in SELECT_ON:
+            raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
         self.tower, self.val_images, self.val_pairs = tower, val_images, val_pairs
-        self.run_dir, self.state = run_dir, state
+        self.run_dir, self.state, self.select_on = run_dir, state, select_on
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -79,10 +106,16 @@ class ValidationEER(keras.callbacks.Callback):
 
     def validate(self, epoch, logs):
         try:
-            val_eer, threshold = validation_eer(self.tower, self.val_images, self.val_pairs)
+            eers = validation_eers(self.tower, self.val_images, self.val_pairs)
         except FloatingPointError as error:
             raise FloatingPointError(f"epoch {epoch}: {error}") from None
-        logs["val_eer"] = val_eer
+        if self.select_on not in eers:
+            raise ValueError(f"select_on={self.select_on!r} but the validation writers give no such pairs; "
+                             "select on 'both' or 'random', or put writers with forgeries into validation")
+        val_eer, threshold = eers[self.select_on]
+        logs["val_eer"] = val_eer  # the one that selects
+        for kind in ("skilled", "random"):
+            logs[f"val_eer_{kind}"] = eers.get(kind, (float("nan"), None))[0]
         if val_eer < self.state["best_val_eer"]:
             self.state.update(best_val_eer=val_eer, best_epoch=epoch, threshold=threshold, wait=0)
             save_atomic(build_siamese(self.tower), self.run_dir / "model.keras")

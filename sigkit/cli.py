@@ -3,7 +3,8 @@
     sigkit synth OUT [--writers N] [--genuine G] [--forged F] [--seed S]   write the synthetic set
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH] [--run NAME] [--params F]   run the notebooks (papermill)
-    sigkit verify --model M.keras --reference R1 [R2 ...] --questioned Q [--threshold T] [--explain OUT.png]
+    sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q [--method distance|wd] [--threshold T]
+                  [--explain OUT.png]                                   no --model: the shipped tower
     sigkit evaluate --model M.keras --data PATH [--writers 46-55] [--val-writers 36-45] [--out DIR]
 
 Exit status 0 on success (`verify`: genuine), 1 when `verify` finds a forgery, 2 on bad input
@@ -52,7 +53,8 @@ def _reports(args) -> int:
 def _verify(args) -> int:
     from sigkit.verify import verify
 
-    verdict = verify(args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain)
+    verdict = verify(args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain,
+                     method=args.method)
     print(verdict.text())
     if args.explain:
         print(f"where they differ: {args.explain}")
@@ -98,7 +100,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(run=_reports)
 
     ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
-    ver.add_argument("--model", required=True, help="a sigkit .keras model (model.json beside it holds the threshold)")
+    ver.add_argument("--model", default=None,
+                     help="a sigkit .keras model (model.json beside it holds the threshold); default: the shipped tower")
+    ver.add_argument("--method", default="distance", choices=("distance", "wd"),
+                     help="mean distance to the references, or a writer-dependent classifier (sigkit.wd)")
     ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
     ver.add_argument("--questioned", required=True, help="the signature to verify")
     ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")

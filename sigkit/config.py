@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Config:
     # data
-    data: str | None = None  # None = the embedded synthetic set
+    data: str | list | None = None  # None = the embedded synthetic set; a list (or "a,b"): several corpora
     seed: int = 0
     val_writers: float | int | tuple = 0.15  # a share, a count, or explicit writer ids (then train = the rest)
     test_writers: float | int | tuple = 0.15
@@ -78,6 +78,8 @@ class Config:
     ensemble: int = 1  # towers trained with seeds seed, seed + 1, ... and used as one (sigkit.train.train_ensemble)
     ema_momentum: float | None = None  # select and save the weights' moving average (e.g. 0.99); None = off
     patience: int = 10  # early stopping on validation EER
+    select_on: str = "both"  # which validation pairs select the model: "both", "skilled" or "random" forgeries
+    init: str | None = None  # start from this tower's weights (a .keras file, or "pretrained": the shipped tower)
     jit_compile: bool | str = "auto"
     mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
     tensorboard: bool = False
@@ -120,6 +122,13 @@ PROFILES: dict[str, dict] = {
                       test_writers=tuple(range(46, 56)), references_per_writer=12, writer_mirrors=4,
                       ema_momentum=0.99, ensemble=5, margin=1.5, positive_margin=0.3),
 }
+# the tower shipped with sigkit (sigkit.shipped): one cedar-cpu tower trained on several public
+# corpora at once, every corpus split 90 / 10 into training and validation writers (no test
+# writers: the shipped tower is tested on CEDAR, which it never sees), selected on skilled
+# forgeries (random ones are easy for any tower that saw many writers), within 50 minutes here
+PROFILES["pretrain"] = dict(PROFILES["cedar-cpu"], ensemble=1, val_writers=0.1, test_writers=0.0,
+                            references_per_writer=None, epochs=300, patience=25, time_budget_s=50 * 60,
+                            select_on="skilled")
 # the same with the comparison head (sigkit.compare): five match towers, their distances averaged
 PROFILES["cedar-match"] = dict(PROFILES["cedar-cpu"], head="match")
 

@@ -46,14 +46,48 @@ def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0, s
     return pairs
 
 
+def reference_draws(manifest: pd.DataFrame, k: int, seed: int = 0, draws: int = 1, forgeries: str = "skilled"):
+    """(draw, writer, references, questioned) of the K-reference protocol, row positions in `manifest`.
+
+    Every K-reference scorer (mean distance, spread-corrected, writer-dependent classifiers) walks
+    these same draws, so their figures compare on the same references. Questioned: the writer's
+    other genuine signatures and its skilled forgeries (`forgeries="skilled"`), or the genuine
+    signatures of every other writer in `manifest` (`"random"`). Writers with K or fewer genuine
+    signatures are left out (nothing genuine left to question).
+    """
+    if forgeries not in ("skilled", "random"):
+        raise ValueError(f"forgeries must be 'skilled' or 'random', not {forgeries!r}")
+    manifest = manifest.reset_index(drop=True)
+    genuine_rows = manifest.index[manifest["genuine"]].to_numpy()
+    rng = np.random.default_rng(seed)
+    writers = list(manifest.groupby("writer", sort=True))
+    for draw, (writer, group) in ((d, w) for d in range(draws) for w in writers):
+        genuine = group.index[group["genuine"]].to_numpy()
+        if len(genuine) <= k:
+            continue
+        references = rng.choice(genuine, k, replace=False)
+        if forgeries == "skilled":
+            questioned = np.setdiff1d(group.index.to_numpy(), references)
+        else:
+            questioned = np.concatenate([np.setdiff1d(genuine, references), np.setdiff1d(genuine_rows, group.index)])
+        yield draw, writer, references, questioned
+
+
+def genuine_of(manifest: pd.DataFrame, writer, rows: np.ndarray) -> np.ndarray:
+    """1 where row is a genuine signature of `writer`, else 0 (a forgery, or another writer's)."""
+    chosen = manifest.iloc[rows]
+    return ((chosen["writer"] == writer) & chosen["genuine"]).to_numpy(int)
+
+
 def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, seed: int = 0,
                      aggregate: str = "mean", normalise: bool | str = False, draws: int = 1,
-                     scorer=None) -> pd.DataFrame:
+                     scorer=None, forgeries: str = "skilled") -> pd.DataFrame:
     """Questioned signatures scored against K references of their writer.
 
-    Columns: writer, row (position in `manifest`), label (1 genuine, 0 skilled forgery), distance,
-    draw. With `draws` > 1 the references are drawn that many times (the first draw is the one
-    of `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
+    Columns: writer (the claimed one), row (position in `manifest`), label (1 genuine, 0 forgery),
+    distance, draw. The draws and the questioned signatures (skilled forgeries of the writer, or
+    with `forgeries="random"` other writers' genuine signatures) are `reference_draws`.
+    With `draws` > 1 the references are drawn that many times (the first draw is the one of `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
     writer's signatures become references moves the EER by points (`eer_over_draws`).
     Writers with K or fewer genuine signatures are left out (nothing genuine left to question).
     With `normalise`, the score is calibrated by the writer's spread, the mean distance among the
@@ -69,15 +103,8 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
     if normalise not in (False, "difference", "ratio"):
         raise ValueError(f"normalise must be False, True, 'difference' or 'ratio', not {normalise!r}")
     manifest = manifest.reset_index(drop=True)
-    rng = np.random.default_rng(seed)
     rows = []
-    writers = list(manifest.groupby("writer", sort=True))
-    for draw, (writer, group) in ((d, w) for d in range(draws) for w in writers):
-        genuine = group.index[group["genuine"]].to_numpy()
-        if len(genuine) <= k:
-            continue
-        references = rng.choice(genuine, k, replace=False)
-        questioned = np.setdiff1d(group.index.to_numpy(), references)
+    for draw, writer, references, questioned in reference_draws(manifest, k, seed, draws, forgeries):
         rows_q, rows_r = np.meshgrid(questioned, references, indexing="ij")
         to_references = distances(embeddings, rows_q.ravel(), rows_r.ravel(), scorer).reshape(len(questioned), k)
         score = to_references.mean(axis=1) if aggregate == "mean" else to_references.min(axis=1)
@@ -87,9 +114,8 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
             first, second = np.triu_indices(k, 1)
             spread = distances(embeddings, references[first], references[second], scorer).mean()
             score = score - spread if normalise == "difference" else score / max(spread, 1e-6)
-        rows.append(pd.DataFrame({"writer": writer, "row": questioned,
-                                  "label": manifest.loc[questioned, "genuine"].to_numpy(int), "distance": score,
-                                  "draw": draw}))
+        rows.append(pd.DataFrame({"writer": writer, "row": questioned, "label": genuine_of(manifest, writer, questioned),
+                                  "distance": score, "draw": draw}))
     if not rows:
         raise ValueError(f"no writer has more than k={k} genuine signatures")
     return pd.concat(rows, ignore_index=True)
@@ -100,7 +126,12 @@ def eer_over_draws(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, d
     """The K-reference EER over `draws` draws of the references: each draw's EER, their mean and
     standard deviation, and the EER of all draws' scores pooled. Threshold-free; a steadier figure
     than one draw when a test set has few writers."""
-    scores = reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws, scorer=scorer)
+    return summarise_draws(reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws,
+                                            scorer=scorer))
+
+
+def summarise_draws(scores: pd.DataFrame) -> dict:
+    """Each draw's EER of K-reference `scores`, their mean and standard deviation, and the pooled EER."""
     each = [eer(s["distance"], s["label"])[0] for _, s in scores.groupby("draw")]
     return {"draws": each, "mean": float(np.mean(each)), "std": float(np.std(each)),
             "pooled": eer(scores["distance"], scores["label"])[0]}
@@ -222,7 +253,8 @@ class Evaluation:
 def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_emb: np.ndarray | None = None,
                         val_manifest: pd.DataFrame | None = None, *, threshold: float | None = None, k: int = 5,
                         seed: int = 0, n_boot: int = 1000, test_aligned: np.ndarray | None = None,
-                        val_aligned: np.ndarray | None = None, draws: int = 10, scorer=None) -> Evaluation:
+                        val_aligned: np.ndarray | None = None, draws: int = 10, scorer=None,
+                        background: np.ndarray | None = None) -> Evaluation:
     """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
 
     `test_aligned` / `val_aligned` (`sigkit.align.embed_variants`) add the aligned
@@ -230,6 +262,9 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
     raw-distance protocols only (normalised and aligned scores have other scales, so they are left out).
     Each K-reference protocol is also scored over `draws` draws of the references (`over_draws`;
     threshold-free): with few test writers one draw of references moves its EER by points.
+    With `background` (features of genuine signatures of writers outside both sets, e.g. the
+    training writers) and validation writers, `references_<k>_wd` adds the writer-dependent
+    classifiers of `sigkit.wd`, their kind and C chosen on the validation writers.
     """
     if val_emb is not None and (test_aligned is None) != (val_aligned is None):
         raise ValueError("give aligned embeddings of both the test and the validation writers, or of neither: "
@@ -239,6 +274,13 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
            if val_emb is not None else {})
     if not val:
         test = {name: scores for name, scores in test.items() if "normalised" not in name and not name.endswith("aligned")}
+    wd_settings = None
+    if background is not None and val:
+        from sigkit.wd import choose_settings, wd_scores
+
+        wd_settings, _ = choose_settings(val_emb, val_manifest, background, k, seed=seed)
+        val[f"references_{k}_wd"] = wd_scores(val_emb, val_manifest, background, k, wd_settings, seed=seed)
+        test[f"references_{k}_wd"] = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed)
     metrics = {name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
                for name, scores in test.items()}
     per_writer = pd.concat([per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
@@ -247,6 +289,10 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
     for name in test if draws > 1 else ():
         if name.startswith("references_"):
             embeddings = test_aligned if name.endswith("_aligned") else test_emb
+            if name.endswith("_wd"):
+                over_draws[name] = summarise_draws(wd_scores(test_emb, test_manifest, background, k, wd_settings,
+                                                             seed=seed, draws=draws))
+                continue
             over_draws[name] = eer_over_draws(embeddings, test_manifest, k=k, draws=draws, seed=seed,
                                               normalise="normalised" in name, scorer=scorer)
     return Evaluation(metrics=metrics, scores=test, val_scores=val, per_writer=per_writer,

@@ -23,7 +23,7 @@ from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
 from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
-from sigkit.paths import default_data, resolve
+from sigkit.paths import resolve_data
 from sigkit.preprocess import load_images, preprocess_options
 from sigkit.verify import model_card, preprocessing_for
 
@@ -32,7 +32,7 @@ from sigkit.verify import model_card, preprocessing_for
 class Prepared:
     """A data set ready for training: manifest, writer-disjoint splits, images aligned with each split."""
 
-    data_path: Path
+    data_path: Path | list[Path]  # several corpora: a list
     manifest: pd.DataFrame
     all_images: np.ndarray  # aligned with `manifest`
     splits: dict[str, pd.DataFrame]
@@ -44,9 +44,9 @@ class Prepared:
         return Prepared(self.data_path, self.manifest, self.all_images, splits, images)
 
 
-def prepare(config: Config, data: str | None = None, synth_writers: int = 30, cache_dir: str | Path | None = None) -> Prepared:
+def prepare(config: Config, data: str | list | None = None, synth_writers: int = 30, cache_dir: str | Path | None = None) -> Prepared:
     """Load `data` (None: the embedded synthetic set), split it as `config` says, preprocess once."""
-    data_path = resolve(data) if data else default_data(seed=config.seed, n_writers=synth_writers)
+    data_path = resolve_data(data, seed=config.seed, n_writers=synth_writers)
     manifest = load_dataset(data_path)
     images = load_images(manifest["decode_path"], cache_dir=cache_dir, **preprocess_options(config))
     return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config))

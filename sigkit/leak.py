@@ -182,6 +182,26 @@ def leak_check(manifest: pd.DataFrame, images: np.ndarray, seed: int = 0, n_boot
     return pd.DataFrame.from_dict(results, orient="index").rename_axis("images")
 
 
+def leak_check_by_corpus(manifest: pd.DataFrame, images: np.ndarray, seed: int = 0, n_boot: int = 1000) -> pd.DataFrame:
+    """`leak_check` of each corpus alone (rows "<corpus>: <images>"): every collection was scanned
+    its own way, so a cue is looked for where it could live. Corpora without both genuine and
+    forged images are left out; one corpus gives `leak_check`'s own rows."""
+    corpora = manifest["corpus"].unique() if "corpus" in manifest else []
+    if len(corpora) < 2:
+        return leak_check(manifest, images, seed=seed, n_boot=n_boot)
+    tables = []
+    for corpus in corpora:
+        rows = np.flatnonzero(manifest["corpus"].to_numpy() == corpus)
+        part = manifest.iloc[rows].reset_index(drop=True)
+        if part["genuine"].all() or not part["genuine"].any():
+            continue
+        table = leak_check(part, images[rows], seed=seed, n_boot=n_boot)
+        tables.append(table.set_axis([f"{corpus}: {name}" for name in table.index]))
+    if not tables:
+        raise ValueError("no corpus holds both genuine and forged images: nothing to check for leaks")
+    return pd.concat(tables).rename_axis("images")
+
+
 def leak_figure(table: pd.DataFrame):
     """AUC per row of `leak_check` with its 95 % CI, and a dashed line at chance (0.5)."""
     import matplotlib.pyplot as plt

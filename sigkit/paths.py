@@ -29,6 +29,19 @@ def resolve(path: str | os.PathLike) -> Path:
     return path if path.is_absolute() else project_root() / path
 
 
+def resolve_data(data, seed: int = 0, n_writers: int = 30) -> Path | list[Path]:
+    """The folder(s) a `data` parameter names: None is the embedded synthetic set; a list, or a
+    comma-separated string "a,b", names several corpora read as one (`sigkit.datasets.corpora`)."""
+    from sigkit.datasets.corpora import data_sources
+
+    sources = data_sources(data)
+    if not sources:
+        return default_data(seed=seed, n_writers=n_writers)
+    if len(sources) == 1 and isinstance(data, (str, os.PathLike)):
+        return resolve(sources[0])
+    return [resolve(source) for source in sources]
+
+
 def default_data(seed: int = 0, n_writers: int = 30) -> Path:
     """The embedded default: a synthetic set under data/synth, generated on first use."""
     from sigkit import synth

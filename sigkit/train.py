@@ -8,11 +8,14 @@ Two modes over one tower:
   `InBatchContrastiveLoss` over every positive, skilled and random pair inside the batch.
 
 After each epoch the validation writers' images are embedded once and the EER of fixed validation
-pairs is computed (`val_eer`); the best model by it is saved as `model.keras` with its EER
+pairs is computed (`val_eer`, of the pairs `config.select_on` names: skilled forgeries, random
+ones or both; the others are logged beside it); the best model by it is saved as `model.keras` with its EER
 threshold in `model.json` (the verifier's default threshold: chosen on validation writers, never
 on test). Every epoch also writes `checkpoint/last.keras` (weights and optimizer state) and
 `checkpoint/state.json`; calling `train` again on the same run folder resumes after the last
-finished epoch, with the same data order it would have had. Early stopping counts epochs without a
+finished epoch, with the same data order it would have had. `config.init` starts the tower from
+another run's weights (pre-train on many writers, fine-tune on the target's own, with this
+config's learning rate, epochs and patience). Early stopping counts epochs without a
 better `val_eer` and survives a resume too. `history.csv` holds one row per epoch.
 
 Devices: one code path. With GPUs, mixed precision (float16 compute, float32 embedding, distance
@@ -37,7 +40,7 @@ from sigkit.callbacks import Checkpoint, ValidationEER, model_card, save_atomic,
 from sigkit.compare import match_layer
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
-from sigkit.model import build_ensemble, build_siamese, build_tower, find_tower, tower_options
+from sigkit.model import build_ensemble, build_siamese, build_tower, find_tower, load_siamese, tower_options
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validation_pairs
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,39 @@ def check_inputs(splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray],
     if (val_writers >= 2).sum() < 2:
         raise ValueError("validation needs at least 2 writers with 2+ genuine signatures (model selection and "
                          "the threshold come from them); give split_writers a larger val share")
+
+
+def initial_tower_path(init: str) -> Path:
+    """The file `Config.init` names: "pretrained" is the tower shipped with sigkit."""
+    if init == "pretrained":
+        from sigkit.shipped import pretrained_path
+
+        return pretrained_path()
+    from sigkit.paths import resolve
+
+    return resolve(init)
+
+
+def copy_initial_weights(tower: keras.Model, init: str) -> None:
+    """Start `tower` from the weights of the tower in `init` (pre-train, then fine-tune).
+
+    The fine-tuning config must build the same tower (image size, widths, head, pooling, ...):
+    a mismatch is an error naming the file, not a silent partial copy.
+    """
+    path = initial_tower_path(init)
+    source = find_tower(load_siamese(path))
+    mismatch = None
+    if tuple(source.input_shape[1:]) != tuple(tower.input_shape[1:]):
+        mismatch = f"it takes images of shape {tuple(source.input_shape[1:])}, this config {tuple(tower.input_shape[1:])}"
+    else:
+        theirs, ours = source.get_weights(), tower.get_weights()
+        if [w.shape for w in theirs] != [w.shape for w in ours]:
+            mismatch = f"its {len(theirs)} weight arrays do not match the {len(ours)} of the tower this config builds"
+    if mismatch:
+        raise ValueError(f"init={init!r} ({path}): {mismatch}; fine-tune with the settings it was trained with "
+                         "(its model.json lists them: image_size, widths, convs_per_block, norm, pooling, head, ...)")
+    tower.set_weights(source.get_weights())
+    log.info("starting from the weights of %s", path)
 
 
 def new_state(config: Config) -> dict:
@@ -159,6 +195,8 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
         else:
             state = new_state(config)
             tower = build_tower(config.tower, **tower_options(config), name=tower_name)
+            if config.init:
+                copy_initial_weights(tower, config.init)
             optimizer = keras.optimizers.Adam(learning_rate(config, steps), use_ema=config.ema_momentum is not None,
                                               ema_momentum=config.ema_momentum or 0.99)
             if config.mode == "batch":
@@ -189,7 +227,7 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
             rows = pd.read_csv(history)
             rows[rows["epoch"] < first_epoch].to_csv(history, index=False)
         callbacks = [
-            ValidationEER(tower, images["val"], val_pairs, run_dir, state),
+            ValidationEER(tower, images["val"], val_pairs, run_dir, state, select_on=config.select_on),
             keras.callbacks.CSVLogger(str(history), append=first_epoch > 0),
             Checkpoint(checkpoint, state, seed=config.seed, patience=config.patience, time_budget_s=config.time_budget_s),
         ]
@@ -233,7 +271,7 @@ def train_ensemble(config: Config, splits: dict[str, pd.DataFrame], images: dict
     members = [find_tower(keras.saving.load_model(r.model_path, safe_mode=True)) for r in results]
     tower = build_ensemble(members)
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
-    val_eer, threshold = validation_eer(tower, images["val"], val_pairs)
+    val_eer, threshold = validation_eer(tower, images["val"], val_pairs, config.select_on)
     save_atomic(build_siamese(tower), run_dir / "model.keras")
     card = {**model_card({"threshold": threshold, "best_val_eer": val_eer, "best_epoch": None,
                           "config": json.loads(json.dumps(config.to_dict()))}),

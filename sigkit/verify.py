@@ -28,7 +28,7 @@ class InputFileError(ValueError):
 
 
 def model_card(model_path: str | Path) -> dict:
-    """`model.json` (or `<name>.json`) beside the model, as written at training time; {} if absent."""
+    """`<name>.json` (or `model.json`) beside the model, as written at training time; {} if absent."""
     model_path = Path(model_path)
     for candidate in (model_path.with_suffix(".json"), model_path.parent / "model.json"):
         if candidate.is_file():
@@ -62,28 +62,69 @@ def checked_images(paths: list[str | Path], options: dict) -> np.ndarray:
 
 @dataclass
 class Verdict:
-    distance: float  # mean distance to the references
+    distance: float  # mean distance to the references, or minus the writer-dependent decision value
     threshold: float
     genuine: bool
     distances: list[float]  # to each reference
+    method: str = "distance"
 
     def text(self) -> str:
         verdict = "GENUINE" if self.genuine else "FORGED"
-        return (f"distance {self.distance:.4f} (mean of {len(self.distances)} references), threshold "
-                f"{self.threshold:.4f}: {verdict}")
+        what = (f"distance {self.distance:.4f} (mean of {len(self.distances)} references)" if self.method == "distance"
+                else f"writer-dependent score {self.distance:.4f} ({len(self.distances)} references)")
+        return f"{what}, threshold {self.threshold:.4f}: {verdict}"
 
 
-def verify(model_path: str | Path, references: list[str | Path], questioned: str | Path,
-           threshold: float | None = None, explain: str | Path | None = None) -> Verdict:
+METHODS = ("distance", "wd")
+
+
+def background_for(model_path: Path) -> np.ndarray:
+    """The background signatures a writer-dependent classifier needs: `background.npz` beside the model."""
+    path = Path(model_path).parent / "background.npz"
+    if not path.is_file():
+        raise ValueError(f"{path}: no background beside the model, which --method wd needs (embedded genuine "
+                         "signatures of writers other than the claimed one); use the shipped tower (no --model), "
+                         "or write one with sigkit.wd.save_background")
+    with np.load(path) as stored:
+        return stored["embeddings"].astype(np.float32)
+
+
+def wd_decision(card: dict, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray,
+                threshold: float | None) -> tuple[float, float]:
+    """(score, threshold) of the writer-dependent classifier the model card names (`sigkit.wd`)."""
+    from sigkit.wd import WDSettings, writer_classifier
+
+    stored = card.get("writer_dependent")
+    if stored is None:
+        raise ValueError(f"{model_path}: its model card has no writer_dependent settings and threshold; "
+                         "use --method distance, or the shipped tower")
+    settings = WDSettings(stored["kind"], float(stored["C"]))
+    model = writer_classifier(reference_features, background_for(model_path), settings)
+    score = -float(model.decision_function(questioned.reshape(1, -1))[0])
+    return score, float(stored["threshold"] if threshold is None else threshold)
+
+
+def verify(model_path: str | Path | None, references: list[str | Path], questioned: str | Path,
+           threshold: float | None = None, explain: str | Path | None = None, method: str = "distance") -> Verdict:
     """The verdict on `questioned` given `references` of the claimed writer.
 
+    `model_path` None uses the tower shipped with sigkit (`sigkit.shipped`). `method` "distance"
+    accepts when the mean distance to the references is at or below the threshold; "wd" trains a
+    writer-dependent classifier on the references against the model's background signatures
+    (`sigkit.wd`) and accepts when minus its decision value is at or below the card's threshold.
     With `explain` (a .png path), also draws where the questioned signature and each reference
     differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not references:
         raise InputFileError("give at least one reference signature of the claimed writer")
+    if model_path is None:
+        from sigkit.shipped import pretrained_path
+
+        model_path = pretrained_path()
     siamese = load_siamese(model_path)
     card = model_card(model_path)
-    if threshold is None:
+    if threshold is None and method == "distance":
         if "threshold" not in card:
             raise ValueError(f"{model_path}: no model.json with a stored threshold beside it; pass --threshold")
         threshold = float(card["threshold"])
@@ -92,9 +133,11 @@ def verify(model_path: str | Path, references: list[str | Path], questioned: str
     embeddings = embed(tower, images)
     reference_rows = np.arange(len(images) - 1)
     distances = pair_distances(embeddings, reference_rows, np.full_like(reference_rows, len(images) - 1), scorer_for(tower))
-    mean = float(distances.mean())
-    verdict = Verdict(distance=mean, threshold=float(threshold), genuine=mean <= threshold,
-                      distances=[float(d) for d in distances])
+    score = float(distances.mean())
+    if method == "wd":
+        score, threshold = wd_decision(card, Path(model_path), embeddings[:-1], embeddings[-1], threshold)
+    verdict = Verdict(distance=score, threshold=float(threshold), genuine=score <= threshold,
+                      distances=[float(d) for d in distances], method=method)
     if explain:
         from sigkit.heatmaps import explain_figure
 

@@ -1,5 +1,13 @@
 """Shared fixtures: a tiny synthetic data set, split and preprocessed, for training tests."""
 
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 import sigkit
@@ -21,3 +29,32 @@ def tiny(tmp_path_factory):
     return folder, splits, images
 
 
+
+
+RUNNER = """
+import sys, pickle, sigkit
+from sigkit.train import train
+splits, images, overrides = pickle.load(open(sys.argv[1], "rb"))
+train(sigkit.profile("default", **overrides), splits, images, sys.argv[2])
+"""
+
+
+def train_and_kill(splits, images, overrides: dict, run, after_epoch: int = 1) -> int:
+    """Train `profile("default", **overrides)` in a child process into `run` and SIGKILL it (a real,
+    unannounced stop, as a crash would be) once epoch `after_epoch` is checkpointed; the last
+    checkpointed epoch."""
+    payload = run.parent / f"{run.name}-payload.pkl"
+    payload.write_bytes(pickle.dumps((splits, images, overrides)))
+    child = subprocess.Popen([sys.executable, "-c", RUNNER, str(payload), str(run)],
+                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    state = run / "checkpoint" / "state.json"
+    deadline = time.time() + 240
+    while time.time() < deadline and child.poll() is None:
+        if state.exists() and json.loads(state.read_text())["epoch"] >= after_epoch:
+            break
+        time.sleep(0.2)
+    assert child.poll() is None, "the run ended before it could be interrupted"
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    return json.loads(state.read_text())["epoch"]

@@ -1,11 +1,6 @@
 """Training end to end on a tiny synthetic set: both modes, saving, and a real interrupt + resume."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 
 import keras
 import numpy as np
@@ -15,7 +10,7 @@ import sigkit
 from sigkit.model import embed, find_tower
 from sigkit.train import learning_rate, train
 
-from conftest import TINY
+from conftest import TINY, train_and_kill
 
 @pytest.mark.parametrize("mode", ["batch", "pairs"])
 def test_train_saves_a_loadable_model_with_its_validation_threshold(tiny, tmp_path, mode):
@@ -86,36 +81,13 @@ def test_bad_inputs_get_clear_errors(tiny, tmp_path):
         train(config.replace(mode="pairs", writer_mirrors=2), splits, images, tmp_path / "pairs")
 
 
-RUNNER = """
-import sys, pickle, sigkit
-from sigkit.train import train
-splits, images, overrides = pickle.load(open(sys.argv[1], "rb"))
-train(sigkit.profile("default", **overrides), splits, images, sys.argv[2])
-"""
-
-
 @pytest.mark.slow
 def test_a_killed_run_resumes_after_its_last_finished_epoch(tiny, tmp_path):
-    import pickle
-
     _, splits, images = tiny
     overrides = dict(TINY, epochs=40, steps_per_epoch=4, patience=1000, seed=4, dropout=0.3)
-    payload = tmp_path / "payload.pkl"
-    payload.write_bytes(pickle.dumps((splits, images, overrides)))
     run = tmp_path / "run"
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    child = subprocess.Popen([sys.executable, "-c", RUNNER, str(payload), str(run)], env=env,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stopped_after = train_and_kill(splits, images, overrides, run)
     state = run / "checkpoint" / "state.json"
-    deadline = time.time() + 240
-    while time.time() < deadline and child.poll() is None:
-        if state.exists() and json.loads(state.read_text())["epoch"] >= 1:
-            break
-        time.sleep(0.2)
-    assert child.poll() is None, "the run ended before it could be interrupted"
-    child.send_signal(signal.SIGKILL)  # a real, unannounced stop, as a crash or Ctrl-\\ would be
-    child.wait()
-    stopped_after = json.loads(state.read_text())["epoch"]
     assert 1 <= stopped_after < 39
 
     result = train(sigkit.profile("default", **overrides), splits, images, run)

@@ -63,6 +63,7 @@ divides; `errors` holds the exception types they share.
 """
 
 from sigkit.datasets.checks import default_cache_dir
+from sigkit.datasets.corpora import corpus_counts, load_corpora
 from sigkit.datasets.errors import DatasetError, DuplicateImagesWarning
 from sigkit.datasets.ink import ink_on_white
 from sigkit.datasets.manifest import COLUMNS, load_dataset
@@ -70,6 +71,8 @@ from sigkit.datasets.splits import limit_references, rows_in, split_writers, spl
 
 __all__ = [
     "COLUMNS",
+    "corpus_counts",
+    "load_corpora",
     "DatasetError",
     "DuplicateImagesWarning",
     "default_cache_dir",

@@ -34,7 +34,7 @@ logger = logging.getLogger("sigkit.datasets")
 
 COLUMNS = [
     "path", "writer", "genuine", "sample", "source", "decode_path",
-    "format", "mode", "height", "width", "file_bytes",
+    "format", "mode", "height", "width", "file_bytes", "corpus", "sha1",
 ]
 _SHOWN_IN_ERRORS = 20
 
@@ -46,7 +46,7 @@ class _Skip:
 
 
 def load_dataset(
-    path: str | os.PathLike,
+    path: str | os.PathLike | Sequence[str | os.PathLike],
     *,
     strict: bool = False,
     min_genuine: int = 2,
@@ -58,8 +58,15 @@ def load_dataset(
     Rows are sorted by writer (numbers in natural order), genuine first, sample, path. Problems
     are logged and skipped, or raised together as one DatasetError when `strict` is true.
     `max_pixels=None` lifts the size limit. See the `sigkit.datasets` docstring for layouts and
-    checks.
+    checks. Several folders (a list, or one string "a,b") are read as one training set by
+    `sigkit.datasets.corpora.load_corpora`: writer ids then start with the corpus name.
     """
+    from sigkit.datasets.corpora import data_sources, load_corpora
+
+    sources = data_sources(path)
+    if len(sources) != 1 or not isinstance(path, (str, os.PathLike)):
+        return load_corpora(sources, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels,
+                            cache_dir=cache_dir)
     if isinstance(min_genuine, bool) or not isinstance(min_genuine, int) or min_genuine < 0:
         raise ValueError(f"min_genuine must be an integer >= 0, got {min_genuine!r}")
     if max_pixels is not None and (isinstance(max_pixels, bool) or max_pixels < 1):
@@ -85,7 +92,7 @@ def load_dataset(
     _skip_or_raise(problems, strict)
 
     usable = _unique_samples([e for e in entries if not checks[e.path].problem], root)
-    rows = [_row(entry, checks[entry.path], layout.name) for entry in usable]
+    rows = [_row(entry, checks[entry.path], layout.name, root.name) for entry in usable]
     rows, writer_skips = _drop_writers_with_few_genuine(rows, min_genuine, strict)
     skipped = problems + writer_skips + duplicates
     if not rows:
@@ -137,7 +144,7 @@ def _skip_or_raise(problems: list[_Skip], strict: bool) -> None:
         logger.warning("skipping %s: %s", problem.path, problem.reason)
 
 
-def _row(entry: Entry, check: FileCheck, source: str) -> dict:
+def _row(entry: Entry, check: FileCheck, source: str, corpus: str) -> dict:
     return {
         "path": str(entry.path),
         "writer": entry.writer,
@@ -150,6 +157,8 @@ def _row(entry: Entry, check: FileCheck, source: str) -> dict:
         "height": check.height,
         "width": check.width,
         "file_bytes": check.file_bytes,
+        "corpus": corpus,
+        "sha1": check.sha1,
     }
 
 

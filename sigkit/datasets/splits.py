@@ -33,14 +33,16 @@ def split_writers(
     `val` and `test` are a fraction of the writers (0.15) or a count (10). Explicit writer lists
     replace the random split, and writers named in none of them are left out, e.g. the CEDAR
     benchmark split `train_writers=range(1, 36), val_writers=range(36, 46),
-    test_writers=range(46, 56)`. A number also matches a zero-padded id (1 -> "001").
+    test_writers=range(46, 56)`. A number also matches a zero-padded id (1 -> "001"). With
+    several corpora (`load_corpora`) and shares, each corpus is split by the shares, so that every
+    corpus is seen in training and in validation.
     """
     writers = _writers(manifest)
     explicit = (train_writers, val_writers, test_writers)
     if any(ids is not None for ids in explicit):
         groups = _explicit_split(writers, *explicit)
     else:
-        groups = _random_split(writers, val, test, seed)
+        groups = _random_split_by_corpus(manifest, writers, val, test, seed)
     splits = {
         name: manifest[manifest["writer"].isin(group)].reset_index(drop=True)
         for name, group in groups.items()
@@ -129,6 +131,20 @@ def _random_split(writers: list[str], val: float | int, test: float | int,
         "val": shuffled[n_test:n_test + n_val],
         "test": shuffled[:n_test],
     }
+    return {name: sorted(group, key=natural_key) for name, group in groups.items()}
+
+
+def _random_split_by_corpus(manifest: pd.DataFrame, writers: list[str], val: float | int, test: float | int,
+                            seed: int) -> dict[str, list[str]]:
+    shares = not isinstance(val, (int, np.integer)) and not isinstance(test, (int, np.integer))
+    if not shares or "corpus" not in manifest or manifest["corpus"].nunique() < 2:
+        return _random_split(writers, val, test, seed)
+    corpus_of = dict(zip(manifest["writer"].astype(str), manifest["corpus"]))
+    groups: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for corpus in manifest["corpus"].unique():
+        part = _random_split([w for w in writers if corpus_of[w] == corpus], val, test, seed)
+        for name in groups:
+            groups[name] += part[name]
     return {name: sorted(group, key=natural_key) for name, group in groups.items()}
 
 

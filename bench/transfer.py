@@ -1,0 +1,106 @@
+"""Transfer to CEDAR: the shipped tower zero-shot, fine-tuned, and training from scratch; one JSON line.
+
+    python bench/transfer.py arm=zero-shot [seed=0]                    # the shipped tower as it is
+    python bench/transfer.py arm=scratch [seed=0] [train_writers=35] [key=value ...]   # cedar-cpu profile
+    python bench/transfer.py arm=finetune [seed=0] [train_writers=35] [key=value ...]  # from the shipped tower
+    python bench/transfer.py arm=zero-shot model=path/to/model.keras  # another pre-trained tower
+
+CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine references each,
+36-45 validation (thresholds, the writer-dependent classifier's kind and C), 46-55 test. CEDAR
+is never among the shipped tower's training corpora. For K = 5 and 12 references over 10 draws:
+mean distance, spread-corrected and writer-dependent (`sigkit.references`), skilled and random
+forgeries apart, plus single pairs; Accuracy / Precision / Recall / F1 at the validation
+threshold; wall time. Background of the writer-dependent classifiers: the one beside the model
+(`background.npz`, shipped with the pre-trained tower), else the CEDAR training writers' genuine
+signatures (4 each), as for the trained arms.
+Skips (exit 0, one line saying so) when CEDAR is absent.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+from cedar import load_cedar, to_json
+from common import parse_overrides
+
+import sigkit
+from sigkit import evaluate
+from sigkit.compare import scorer_for
+from sigkit.model import embed, find_tower, load_siamese
+from sigkit.paths import cedar_path, project_root, resolve
+from sigkit.references import reference_table
+from sigkit.shipped import background as shipped_background
+from sigkit.shipped import pretrained_path
+from sigkit.wd import background_rows
+
+ARMS = ("zero-shot", "scratch", "finetune")
+# fine-tuning: a tenth of the from-scratch learning rate, so the pre-trained features are adapted, not replaced
+FINETUNE = dict(init="pretrained", learning_rate=1e-4, ensemble=1, patience=15)
+
+
+def figures(model_path, cedar: dict, background, seed: int) -> dict:
+    tower = find_tower(load_siamese(model_path))
+    scorer = scorer_for(tower)
+    splits, images = cedar["splits"], cedar["images"]
+    features = {name: embed(tower, images[name]) for name in ("val", "test")}
+    if background is None:  # the trained arms: CEDAR's own training writers
+        rows = background_rows(splits["train"], per_writer=4, seed=seed)
+        background = embed(tower, images["train"][rows])
+    table = reference_table(features["val"], splits["val"], features["test"], splits["test"], background=background,
+                            seed=seed, scorer=scorer)
+    single = evaluate.evaluate_embeddings(features["test"], splits["test"], features["val"], splits["val"], k=5,
+                                          seed=seed, n_boot=0, draws=1, scorer=scorer).metrics
+    keys = ("eer", "accuracy", "precision", "recall", "f1")
+    return {
+        "single_skilled": {k: single["single_skilled"][k] for k in keys},
+        "single_random": {k: single["single_random"][k] for k in keys},
+        "references": table.to_dict("records"),
+    }
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    folder = cedar_path()
+    if folder is None:
+        print("bench/transfer.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
+        return
+    start = time.perf_counter()
+    overrides = parse_overrides(sys.argv[1:])
+    arm = overrides.pop("arm", "zero-shot")
+    if arm not in ARMS:
+        raise SystemExit(f"bench/transfer.py: arm must be one of {ARMS}, not {arm!r}")
+    model = overrides.pop("model", None)
+    train_writers = int(overrides.pop("train_writers", 35))
+    seed = int(overrides.pop("seed", 0))
+    base = dict(FINETUNE) if arm == "finetune" else {}
+    config = sigkit.profile("cedar-cpu", seed=seed, **{**base, **overrides})
+    cedar = load_cedar(folder, config, train_writers=train_writers)
+    line = {"arm": arm, "seed": seed, "train_writers": train_writers if arm != "zero-shot" else 0}
+    if arm == "zero-shot":
+        model_path = resolve(model) if model else pretrained_path()
+        beside = (model_path.parent / "background.npz").is_file()
+        background = shipped_background(model_path.parent) if beside else None
+        line["model"] = str(model_path)
+    else:
+        from sigkit.train import train
+
+        run_dir = project_root() / "reports" / "bench-transfer" / f"{arm}-w{train_writers}-s{seed}"
+        result = train(config, cedar["splits"], cedar["images"], run_dir)
+        model_path, background = result.model_path, None
+        line.update(epochs_run=int(len(result.history)), train_seconds=round(result.seconds, 1),
+                    val_eer_best=result.best_val_eer, run_dir=str(run_dir),
+                    config={k: v for k, v in config.to_dict().items() if k != "extra"})
+    line["background"] = "the model's own (background.npz)" if background is not None else "CEDAR training writers"
+    line.update(figures(model_path, cedar, background, seed))
+    line["wall_seconds"] = round(time.perf_counter() - start, 1)
+    print(to_json(line))
+    out = project_root() / "reports" / "bench-transfer"
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.jsonl", "a") as handle:
+        handle.write(to_json(line) + "\n")
+
+
+if __name__ == "__main__":
+    main()

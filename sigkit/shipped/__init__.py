@@ -1,0 +1,54 @@
+"""The tower shipped with sigkit: verification on day one, without a training set.
+
+    model, card = sigkit.pretrained()              # the Siamese model and its model card
+    background = sigkit.shipped.background()       # embedded genuine signatures of its training writers
+
+One `cedar-cpu`-sized tower trained by `python -m sigkit.shipped.build` on public corpora other
+than CEDAR (the card names them, with writer counts, preprocessing, validation figures and the
+licence: non-commercial research, like the corpora). CEDAR is never among them, so the kit can
+measure transfer on it honestly (`bench/transfer.py`). `sigkit verify` uses it when no model is
+given; `sigkit.wd` uses the background for its writer-dependent classifiers.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+TOWER_FILE = "tower.keras"
+CARD_FILE = "tower.json"  # the model card; `sigkit.verify.model_card` finds it beside the .keras file
+BACKGROUND_FILE = "background.npz"
+FOLDER = Path(__file__).parent
+
+
+class PretrainedMissing(FileNotFoundError):
+    """The shipped files are not there (a checkout without them, or a deleted file)."""
+
+
+def pretrained_path(folder: str | Path | None = None) -> Path:
+    """The shipped `.keras` file (its model card sits beside it as `tower.json`)."""
+    path = Path(folder or FOLDER) / TOWER_FILE
+    if not path.is_file():
+        raise PretrainedMissing(f"{path}: the pretrained tower is missing; rebuild it with "
+                                "`python -m sigkit.shipped.build --data DIR1,DIR2,...` or give a model file")
+    return path
+
+
+def card(folder: str | Path | None = None) -> dict:
+    """The model card: corpora, writers, preprocessing, input size, threshold, validation EERs, licence."""
+    return json.loads((pretrained_path(folder).parent / CARD_FILE).read_text())
+
+
+def load(folder: str | Path | None = None):
+    """(the Siamese model, its model card), loaded with safe_mode=True."""
+    from sigkit.model import load_siamese
+
+    return load_siamese(pretrained_path(folder)), card(folder)
+
+
+def background(folder: str | Path | None = None) -> np.ndarray:
+    """(N, D) float32 embeddings of genuine signatures of the training writers (4 per writer)."""
+    with np.load(pretrained_path(folder).parent / BACKGROUND_FILE) as stored:
+        return stored["embeddings"].astype(np.float32)

@@ -1,0 +1,117 @@
+"""Writer-dependent verification: a small classifier per writer on the tower's features.
+
+For a writer with K references, a scikit-learn classifier learns the K references (class 1)
+against a *background* of other writers' genuine signatures (class 0), class weights balancing
+the skew; a questioned signature's score is its decision value (Hafemann et al. 2017 style).
+The tower never saw the writer; the classifier learns what sets this writer's signatures apart
+in the tower's feature space, which is what lets a tower trained on other corpora work on a new
+one. Kinds: linear and RBF SVMs, logistic regression; the kind and C are chosen on validation
+writers (`choose_settings`), never on the test writers.
+
+Scores come out as `distance` = minus the decision value, so that lower means genuine like every
+other protocol of `sigkit.evaluate` and the same EER, threshold and bootstrap code applies; the
+draws of references are `sigkit.evaluate.reference_draws`, the same as the distance protocols'.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC
+
+from sigkit.evaluate import genuine_of, reference_draws
+from sigkit.metrics import eer
+
+KINDS = ("linear", "rbf", "logreg")
+
+
+@dataclass(frozen=True)
+class WDSettings:
+    """One writer-dependent classifier: its kind and its regularisation C (larger: fits harder)."""
+
+    kind: str = "linear"
+    C: float = 1.0
+
+    def classifier(self):
+        if self.kind == "linear":
+            return SVC(kernel="linear", C=self.C, class_weight="balanced")
+        if self.kind == "rbf":
+            return SVC(kernel="rbf", C=self.C, gamma="scale", class_weight="balanced")
+        if self.kind == "logreg":
+            return LogisticRegression(C=self.C, class_weight="balanced", max_iter=2000)
+        raise ValueError(f"kind must be one of {KINDS}, not {self.kind!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def background_rows(manifest: pd.DataFrame, per_writer: int = 4, seed: int = 0) -> np.ndarray:
+    """Positions of up to `per_writer` genuine signatures of each writer (a seeded draw): a
+    background that covers every writer without letting the prolific ones dominate."""
+    manifest = manifest.reset_index(drop=True)
+    rng = np.random.default_rng(seed)
+    rows = [rng.choice(group.index.to_numpy(), min(per_writer, len(group)), replace=False)
+            for _, group in manifest[manifest["genuine"]].groupby("writer", sort=True)]
+    if not rows:
+        raise ValueError("no genuine signatures to draw a background from")
+    return np.sort(np.concatenate(rows))
+
+
+GRID = tuple(WDSettings(kind, c) for kind in KINDS for c in (0.1, 1.0, 10.0))
+
+
+def flat(features: np.ndarray) -> np.ndarray:
+    """(N, D) float64 rows: embeddings as they are, a match tower's (N, cells, C + 1) cells side by side."""
+    features = np.asarray(features)
+    return features.reshape(len(features), -1).astype(np.float64)
+
+
+def writer_classifier(references: np.ndarray, background: np.ndarray, settings: WDSettings = WDSettings()):
+    """The fitted classifier of one writer: `references` (class 1) against `background` (class 0)."""
+    references, background = flat(references), flat(background)
+    if len(references) < 1 or len(background) < 1:
+        raise ValueError("a writer-dependent classifier needs at least one reference and one background signature")
+    if references.shape[1] != background.shape[1]:
+        raise ValueError(f"references have {references.shape[1]} features, the background {background.shape[1]}: "
+                         "embed both with the same tower")
+    x = np.concatenate([references, background])
+    y = np.concatenate([np.ones(len(references), int), np.zeros(len(background), int)])
+    return settings.classifier().fit(x, y)
+
+
+def wd_scores(features: np.ndarray, manifest: pd.DataFrame, background: np.ndarray, k: int,
+              settings: WDSettings = WDSettings(), seed: int = 0, draws: int = 1,
+              forgeries: str = "skilled") -> pd.DataFrame:
+    """The K-reference protocol scored by writer-dependent classifiers: columns like
+    `sigkit.evaluate.reference_scores` (writer, row, label, distance = -decision value, draw)."""
+    features = flat(features)
+    manifest = manifest.reset_index(drop=True)
+    rows = []
+    for draw, writer, references, questioned in reference_draws(manifest, k, seed, draws, forgeries):
+        model = writer_classifier(features[references], background, settings)
+        rows.append(pd.DataFrame({"writer": writer, "row": questioned, "label": genuine_of(manifest, writer, questioned),
+                                  "distance": -model.decision_function(features[questioned]), "draw": draw}))
+    if not rows:
+        raise ValueError(f"no writer has more than k={k} genuine signatures")
+    return pd.concat(rows, ignore_index=True)
+
+
+def choose_settings(val_features: np.ndarray, val_manifest: pd.DataFrame, background: np.ndarray, k: int,
+                    grid=GRID, seed: int = 0, forgeries: str = "skilled") -> tuple[WDSettings, pd.DataFrame]:
+    """The settings of `grid` with the lowest EER on the validation writers, and every one's EER."""
+    table = []
+    for settings in grid:
+        scores = wd_scores(val_features, val_manifest, background, k, settings, seed=seed, forgeries=forgeries)
+        table.append({**settings.to_dict(), "val_eer": eer(scores["distance"], scores["label"])[0]})
+    table = pd.DataFrame(table)
+    best = table.loc[table["val_eer"].idxmin()]
+    return WDSettings(best["kind"], float(best["C"])), table
+
+
+def save_background(features: np.ndarray, writers, path) -> None:
+    """Write background features (float16) and their writers to `path` (`background.npz` beside a
+    model is what `sigkit verify --method wd` reads)."""
+    np.savez_compressed(path, embeddings=np.asarray(features).astype(np.float16), writers=np.asarray(writers).astype(str))

@@ -1,0 +1,139 @@
+"""Pre-train, then fine-tune (`Config.init`), selection on skilled or random pairs (`select_on`),
+and writer-dependent classifiers (`sigkit.wd`) on synthetic stand-ins."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sigkit
+from sigkit.evaluate import reference_draws, reference_scores
+from sigkit.metrics import eer
+from sigkit.model import embed, find_tower, load_siamese
+from sigkit.train import train
+from sigkit.wd import GRID, WDSettings, background_rows, choose_settings, wd_scores, writer_classifier
+
+from conftest import TINY, train_and_kill
+
+
+def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path):
+    _, splits, images = tiny
+    runs = {}
+    for select_on in ("skilled", "random"):
+        config = sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=2, seed=1, select_on=select_on)
+        runs[select_on] = train(config, splits, images, tmp_path / select_on)
+    for select_on, result in runs.items():
+        history = result.history
+        assert {"val_eer_skilled", "val_eer_random"} <= set(history.columns)
+        np.testing.assert_allclose(history["val_eer"], history[f"val_eer_{select_on}"])
+        card = json.loads((tmp_path / select_on / "model.json").read_text())
+        assert f"({select_on} pairs)" in card["threshold_rule"]
+    # same seed, same training: the two runs differ only in what they select on
+    np.testing.assert_allclose(runs["skilled"].history["loss"], runs["random"].history["loss"], rtol=1e-5)
+    with pytest.raises(ValueError, match="select_on"):
+        train(sigkit.profile("default", **TINY, epochs=1, select_on="forged"), splits, images, tmp_path / "bad")
+
+
+def test_fine_tuning_starts_from_the_pretrained_weights(tiny, tmp_path):
+    _, splits, images = tiny
+    pre = train(sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=5), splits, images, tmp_path / "pre")
+    from sigkit.model import build_tower, tower_options
+    from sigkit.train import copy_initial_weights
+
+    config = sigkit.profile("default", **TINY, init=str(pre.model_path))
+    tower = build_tower(config.tower, **tower_options(config))
+    copy_initial_weights(tower, config.init)
+    source = find_tower(load_siamese(pre.model_path))
+    np.testing.assert_allclose(embed(tower, images["test"]), embed(source, images["test"]), atol=1e-5)
+
+    other = sigkit.profile("default", **{**TINY, "widths": (8, 8)}, init=str(pre.model_path))
+    with pytest.raises(ValueError, match="fine-tune with the settings it was trained with"):
+        copy_initial_weights(build_tower(other.tower, **tower_options(other)), other.init)
+    with pytest.raises(ValueError, match="no such model file"):
+        copy_initial_weights(tower, str(tmp_path / "missing.keras"))
+
+
+@pytest.mark.slow
+def test_a_killed_fine_tuning_resumes_from_its_checkpoint_not_from_the_init(tiny, tmp_path):
+    _, splits, images = tiny
+    pre = train(sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=3, seed=6), splits, images, tmp_path / "pre")
+    overrides = dict(TINY, epochs=25, steps_per_epoch=4, patience=1000, seed=7, learning_rate=3e-4,
+                     init=str(pre.model_path))
+    run = tmp_path / "fine"
+    train_and_kill(splits, images, overrides, run)
+    resumed = train(sigkit.profile("default", **overrides), splits, images, run).history
+    assert list(resumed["epoch"]) == list(range(25))
+    straight = train(sigkit.profile("default", **overrides), splits, images, tmp_path / "straight").history
+    np.testing.assert_allclose(resumed["loss"], straight["loss"], rtol=1e-3)
+    scratch = train(sigkit.profile("default", **{**overrides, "init": None, "epochs": 1}), splits, images,
+                    tmp_path / "scratch").history
+    assert scratch["loss"].iloc[0] != pytest.approx(straight["loss"].iloc[0], rel=1e-3), "init changed nothing"
+
+
+# ------------------------------------------------------------------------------------------------
+# writer-dependent classifiers on stand-in features: each writer a cluster, its forgeries near it
+
+
+def stand_in(n_writers=8, genuine=10, forged=6, dim=12, seed=0, forgery_offset=0.6):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 1, (n_writers, dim))
+    rows, features = [], []
+    for w in range(n_writers):
+        style = rng.normal(0, 1, dim)  # the direction a forger of this writer gets wrong
+        style /= np.linalg.norm(style)
+        for i in range(genuine):
+            rows.append({"writer": f"w{w}", "genuine": True})
+            features.append(centres[w] + 0.25 * rng.normal(0, 1, dim))
+        for i in range(forged):
+            rows.append({"writer": f"w{w}", "genuine": False})
+            features.append(centres[w] + forgery_offset * style + 0.25 * rng.normal(0, 1, dim))
+    return np.array(features, np.float32), pd.DataFrame(rows)
+
+
+def test_writer_classifier_tells_a_writer_from_the_background():
+    features, manifest = stand_in(seed=1)
+    background = features[manifest["writer"] != "w0"][manifest["genuine"][manifest["writer"] != "w0"].to_numpy()]
+    own = features[(manifest["writer"] == "w0").to_numpy() & manifest["genuine"].to_numpy()]
+    for settings in GRID:
+        model = writer_classifier(own[:5], background, settings)
+        assert (model.decision_function(own[5:]) > model.decision_function(background[:20]).max()).all(), settings
+    with pytest.raises(ValueError, match="same tower"):
+        writer_classifier(own[:5], background[:, :4])
+
+
+def test_wd_scores_walk_the_same_draws_as_the_distance_protocols():
+    features, manifest = stand_in(seed=2)
+    background, _ = stand_in(n_writers=12, seed=3)
+    for forgeries in ("skilled", "random"):
+        wd = wd_scores(features, manifest, background, k=5, draws=3, seed=4, forgeries=forgeries)
+        distance = reference_scores(features, manifest, 5, seed=4, draws=3, forgeries=forgeries)
+        columns = ["writer", "row", "label", "draw"]
+        pd.testing.assert_frame_equal(wd[columns], distance[columns])
+    # other writers' signatures lie outside what the writer's classifier accepts
+    assert eer(wd["distance"], wd["label"])[0] < 0.05
+
+
+def test_random_forgery_draws_question_other_writers_genuine_signatures():
+    _, manifest = stand_in(n_writers=3, genuine=6, forged=2)
+    for draw, writer, references, questioned in reference_draws(manifest, 2, forgeries="random"):
+        chosen = manifest.iloc[questioned]
+        assert chosen["genuine"].all() and len(references) == 2
+        assert set(chosen["writer"]) == {"w0", "w1", "w2"}
+        assert (chosen["writer"] == writer).sum() == 4  # its other genuine signatures; the rest are others'
+    features, manifest = stand_in(seed=5)
+    scores = reference_scores(features, manifest, 3, forgeries="random")
+    assert set(scores["label"]) == {0, 1}
+    assert (scores["label"] == 1).sum() == 8 * 7
+
+
+def test_settings_are_chosen_on_validation_writers():
+    # forgeries well off each writer's cluster: only a kernel classifier draws a boundary around
+    # the writer's references (linear ones only separate the writer from the background)
+    features, manifest = stand_in(n_writers=10, seed=6, forgery_offset=2.0)
+    background, _ = stand_in(n_writers=20, seed=7)
+    best, table = choose_settings(features, manifest, background, k=5, seed=0)
+    assert len(table) == len(GRID)
+    assert best.kind == "rbf" and table["val_eer"].min() < 0.1 < table[table["kind"] == "linear"]["val_eer"].min()
+    rows = background_rows(manifest, per_writer=3)
+    assert len(rows) == 30 and manifest.iloc[rows]["genuine"].all()
