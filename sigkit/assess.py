@@ -22,6 +22,7 @@ from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
 from sigkit.preprocess import load_images
 from sigkit.verify import model_card, preprocessing_for
+from sigkit.wd import background_beside
 
 
 def parse_writers(tokens: list[str] | None) -> list[int | str] | None:
@@ -76,7 +77,8 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
 
     `aligned` scores every protocol a second time with distances that tolerate a small turn and
     shift (`sigkit.align`, the `*_aligned` rows) when there are validation writers to choose their
-    thresholds on.
+    thresholds on. A model with a background beside it (`background.npz`, e.g. the shipped tower)
+    also gets the writer-dependent protocol (`references_<k>_wd`, `sigkit.wd`).
     """
     card = model_card(model_path)
     seed = int(card.get("config", {}).get("seed", 0)) if seed is None else seed
@@ -101,7 +103,8 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
     evaluation = evaluate_embeddings(emb["test"][0], splits["test"], emb["val"][0] if "val" in emb else None,
                                      splits["val"] if "val" in emb else None, threshold=threshold, k=k, seed=seed,
                                      n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
-                                     val_aligned=emb.get("val") if aligned else None, scorer=scorer_for(tower))
+                                     val_aligned=emb.get("val") if aligned else None, scorer=scorer_for(tower),
+                                     background=background_beside(model_path))
     out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
     extra = {"model": str(model_path), "data": str(data), "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
              "val_writers": sorted(splits["val"]["writer"].unique().tolist()),

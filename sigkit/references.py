@@ -65,11 +65,15 @@ def curve_by_k(val_features, val_manifest, test_features, test_manifest, *, back
                ks=(1, 2, 3, 5, 8, 12), draws: int = 10, seed: int = 0, scorer=None) -> pd.DataFrame:
     """Test EER (skilled forgeries, mean over draws) against K, one column per method."""
     methods = METHODS if background is not None else METHODS[:2]
-    usable = [k for k in ks if (test_manifest[test_manifest["genuine"]].groupby("writer").size() > k).any()]
     table = reference_table(val_features, val_manifest, test_features, test_manifest, background=background,
-                            ks=usable, methods=methods, draws=draws, seed=seed, scorer=scorer)
+                            ks=usable_ks(ks, val_manifest, test_manifest), methods=methods, draws=draws, seed=seed, scorer=scorer)
     skilled = table[table["forgeries"] == "skilled"]
     return skilled.pivot(index="k", columns="method", values="eer").reindex(columns=list(methods))
+
+
+def usable_ks(ks, *manifests) -> list[int]:
+    """The K of `ks` that leave a questioned genuine signature for some writer of every manifest."""
+    return [k for k in ks if all((m[m["genuine"]].groupby("writer").size() > k).any() for m in manifests)]
 
 
 def as_percent(table: pd.DataFrame) -> pd.DataFrame:
@@ -80,4 +84,4 @@ def as_percent(table: pd.DataFrame) -> pd.DataFrame:
     return shown.round(2)
 
 
-__all__ = ["METHODS", "as_percent", "curve_by_k", "method_scores", "reference_table"]
+__all__ = ["METHODS", "as_percent", "curve_by_k", "method_scores", "reference_table", "usable_ks"]

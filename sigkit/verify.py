@@ -80,13 +80,14 @@ METHODS = ("distance", "wd")
 
 def background_for(model_path: Path) -> np.ndarray:
     """The background signatures a writer-dependent classifier needs: `background.npz` beside the model."""
-    path = Path(model_path).parent / "background.npz"
-    if not path.is_file():
-        raise ValueError(f"{path}: no background beside the model, which --method wd needs (embedded genuine "
-                         "signatures of writers other than the claimed one); use the shipped tower (no --model), "
-                         "or write one with sigkit.wd.save_background")
-    with np.load(path) as stored:
-        return stored["embeddings"].astype(np.float32)
+    from sigkit.wd import background_beside
+
+    background = background_beside(model_path)
+    if background is None:
+        raise ValueError(f"{Path(model_path).parent / 'background.npz'}: no background beside the model, which "
+                         "--method wd needs (embedded genuine signatures of writers other than the claimed one); "
+                         "use the shipped tower (no --model), or write one with sigkit.wd.save_background")
+    return background
 
 
 def wd_decision(card: dict, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray,

@@ -115,3 +115,14 @@ def save_background(features: np.ndarray, writers, path) -> None:
     """Write background features (float16) and their writers to `path` (`background.npz` beside a
     model is what `sigkit verify --method wd` reads)."""
     np.savez_compressed(path, embeddings=np.asarray(features).astype(np.float16), writers=np.asarray(writers).astype(str))
+
+
+def background_beside(model_path) -> np.ndarray | None:
+    """The background features saved beside a model (`background.npz`), or None."""
+    from pathlib import Path
+
+    path = Path(model_path).parent / "background.npz"
+    if not path.is_file():
+        return None
+    with np.load(path) as stored:
+        return stored["embeddings"].astype(np.float32)

@@ -137,3 +137,27 @@ def test_settings_are_chosen_on_validation_writers():
     assert best.kind == "rbf" and table["val_eer"].min() < 0.1 < table[table["kind"] == "linear"]["val_eer"].min()
     rows = background_rows(manifest, per_writer=3)
     assert len(rows) == 30 and manifest.iloc[rows]["genuine"].all()
+
+
+def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background():
+    from sigkit.evaluate import evaluate_embeddings
+    from sigkit.references import as_percent, curve_by_k, reference_table
+
+    val_features, val_manifest = stand_in(n_writers=6, genuine=14, seed=8)
+    test_features, test_manifest = stand_in(n_writers=6, genuine=14, seed=9)
+    background, _ = stand_in(n_writers=15, seed=10)
+    evaluation = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0,
+                                     draws=3, background=background)
+    assert "references_5_wd" in evaluation.metrics and "references_5_wd" in evaluation.over_draws
+    plain = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0, draws=1)
+    assert "references_5_wd" not in plain.metrics
+
+    table = reference_table(val_features, val_manifest, test_features, test_manifest, background=background,
+                            ks=(3, 12), draws=2)
+    assert len(table) == 2 * 3 * 2 and set(table["method"]) == {"mean", "spread", "wd"}
+    assert table[table["forgeries"] == "random"]["eer"].max() < 0.05  # other writers are far apart here
+    assert (as_percent(table)["eer"] == (100 * table["eer"]).round(2)).all()
+    curve = curve_by_k(val_features, val_manifest, test_features, test_manifest, ks=(1, 5, 13, 14), draws=2)
+    assert list(curve.index) == [1, 5, 13] and list(curve.columns) == ["mean", "spread"]  # K = 14 leaves nothing
+    with pytest.raises(ValueError, match="background"):
+        reference_table(val_features, val_manifest, test_features, test_manifest, ks=(5,))

@@ -143,6 +143,20 @@ def eer_vs_references(by_references: pd.DataFrame) -> matplotlib.figure.Figure:
     return fig
 
 
+def eer_by_method(curve: pd.DataFrame) -> matplotlib.figure.Figure:
+    """Test EER (skilled forgeries, mean over draws of the references) against K, one line per way
+    of deciding (`sigkit.references.curve_by_k`: mean distance, spread-corrected, writer-dependent)."""
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    labels = {"mean": "mean distance", "spread": "spread-corrected distance", "wd": "writer-dependent classifier"}
+    for method in curve.columns:
+        ax.plot(curve.index, 100 * curve[method], "o-", label=labels.get(method, method))
+    ax.set(xlabel="references of the claimed writer (K)", ylabel="EER, skilled forgeries (%)",
+           title="EER against K, three ways to decide", xticks=list(curve.index))
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=8)
+    return fig
+
+
 def per_writer(table: pd.DataFrame) -> matplotlib.figure.Figure:
     """Each test writer's own EER, per protocol: a few hard writers often carry the mean."""
     protocols = list(table["protocol"].unique())

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
+import numpy as np  # noqa: F401  (the return type of background)
 
 TOWER_FILE = "tower.keras"
 CARD_FILE = "tower.json"  # the model card; `sigkit.verify.model_card` finds it beside the .keras file
@@ -50,5 +50,6 @@ def load(folder: str | Path | None = None):
 
 def background(folder: str | Path | None = None) -> np.ndarray:
     """(N, D) float32 embeddings of genuine signatures of the training writers (4 per writer)."""
-    with np.load(pretrained_path(folder).parent / BACKGROUND_FILE) as stored:
-        return stored["embeddings"].astype(np.float32)
+    from sigkit.wd import background_beside
+
+    return background_beside(pretrained_path(folder))

@@ -1,0 +1,71 @@
+"""Kaggle-style pair lists: the reader, its label convention, and what a test list shares with training."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from sigkit.datasets import DatasetError
+from sigkit.datasets.pair_lists import pair_list_overlap, read_pair_list
+from test_datasets import save, signature
+
+
+@pytest.fixture
+def kaggle(tmp_path):
+    """train/ with writers 001, 002 (genuine + forged); test/ reusing writer 002's files, as the Kaggle copy does."""
+    root = tmp_path / "sign_data"
+    for w in ("001", "002"):
+        for i in range(3):
+            save(signature(int(w) * 100 + i), root / "train" / w / f"{i:02d}_{w}.png")
+            save(signature(int(w) * 100 + 50 + i), root / "train" / f"{w}_forg" / f"{i:02d}_0{w}.PNG")
+    shutil.copytree(root / "train" / "002", root / "test" / "002")
+    shutil.copytree(root / "train" / "002_forg", root / "test" / "002_forg")
+    train_lines = ["001/00_001.png,001/01_001.png,0", "001/00_001.png,001_forg/00_0001.PNG,1",
+                   "002/00_002.png,002/01_002.png,0", "002/00_002.png,002_forg/01_0002.PNG,1",
+                   "001/02_001.png,002/02_002.png,1"]
+    (root / "train_data.csv").write_text("\n".join(train_lines) + "\n")
+    (root / "test_data.csv").write_text("002/01_002.png,002/00_002.png,0\n002/00_002.png,002_forg/01_0002.PNG,1\n")
+    return root
+
+
+def test_the_kaggle_convention_is_turned_into_sigkits(kaggle):
+    pairs = read_pair_list(kaggle / "train_data.csv")
+    assert pairs["kind"].tolist() == ["genuine", "skilled", "genuine", "skilled", "random"]
+    assert pairs["label"].tolist() == [1, 0, 1, 0, 0]  # 1 = genuine pair here; the file said 1 = forged
+    assert pairs["csv_label"].tolist() == [0, 1, 0, 1, 1]
+    assert pairs["path_a"].iloc[0] == str(kaggle / "train" / "001" / "00_001.png")
+    assert pairs[["writer_a", "writer_b"]].iloc[-1].tolist() == ["001", "002"]
+
+
+def test_a_list_in_the_other_convention_is_refused_with_the_fix(kaggle):
+    with pytest.raises(DatasetError, match="pass forged_label=1"):
+        read_pair_list(kaggle / "train_data.csv", forged_label=0)
+    flipped = kaggle / "usual.csv"
+    text = (kaggle / "train_data.csv").read_text().replace(",0\n", ",x\n").replace(",1\n", ",0\n").replace(",x\n", ",1\n")
+    flipped.write_text(text)
+    assert read_pair_list(flipped, kaggle / "train", forged_label=0)["label"].tolist() == [1, 0, 1, 0, 0]
+
+
+def test_missing_images_and_bad_lines_are_named(kaggle):
+    (kaggle / "broken.csv").write_text("001/00_001.png,001/99_001.png,0\n")
+    with pytest.raises(DatasetError, match="99_001.png"):
+        read_pair_list(kaggle / "broken.csv", kaggle / "train")
+    (kaggle / "gaps.csv").write_text("001/00_001.png,,0\n")
+    with pytest.raises(DatasetError, match="no gaps"):
+        read_pair_list(kaggle / "gaps.csv", kaggle / "train")
+    with pytest.raises(DatasetError, match="no such pair list"):
+        read_pair_list(kaggle / "none.csv")
+
+
+def test_overlap_finds_test_pairs_writers_and_images_seen_in_training(kaggle):
+    train = read_pair_list(kaggle / "train_data.csv")
+    test = read_pair_list(kaggle / "test_data.csv")
+    paths = set(train["path_a"]) | set(train["path_b"]) | set(test["path_a"]) | set(test["path_b"])
+    sha1_of = {p: hashlib.sha1(open(p, "rb").read()).hexdigest() for p in paths}
+    overlap = pair_list_overlap(train, test, sha1_of)
+    assert overlap == {"test_pairs": 2, "test_pairs_also_in_train": 2, "test_writers": 1,
+                       "test_writers_also_in_train": 1, "test_images": 3, "test_images_also_in_train": 3}
+    held_out = test[test["kind"] == "genuine"].assign(path_a=str(kaggle / "test" / "002" / "02_002.png"))
+    assert pair_list_overlap(train, held_out)["test_pairs_also_in_train"] == 0

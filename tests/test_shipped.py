@@ -1,0 +1,81 @@
+"""The tower shipped with sigkit: it loads safely, its model card tells the truth about the file,
+and `sigkit verify` works without a model, by distance and by a writer-dependent classifier."""
+
+import keras
+import numpy as np
+import pytest
+
+import sigkit
+from sigkit import cli, shipped, synth
+from sigkit.config import Config
+from sigkit.model import build_tower, embed, find_tower, tower_options
+from sigkit.preprocess import preprocess_options
+from sigkit.train import copy_initial_weights
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    return sigkit.pretrained()
+
+
+def test_the_shipped_file_loads_in_safe_mode_and_is_small():
+    path = shipped.pretrained_path()
+    model = keras.saving.load_model(path, safe_mode=True)
+    assert len(model.inputs) == 2 and path.stat().st_size <= 10 * 2**20
+
+
+def test_the_model_card_matches_the_file(loaded):
+    model, card = loaded
+    tower = find_tower(model)
+    assert list(tower.input_shape[1:3]) == card["input_size"]
+    config = Config().replace(**{k: v for k, v in card["config"].items() if k in Config.__dataclass_fields__})
+    stated = {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess_options(config).items()}
+    assert stated == card["preprocessing"]
+    background = shipped.background()
+    assert background.shape == (card["background"]["images"], tower.output_shape[-1])
+    assert sum(c["writers"] for c in card["corpora"].values()) == card["writers"]["train"] + card["writers"]["val"]
+    assert not any("cedar" in name.lower() for name in card["corpora"])  # CEDAR stays the untouched test of transfer
+    assert "non-commercial" in card["licence"]
+    assert 0 < card["val_eer"]["skilled"] < 0.5 and 0 <= card["val_eer"]["random"] < 0.5
+    assert {"kind", "C", "threshold"} <= set(card["writer_dependent"])
+
+
+def test_the_shipped_embeddings_are_unit_length_and_reproduce_the_background_scale(loaded):
+    model, card = loaded
+    tower = find_tower(model)
+    blank = np.zeros((2, *card["input_size"], 1), np.uint8)
+    emb = embed(tower, blank)
+    np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
+    np.testing.assert_allclose(np.linalg.norm(shipped.background(), axis=1), 1.0, atol=1e-2)
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory):
+    folder = synth.generate(tmp_path_factory.mktemp("synth"), n_writers=2, n_genuine=6, n_forged=2, seed=11)
+    genuine = sorted(str(p) for p in (folder / "full_org").glob("original_1_*.png"))
+    forged = sorted(str(p) for p in (folder / "full_forg").glob("forgeries_1_*.png"))
+    return genuine, forged
+
+
+@pytest.mark.parametrize("method", ["distance", "wd"])
+def test_verify_needs_no_model(scans, capsys, method):
+    genuine, forged = scans
+    status = cli.main(["verify", "--reference", *genuine[:5], "--questioned", genuine[5], "--method", method])
+    out = capsys.readouterr().out
+    assert status in (0, 1) and "threshold" in out and ("GENUINE" in out) == (status == 0)
+    assert ("writer-dependent score" in out) == (method == "wd")
+
+
+def test_fine_tuning_can_start_from_the_shipped_tower(loaded):
+    _, card = loaded
+    config = sigkit.profile("default", init="pretrained")
+    assert list(config.image_size) == card["input_size"]
+    tower = build_tower(config.tower, **tower_options(config))
+    copy_initial_weights(tower, config.init)
+    images = np.random.default_rng(0).integers(0, 255, (3, *card["input_size"], 1), dtype=np.uint8)
+    np.testing.assert_allclose(embed(tower, images), embed(find_tower(loaded[0]), images), atol=1e-5)
+
+
+def test_a_missing_shipped_file_says_how_to_rebuild_it(tmp_path):
+    with pytest.raises(shipped.PretrainedMissing, match="python -m sigkit.shipped.build"):
+        shipped.pretrained_path(tmp_path)
