@@ -127,6 +127,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
+    if args.verb in ("verify", "evaluate"):
+        from sigkit.quiet import import_tensorflow_quietly
+
+        import_tensorflow_quietly()
     try:
         return args.run(args)
     except (ValueError, FileNotFoundError, OSError) as error:

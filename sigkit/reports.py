@@ -22,6 +22,7 @@ import yaml
 
 from sigkit.config import PROFILES
 from sigkit.paths import project_root
+from sigkit.quiet import stderr_to
 
 log = logging.getLogger(__name__)
 
@@ -116,16 +117,17 @@ def run_reports(
         given = {k: v for k, v in values.items() if k in declared}
         log.info("running %s with %s", notebook.name, given)
         try:
-            papermill.execute_notebook(
-                str(notebook),
-                str(staging / notebook.name),
-                parameters=given,
-                kernel_name=kernel,
-                execution_timeout=timeout,
-                cwd=str(root),
-                progress_bar=False,
-                log_output=False,
-            )
+            with stderr_to(staging / "kernels.log"):  # TensorFlow's C++ start-up lines; kept with the run
+                papermill.execute_notebook(
+                    str(notebook),
+                    str(staging / notebook.name),
+                    parameters=given,
+                    kernel_name=kernel,
+                    execution_timeout=timeout,
+                    cwd=str(root),
+                    progress_bar=False,
+                    stdout_file=sys.stdout,  # what the cells print, e.g. one line per training epoch, as it happens
+                )
         except Exception:
             shutil.rmtree(failed, ignore_errors=True)
             staging.rename(failed)
@@ -227,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reuse", action="store_true",
                         help="start from the run's previous folder: finished trainings are read back, not redone")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # stdout: stderr goes to the run's kernels.log while the notebooks run (sigkit.quiet)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     try:
         folder = run_reports(args.profile, args.data, args.run, load_params(args.params), args.only, reuse=args.reuse)
     except Exception as error:  # papermill's error has already been printed with the cell that failed

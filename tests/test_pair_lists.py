@@ -69,3 +69,14 @@ def test_overlap_finds_test_pairs_writers_and_images_seen_in_training(kaggle):
                        "test_writers_also_in_train": 1, "test_images": 3, "test_images_also_in_train": 3}
     held_out = test[test["kind"] == "genuine"].assign(path_a=str(kaggle / "test" / "002" / "02_002.png"))
     assert pair_list_overlap(train, held_out)["test_pairs_also_in_train"] == 0
+
+
+def test_the_downloads_own_top_folder_is_accepted_with_a_note(kaggle, caplog):
+    from sigkit.datasets import load_dataset
+
+    archive = kaggle.parent
+    (archive / "README.txt").write_text("downloaded from Kaggle")
+    with caplog.at_level("WARNING", logger="sigkit.datasets"):
+        manifest = load_dataset(archive, cache_dir=archive.parent / "cache")
+    assert "one level down" in caplog.text and str(kaggle) in caplog.text
+    assert (manifest["source"] == "kaggle").all() and set(manifest["writer"]) == {"001", "002"}

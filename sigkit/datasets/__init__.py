@@ -24,6 +24,10 @@ half of the image files is used, and the files it does not explain are skipped:
               [<split>/]<writer>_forg/<file>        forgeries of <writer> (e.g. train/001_forg/...)
               Kaggle copies hold the same images in train/ and test/; see "Duplicates".
 
+When no layout explains the files but they all sit in one folder one level down (a download's
+own top folder, e.g. Kaggle's `sign_data/` with its `train/`, `test/` and CSVs), that folder is
+read instead, with a warning naming it. Files that are not images (CSVs, README.txt) are ignored.
+
 Image files are .png .jpg .jpeg .bmp .tif .tiff in any letter case; hidden files, hidden folders
 and __MACOSX/ are ignored. A writer's id is always a string ("1", "001", "B-12"); the sample id is
 the number in the file name (cedar, bhsig) or the file stem (kaggle, generic), made unique within

@@ -152,6 +152,15 @@ def detect_layout(root: Path, files: list[Path]) -> tuple[Layout, list[Entry], l
     raise DatasetError(_unknown_layout_message(root, relative, best))
 
 
+def single_top_folder(root: Path, files: list[Path]) -> Path | None:
+    """The one folder directly under `root` that holds every image file, or None."""
+    tops = {f.relative_to(root).parts[0] for f in files}
+    if len(tops) != 1:
+        return None
+    inner = root / tops.pop()
+    return inner if inner.is_dir() else None
+
+
 def _unknown_layout_message(root: Path, relative: list[PurePosixPath],
                             partial: tuple[Layout, list[Entry]] | None) -> str:
     top_level = sorted({rel.parts[0] for rel in relative if len(rel.parts) > 1})

@@ -27,6 +27,7 @@ from sigkit.datasets.layouts import (
     detect_layout,
     image_files,
     layout_mismatch_reason,
+    single_top_folder,
 )
 
 # The package's name, not this module's: the log lines keep the logger they always had.
@@ -73,7 +74,15 @@ def load_dataset(
         raise ValueError(f"max_pixels must be a positive pixel count or None, got {max_pixels!r}")
     root = dataset_folder(path)
     files = image_files(root)
-    layout, entries, unmatched = detect_layout(root, files)
+    try:
+        layout, entries, unmatched = detect_layout(root, files)
+    except DatasetError:
+        inner = single_top_folder(root, files)
+        if inner is None:
+            raise
+        # a download's own top folder (Kaggle's sign_data/, a zip's folder): the data set is one level down
+        logger.warning("%s holds one data set one level down; using %s", root, inner)
+        return load_dataset(inner, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels, cache_dir=cache_dir)
     transcode_dir = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir()
     checks = check_files([entry.path for entry in entries], max_pixels, transcode_dir)
 

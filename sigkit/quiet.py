@@ -1,0 +1,43 @@
+"""Keep TensorFlow's C++ start-up log lines off the console.
+
+TensorFlow writes them from C++ straight to file descriptor 2 ("oneDNN custom operations are
+on", "All log messages before absl::InitializeLog() ..."), some before any setting is read, so
+`TF_CPP_MIN_LOG_LEVEL` alone does not silence them. These helpers point descriptor 2 elsewhere
+while TensorFlow starts (in this process, or in the notebook kernels `sigkit reports` starts);
+Python's own warnings and errors are printed as before once it is back.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def stderr_to(path: str | os.PathLike):
+    """Descriptor 2 (this process's and its children's stderr) appends to `path` inside the block."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with open(path, "ab") as sink:
+        os.dup2(sink.fileno(), 2)
+    try:
+        yield Path(path)
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow and Keras with their C++ start-up lines discarded (`TF_CPP_MIN_LOG_LEVEL=2`
+    too, for the lines that come later); a no-op once they are imported."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    if "tensorflow" in sys.modules:
+        return
+    with stderr_to(os.devnull):
+        import keras  # noqa: F401
+        import tensorflow as tf
+
+        tf.constant(0)  # the second batch of lines comes with the first op
