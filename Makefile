@@ -30,6 +30,8 @@ reports: $(STAMP)
 	$(PY) -m sigkit.reports --profile "$(PROFILE)" $(if $(DATA),--data "$(DATA)") $(if $(RUN),--run "$(RUN)") $(if $(PARAMS),--params "$(PARAMS)") $(if $(REUSE),--reuse)
 
 test: $(STAMP)
+	$(PY) -m ruff check sigkit tests bench
+	$(PY) -m ruff format --check sigkit tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)

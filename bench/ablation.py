@@ -55,9 +55,13 @@ def run(variant: str, seed: int, overrides: dict, folder) -> tuple[dict, pd.Data
     cedar = load_cedar(folder, config)
     result = train(config, cedar["splits"], cedar["images"], run_dir)
     line = test_figures(result.model_path, cedar, seed, scores_csv=scores)
-    line.update(val_eer_best=result.best_val_eer, epochs_run=int(len(result.history)), train_seconds=round(result.seconds, 1),
-                wall_seconds=round(time.perf_counter() - start, 1),
-                config={k: v for k, v in config.to_dict().items() if k != "extra"})
+    line.update(
+        val_eer_best=result.best_val_eer,
+        epochs_run=int(len(result.history)),
+        train_seconds=round(result.seconds, 1),
+        wall_seconds=round(time.perf_counter() - start, 1),
+        config={k: v for k, v in config.to_dict().items() if k != "extra"},
+    )
     record.write_text(to_json(line))
     return line, pd.read_csv(scores)
 
@@ -70,26 +74,36 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
     """One row per variant: seed means with intervals, and the paired difference to `baseline`."""
     rows = []
     for variant, by_seed in lines.items():
-        row = {"variant": variant, "seeds": len(by_seed),
-               "val EER (selection)": 100 * np.mean([line["val_eer_best"] for line in by_seed.values()]),
-               "val single skilled": 100 * np.mean([line["val_eer_by_protocol"]["single_skilled"] for line in by_seed.values()]),
-               "val 5 refs over 10 draws": 100 * np.mean([line["5ref_over_10_draws"]["val_5ref_normalised"]["mean"]
-                                                          for line in by_seed.values()])}
+        row = {
+            "variant": variant,
+            "seeds": len(by_seed),
+            "val EER (selection)": 100 * np.mean([line["val_eer_best"] for line in by_seed.values()]),
+            "val single skilled": 100
+            * np.mean([line["val_eer_by_protocol"]["single_skilled"] for line in by_seed.values()]),
+            "val 5 refs over 10 draws": 100
+            * np.mean([line["5ref_over_10_draws"]["val_5ref_normalised"]["mean"] for line in by_seed.values()]),
+        }
         for protocol in PROTOCOLS:
             own = [scores[variant][s][scores[variant][s]["protocol"] == protocol] for s in seeds]
             low, high = writer_bootstrap(own, seed_mean_eer, n_boot)
             row[f"test {protocol}"] = f"{100 * seed_mean_eer(own):.1f} ({100 * low:.1f}-{100 * high:.1f})"
             if variant != baseline and baseline in scores:
                 base = [scores[baseline][s][scores[baseline][s]["protocol"] == protocol] for s in seeds]
-                low, high = writer_bootstrap(own + base, lambda x: seed_mean_eer(x[: len(seeds)]) - seed_mean_eer(x[len(seeds):]),
-                                             n_boot)
+                low, high = writer_bootstrap(
+                    own + base, lambda x: seed_mean_eer(x[: len(seeds)]) - seed_mean_eer(x[len(seeds) :]), n_boot
+                )
                 row[f"vs {baseline}: {protocol}"] = f"{100 * low:+.1f} to {100 * high:+.1f}"
-        row["test 5 refs over 10 draws"] = 100 * np.mean([line["5ref_over_10_draws"]["test_5ref_normalised"]["mean"]
-                                                           for line in by_seed.values()])
-        # embedding towers also score aligned (turns and shifts, sigkit.align); a match tower's rows repeat its plain ones
-        row["test single aligned"] = 100 * np.mean([line["test_eer_single_skilled_aligned"] for line in by_seed.values()])
+        row["test 5 refs over 10 draws"] = 100 * np.mean(
+            [line["5ref_over_10_draws"]["test_5ref_normalised"]["mean"] for line in by_seed.values()]
+        )
+        # embedding towers also score aligned (turns and shifts, sigkit.align);
+        # a match tower's rows repeat its plain ones
+        row["test single aligned"] = 100 * np.mean(
+            [line["test_eer_single_skilled_aligned"] for line in by_seed.values()]
+        )
         row["test 5 refs aligned over 10 draws"] = 100 * np.mean(
-            [line["5ref_over_10_draws"]["test_5ref_normalised_aligned"]["mean"] for line in by_seed.values()])
+            [line["5ref_over_10_draws"]["test_5ref_normalised_aligned"]["mean"] for line in by_seed.values()]
+        )
         row["train min per tower"] = np.mean([line["train_seconds"] for line in by_seed.values()]) / 60
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
@@ -97,6 +111,7 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
 
 def markdown(table: pd.DataFrame) -> str:
     """A markdown table (floats to one decimal), without an extra dependency."""
+
     def cell(value):
         if isinstance(value, float):
             return "" if np.isnan(value) else f"{value:.1f}"
@@ -127,8 +142,9 @@ def main() -> None:
     table = summarise(lines, scores, seeds)
     out = project_root() / "reports" / "bench-cedar"
     (out / "ablation.md").write_text(markdown(table) + "\n")
-    (out / "ablation.json").write_text(to_json({"seeds": seeds, "overrides": overrides,
-                                                "table": table.reset_index().to_dict("records")}))
+    (out / "ablation.json").write_text(
+        to_json({"seeds": seeds, "overrides": overrides, "table": table.reset_index().to_dict("records")})
+    )
     print(markdown(table))
     print(to_json({"seeds": seeds, "overrides": overrides, "table": table.reset_index().to_dict("records")}))
 

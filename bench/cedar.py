@@ -46,16 +46,21 @@ from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.verify import model_card, preprocessing_for
 from sigkit.train import train
+from sigkit.verify import model_card, preprocessing_for
 
 
 def with_synthetic_writers(train_set, n_writers: int, seed: int):
     """Training writers plus `n_writers` synthetic ones (12 genuine + 12 forged each)."""
     from sigkit import synth
 
-    folder = synth.generate(project_root() / "data" / f"synth-train-{n_writers}", n_writers=n_writers,
-                            n_genuine=12, n_forged=12, seed=1000 + seed)
+    folder = synth.generate(
+        project_root() / "data" / f"synth-train-{n_writers}",
+        n_writers=n_writers,
+        n_genuine=12,
+        n_forged=12,
+        seed=1000 + seed,
+    )
     extra = load_dataset(folder)
     extra["writer"] = "synth-" + extra["writer"]
     return pd.concat([train_set, extra], ignore_index=True)
@@ -72,7 +77,9 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
     manifest = load_dataset(folder)
     train_ids = range(1, 36)
     if not 2 <= train_writers <= 35:
-        raise SystemExit(f"bench/cedar.py: train_writers must be 2-35 (CEDAR's training writers 1-35), not {train_writers}")
+        raise SystemExit(
+            f"bench/cedar.py: train_writers must be 2-35 (CEDAR's training writers 1-35), not {train_writers}"
+        )
     if train_writers < 35:
         train_ids = sorted(np.random.default_rng(config.seed).choice(np.arange(1, 36), train_writers, replace=False))
     splits = split_writers(manifest, train_writers=train_ids, val_writers=range(36, 46), test_writers=range(46, 56))
@@ -82,15 +89,20 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
         splits["train"] = with_synthetic_writers(splits["train"], synthetic_writers, config.seed)
     options = preprocess_options(config)
     cache = project_root() / "reports" / "cache"
-    images = {name: load_images(part["decode_path"], cache_dir=cache, **options) for name, part in splits.items()
-              if name != "train"}
+    images = {
+        name: load_images(part["decode_path"], cache_dir=cache, **options)
+        for name, part in splits.items()
+        if name != "train"
+    }
     # each file decoded once: the training writers in full, the limited set taken from them
     all_train_images = load_images(all_train["decode_path"], cache_dir=cache, **options)
     real = splits["train"][~splits["train"]["writer"].str.startswith("synth-")]
     images["train"] = all_train_images[rows_in(all_train, real)]
     if synthetic_writers:
         extra = splits["train"][splits["train"]["writer"].str.startswith("synth-")]
-        images["train"] = np.concatenate([images["train"], load_images(extra["decode_path"], cache_dir=cache, **options)])
+        images["train"] = np.concatenate(
+            [images["train"], load_images(extra["decode_path"], cache_dir=cache, **options)]
+        )
     return dict(splits=splits, images=images, all_train=all_train, all_train_images=all_train_images)
 
 
@@ -105,23 +117,43 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
     options = preprocessing_for(tower, model_card(model_path))
     # where the aligned protocols do not apply (sigkit.align.scores_aligned), the aligned rows are the plain ones
     turns, shifts = (TURNS, ALIGNMENTS) if scores_aligned(tower) else ((0.0,), ALIGNMENTS[:1])
-    aligned = {name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], turns=turns,
-                                    alignments=shifts, cache_dir=project_root() / "reports" / "cache")
-               for name in ("val", "test")}
-    evaluation = evaluate.evaluate_embeddings(aligned["test"][0], splits["test"], aligned["val"][0], splits["val"], k=5,
-                                              seed=seed, n_boot=1000, test_aligned=aligned["test"],
-                                              val_aligned=aligned["val"], scorer=scorer)
+    aligned = {
+        name: embed_variants(
+            tower,
+            splits[name]["decode_path"],
+            options,
+            images=images[name],
+            turns=turns,
+            alignments=shifts,
+            cache_dir=project_root() / "reports" / "cache",
+        )
+        for name in ("val", "test")
+    }
+    evaluation = evaluate.evaluate_embeddings(
+        aligned["test"][0],
+        splits["test"],
+        aligned["val"][0],
+        splits["val"],
+        k=5,
+        seed=seed,
+        n_boot=1000,
+        test_aligned=aligned["test"],
+        val_aligned=aligned["val"],
+        scorer=scorer,
+    )
     metrics = evaluation.metrics
     if scores_csv:
         kept = ("single_skilled", "single_random", "references_5_normalised")
-        pd.concat([evaluation.scores[name][["writer", "label", "distance"]].assign(protocol=name) for name in kept]
-                  ).to_csv(scores_csv, index=False)
+        pd.concat(
+            [evaluation.scores[name][["writer", "label", "distance"]].assign(protocol=name) for name in kept]
+        ).to_csv(scores_csv, index=False)
     single, five, five_norm = metrics["single_skilled"], metrics["references_5"], metrics["references_5_normalised"]
 
     # memorisation check: training writers' genuine signatures that training never saw
     train_writers = cedar["all_train"].reset_index(drop=True)
-    train_pairs = evaluate.skilled_only(evaluate.pair_scores(embed(tower, cedar["all_train_images"]), train_writers,
-                                                             seed=seed, scorer=scorer))
+    train_pairs = evaluate.skilled_only(
+        evaluate.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed, scorer=scorer)
+    )
     is_unseen = ~train_writers["path"].isin(splits["train"]["path"]).to_numpy()
     touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
     train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
@@ -138,8 +170,10 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
         "test_eer_5ref_skilled": five["eer"],
         "test_eer_5ref_skilled_normalised": five_norm["eer"],
         # 95 % intervals over resampled test writers (1000 draws)
-        "test_eer_ci": {name: metrics[name]["eer_ci"] for name in ("single_skilled", "single_skilled_aligned",
-                                                                    "references_5_normalised", "single_random")},
+        "test_eer_ci": {
+            name: metrics[name]["eer_ci"]
+            for name in ("single_skilled", "single_skilled_aligned", "references_5_normalised", "single_random")
+        },
         "single_at_val_threshold": {k: single[k] for k in keys},
         "single_aligned_at_val_threshold": {k: metrics["single_skilled_aligned"][k] for k in keys},
         "5ref_normalised_aligned_at_val_threshold": {k: metrics["references_5_normalised_aligned"][k] for k in keys},
@@ -158,10 +192,14 @@ def references_over_draws(aligned: dict, splits: dict, seed: int, draws: int = 1
     """5-reference EERs (plain mean distance, spread taken off, and that aligned) over `draws` draws."""
     out = {}
     for name in ("test", "val"):
-        for label, embeddings, normalise in (("5ref", aligned[name][0], False), ("5ref_normalised", aligned[name][0], True),
-                                             ("5ref_normalised_aligned", aligned[name], True)):
-            figures = evaluate.eer_over_draws(embeddings, splits[name], k=5, draws=draws, seed=seed, normalise=normalise,
-                                              scorer=scorer)
+        for label, embeddings, normalise in (
+            ("5ref", aligned[name][0], False),
+            ("5ref_normalised", aligned[name][0], True),
+            ("5ref_normalised_aligned", aligned[name], True),
+        ):
+            figures = evaluate.eer_over_draws(
+                embeddings, splits[name], k=5, draws=draws, seed=seed, normalise=normalise, scorer=scorer
+            )
             out[f"{name}_{label}"] = {key: figures[key] for key in ("mean", "std", "pooled")}
     return out
 
@@ -188,15 +226,19 @@ def main() -> None:
     line = test_figures(result.model_path, cedar, config.seed, scores_csv=run_dir / "test_scores.csv")
     if train_writers < 35:
         line["data"] = line["data"].replace("writers 1-35 train", f"{train_writers} of writers 1-35 train")
-    line.update({
-        "val_eer_best": result.best_val_eer,
-        "members_val_eer": [m["val_eer"] for m in json.loads((run_dir / "model.json").read_text()).get("members", [])],
-        "epochs_run": int(len(result.history)),
-        "train_seconds": round(result.seconds, 1),
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "config": {k: v for k, v in config.to_dict().items() if k != "extra"},
-        "run_dir": str(run_dir),
-    })
+    line.update(
+        {
+            "val_eer_best": result.best_val_eer,
+            "members_val_eer": [
+                m["val_eer"] for m in json.loads((run_dir / "model.json").read_text()).get("members", [])
+            ],
+            "epochs_run": int(len(result.history)),
+            "train_seconds": round(result.seconds, 1),
+            "wall_seconds": round(time.perf_counter() - start, 1),
+            "config": {k: v for k, v in config.to_dict().items() if k != "extra"},
+            "run_dir": str(run_dir),
+        }
+    )
     (run_dir / "result.json").write_text(to_json(line))
     print(to_json(line))
 

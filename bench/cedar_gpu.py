@@ -31,37 +31,54 @@ from common import parse_overrides  # noqa: E402  (TensorFlow-free)
 
 def prepare(out: str, overrides: dict) -> None:
     """Preprocess the protocol's train and validation writers and sample the training pairs."""
-    import sigkit
     from cedar import load_cedar
+
+    import sigkit
     from sigkit.pairs import make_pairs, validation_pairs
     from sigkit.paths import cedar_path
 
     config = sigkit.profile("paper", mode="pairs", **overrides)
     cedar = load_cedar(cedar_path(), config)
     splits, images = cedar["splits"], cedar["images"]
-    train_pairs = make_pairs(splits["train"].reset_index(drop=True), seed=config.seed,
-                             skilled_fraction=config.skilled_fraction)
+    train_pairs = make_pairs(
+        splits["train"].reset_index(drop=True), seed=config.seed, skilled_fraction=config.skilled_fraction
+    )
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(
-        out, train_images=images["train"], val_images=images["val"],
-        train_a=train_pairs["a"].to_numpy(), train_b=train_pairs["b"].to_numpy(), train_label=train_pairs["label"].to_numpy(),
-        val_a=val_pairs["a"].to_numpy(), val_b=val_pairs["b"].to_numpy(), val_label=val_pairs["label"].to_numpy(),
+        out,
+        train_images=images["train"],
+        val_images=images["val"],
+        train_a=train_pairs["a"].to_numpy(),
+        train_b=train_pairs["b"].to_numpy(),
+        train_label=train_pairs["label"].to_numpy(),
+        val_a=val_pairs["a"].to_numpy(),
+        val_b=val_pairs["b"].to_numpy(),
+        val_label=val_pairs["label"].to_numpy(),
         config=json.dumps(config.to_dict()),
     )
-    print(f"{out}: {len(images['train'])} train + {len(images['val'])} val images {images['train'].shape[1:]}, "
-          f"{len(train_pairs)} training pairs, {Path(out).stat().st_size / 2**20:.1f} MiB")
+    print(
+        f"{out}: {len(images['train'])} train + {len(images['val'])} val images {images['train'].shape[1:]}, "
+        f"{len(train_pairs)} training pairs, {Path(out).stat().st_size / 2**20:.1f} MiB"
+    )
 
 
 def augmenter(config, seed: int):
     import keras
 
     layers = keras.layers
-    return keras.Sequential([
-        layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="constant", fill_value=0.0, seed=seed),
-        layers.RandomTranslation(config.shift_frac, config.shift_frac, fill_mode="constant", fill_value=0.0, seed=seed + 1),
-        layers.RandomZoom(config.zoom_range, config.zoom_range, fill_mode="constant", fill_value=0.0, seed=seed + 2),
-    ], name="augment")
+    return keras.Sequential(
+        [
+            layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="constant", fill_value=0.0, seed=seed),
+            layers.RandomTranslation(
+                config.shift_frac, config.shift_frac, fill_mode="constant", fill_value=0.0, seed=seed + 1
+            ),
+            layers.RandomZoom(
+                config.zoom_range, config.zoom_range, fill_mode="constant", fill_value=0.0, seed=seed + 2
+            ),
+        ],
+        name="augment",
+    )
 
 
 def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
@@ -93,8 +110,14 @@ def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.nda
         offset = centre + shift[i] - forward @ centre
         image = images[i, :, :, 0]
         if cv2 is not None:
-            moved = cv2.warpAffine(image, np.hstack([forward, offset[:, None]]), (width, height),
-                                   flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+            moved = cv2.warpAffine(
+                image,
+                np.hstack([forward, offset[:, None]]),
+                (width, height),
+                flags=cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_CONSTANT,
+                borderValue=0,
+            )
             dilate, erode = (lambda x: cv2.dilate(x, square)), (lambda x: cv2.erode(x, square))
         else:  # SciPy maps output (row, col) to input: the inverse transform, in (y, x) order
             inverse = np.linalg.inv(forward)[::-1, ::-1]
@@ -171,8 +194,19 @@ def probe(overrides: dict) -> None:
             loss = trainer.train_on_batch([images, images], label)
         float(np.asarray(loss))  # wait for the device
         step = (time.perf_counter() - tick) / steps
-        print(json.dumps(dict(backend=keras.backend.backend(), device=device, augment=augment, first_step_s=round(first, 2),
-                              step_s=round(step, 4), train_images_per_s=round(2 * config.batch_size / step, 1))), flush=True)
+        print(
+            json.dumps(
+                dict(
+                    backend=keras.backend.backend(),
+                    device=device,
+                    augment=augment,
+                    first_step_s=round(first, 2),
+                    step_s=round(step, 4),
+                    train_images_per_s=round(2 * config.batch_size / step, 1),
+                )
+            ),
+            flush=True,
+        )
 
 
 def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
@@ -208,8 +242,12 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     history, best, best_weights, start = [], np.inf, None, time.perf_counter()
     rng = np.random.default_rng(config.seed)
     # first-epoch step times: compilation vs steady speed
-    step_timer = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: batch in (0, 1, 10, 50, 100) and print(
-        f"step {batch} done at {time.perf_counter() - start:.1f} s", flush=True))
+    step_timer = keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: (
+            batch in (0, 1, 10, 50, 100)
+            and print(f"step {batch} done at {time.perf_counter() - start:.1f} s", flush=True)
+        )
+    )
     for epoch in range(config.epochs):
         order = rng.permutation(len(a))
         tick = time.perf_counter()
@@ -217,15 +255,27 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
         if on_host:
             first, second = host_augment(first, config, rng), host_augment(second, config, rng)
         augment_s = time.perf_counter() - tick
-        fit = trainer.fit([first, second], label[order], batch_size=config.batch_size,
-                          epochs=1, shuffle=False, verbose=0, callbacks=[step_timer] if epoch == 0 else [])
+        fit = trainer.fit(
+            [first, second],
+            label[order],
+            batch_size=config.batch_size,
+            epochs=1,
+            shuffle=False,
+            verbose=0,
+            callbacks=[step_timer] if epoch == 0 else [],
+        )
         seconds = time.perf_counter() - tick
         emb = embed(tower, val_images)
         distance = np.linalg.norm(emb[data["val_a"]] - emb[data["val_b"]], axis=1)
         val_eer = eer(distance, data["val_label"])[0]
-        row = dict(epoch=epoch, loss=float(fit.history["loss"][-1]), val_eer=float(val_eer), seconds=round(seconds, 2),
-                   augment_seconds=round(augment_s, 2),
-                   train_images_per_s=round(2 * len(a) / seconds, 1))
+        row = dict(
+            epoch=epoch,
+            loss=float(fit.history["loss"][-1]),
+            val_eer=float(val_eer),
+            seconds=round(seconds, 2),
+            augment_seconds=round(augment_s, 2),
+            train_images_per_s=round(2 * len(a) / seconds, 1),
+        )
         history.append(row)
         print(json.dumps(row), flush=True)
         if val_eer < best:
@@ -238,18 +288,27 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     final.set_weights(best_weights)
     build_siamese(final).save(out_dir / "model.keras")
     steady = [r["train_images_per_s"] for r in history[1:]] or [history[0]["train_images_per_s"]]
-    summary = dict(epochs_run=len(history), best_val_eer=float(best), train_seconds=round(time.perf_counter() - start, 1),
-                   median_train_images_per_s=float(np.median(steady)), backend=keras.backend.backend(), device=device,
-                   mixed_precision="mixed_bfloat16" if gpu else "float32",
-                   augment_on=augment_on if config.augment else None, config=config.to_dict(), history=history)
+    summary = dict(
+        epochs_run=len(history),
+        best_val_eer=float(best),
+        train_seconds=round(time.perf_counter() - start, 1),
+        median_train_images_per_s=float(np.median(steady)),
+        backend=keras.backend.backend(),
+        device=device,
+        mixed_precision="mixed_bfloat16" if gpu else "float32",
+        augment_on=augment_on if config.augment else None,
+        config=config.to_dict(),
+        history=history,
+    )
     (out_dir / "history.json").write_text(json.dumps(summary, default=list))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, default=list))
 
 
 def report(model_path: str, history_path: str) -> None:
     """bench/cedar.py's figures for the GPU-trained model (test writers stay here)."""
-    import sigkit
     from cedar import load_cedar, test_figures, to_json
+
+    import sigkit
     from sigkit.paths import cedar_path
 
     summary = json.loads(Path(history_path).read_text())

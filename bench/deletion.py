@@ -57,14 +57,17 @@ def main() -> None:
     random = table[table["method"] == "random"].set_index(["a", "b"])["area"]
     line = {"model": str(model_path), "pairs": len(pairs), "writers": int(table["writer"].nunique()), "maps": {}}
     for method, rows in table.groupby("method"):
-        entry = {"mean_area": float(rows["area"].mean()),
-                 "genuine_pairs": float(rows[rows["label"] == 1]["area"].mean()),
-                 "skilled_pairs": float(rows[rows["label"] == 0]["area"].mean())}
+        entry = {
+            "mean_area": float(rows["area"].mean()),
+            "genuine_pairs": float(rows[rows["label"] == 1]["area"].mean()),
+            "skilled_pairs": float(rows[rows["label"] == 0]["area"].mean()),
+        }
         if method != "random":
             gain = rows.assign(gain=rows["area"].to_numpy() - random.loc[list(zip(rows["a"], rows["b"]))].to_numpy())
             entry["minus_random"] = float(gain["gain"].mean())
-            entry["minus_random_95ci"] = writer_bootstrap([gain], lambda s: float(s[0]["gain"].mean()), 1000, seed,
-                                                          both_labels=False)
+            entry["minus_random_95ci"] = writer_bootstrap(
+                [gain], lambda s: float(s[0]["gain"].mean()), 1000, seed, both_labels=False
+            )
         line["maps"][method] = entry
     out.mkdir(parents=True, exist_ok=True)
     plots.save(heatmaps.deletion_figure(curves), out, "deletion_test")

@@ -3,7 +3,8 @@
     python bench/preprocess.py [--limit N] [--size H W]
 
 Both sides: decode, grey (alpha composited on white), downscale scans over 1024 px, Gaussian
-(sigma 1), Otsu, ink mask, crop to the ink box, aspect-preserving antialiased resize, centred pad. sigkit runs in tf.data with parallel calls (as training does); the
+(sigma 1), Otsu, ink mask, crop to the ink box, aspect-preserving antialiased resize, centred pad.
+sigkit runs in tf.data with parallel calls (as training does); the
 loop is the straightforward one-image-at-a-time code most projects start with.
 """
 

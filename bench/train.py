@@ -45,7 +45,14 @@ def timed_fit(model, steps: int, warmup: int, **fit_args) -> float:
         batch = fit_args.pop("batch_size")
         model.fit(x=[d[: warmup * batch] for d in data], y=y[: warmup * batch], batch_size=batch, epochs=1, verbose=0)
         start = time.perf_counter()
-        model.fit(x=[d[: steps * batch] for d in data], y=y[: steps * batch], batch_size=batch, epochs=1, verbose=0, shuffle=True)
+        model.fit(
+            x=[d[: steps * batch] for d in data],
+            y=y[: steps * batch],
+            batch_size=batch,
+            epochs=1,
+            verbose=0,
+            shuffle=True,
+        )
         return (time.perf_counter() - start) / steps
     model.fit(data, steps_per_epoch=warmup, epochs=1, verbose=0)
     start = time.perf_counter()
@@ -98,23 +105,36 @@ def main() -> None:
     rows["(b) sigkit pairs mode"] = (batch / step, 2 * batch / step)
 
     # (c) sigkit batch mode, without and with XLA
-    plan = pk_plan(manifest, writers_per_batch=config.writers_per_batch, k_genuine=config.k_genuine,
-                   k_forged=config.k_forged, n_batches=2 * (args.steps + args.warmup), seed=0)
+    plan = pk_plan(
+        manifest,
+        writers_per_batch=config.writers_per_batch,
+        k_genuine=config.k_genuine,
+        k_forged=config.k_forged,
+        n_batches=2 * (args.steps + args.warmup),
+        seed=0,
+    )
     scored = np.mean([in_batch_pairs(manifest, row) for row in plan])
     for jit in (False, True):
         keras.utils.set_random_seed(0)
         tower = build_tower(config.tower, **tower_options(config))
-        tower.compile(keras.optimizers.Adam(config.learning_rate), InBatchContrastiveLoss(config.margin), jit_compile=jit)
+        tower.compile(
+            keras.optimizers.Adam(config.learning_rate), InBatchContrastiveLoss(config.margin), jit_compile=jit
+        )
         data = pk_dataset(images, manifest, plan, augment=AugmentOptions.from_config(config)).repeat()
         step = timed_fit(tower, args.steps, args.warmup, x=data)
         rows[f"(c) sigkit batch mode{' + XLA' if jit else ''}"] = (scored / step, plan.shape[1] / step)
 
     base = rows["(a) keras.io-style numpy pairs"][0]
-    print(f"data: {name}, input {config.image_size[0]}x{config.image_size[1]}, tower {config.tower} "
-          f"widths {list(config.widths)}, pairs batch {batch}, P x K = {config.writers_per_batch} x "
-          f"{config.k_genuine + config.k_forged}, {args.steps} timed steps each")
+    print(
+        f"data: {name}, input {config.image_size[0]}x{config.image_size[1]}, tower {config.tower} "
+        f"widths {list(config.widths)}, pairs batch {batch}, P x K = {config.writers_per_batch} x "
+        f"{config.k_genuine + config.k_forged}, {args.steps} timed steps each"
+    )
     for label, (pairs_per_s, images_per_s) in rows.items():
-        print(f"{label:38s} {pairs_per_s:9.1f} pairs/s {images_per_s:8.1f} images/s  {pairs_per_s / base:6.1f}x pairs/s of (a)")
+        print(
+            f"{label:38s} {pairs_per_s:9.1f} pairs/s {images_per_s:8.1f} images/s  "
+            f"{pairs_per_s / base:6.1f}x pairs/s of (a)"
+        )
 
 
 if __name__ == "__main__":

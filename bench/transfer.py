@@ -48,10 +48,26 @@ def figures(model_path, cedar: dict, background, seed: int) -> dict:
     if background is None:  # the trained arms: CEDAR's own training writers
         rows = background_rows(splits["train"], per_writer=4, seed=seed)
         background = embed(tower, images["train"][rows])
-    table = reference_table(features["val"], splits["val"], features["test"], splits["test"], background=background,
-                            seed=seed, scorer=scorer)
-    single = evaluate.evaluate_embeddings(features["test"], splits["test"], features["val"], splits["val"], k=5,
-                                          seed=seed, n_boot=0, draws=1, scorer=scorer).metrics
+    table = reference_table(
+        features["val"],
+        splits["val"],
+        features["test"],
+        splits["test"],
+        background=background,
+        seed=seed,
+        scorer=scorer,
+    )
+    single = evaluate.evaluate_embeddings(
+        features["test"],
+        splits["test"],
+        features["val"],
+        splits["val"],
+        k=5,
+        seed=seed,
+        n_boot=0,
+        draws=1,
+        scorer=scorer,
+    ).metrics
     keys = ("eer", "accuracy", "precision", "recall", "f1")
     return {
         "single_skilled": {k: single["single_skilled"][k] for k in keys},
@@ -89,9 +105,13 @@ def main() -> None:
         run_dir = project_root() / "reports" / "bench-transfer" / f"{arm}-w{train_writers}-s{seed}"
         result = train(config, cedar["splits"], cedar["images"], run_dir)
         model_path, background = result.model_path, None
-        line.update(epochs_run=int(len(result.history)), train_seconds=round(result.seconds, 1),
-                    val_eer_best=result.best_val_eer, run_dir=str(run_dir),
-                    config={k: v for k, v in config.to_dict().items() if k != "extra"})
+        line.update(
+            epochs_run=int(len(result.history)),
+            train_seconds=round(result.seconds, 1),
+            val_eer_best=result.best_val_eer,
+            run_dir=str(run_dir),
+            config={k: v for k, v in config.to_dict().items() if k != "extra"},
+        )
     line["background"] = "the model's own (background.npz)" if background is not None else "CEDAR training writers"
     line.update(figures(model_path, cedar, background, seed))
     line["wall_seconds"] = round(time.perf_counter() - start, 1)

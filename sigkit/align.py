@@ -60,8 +60,9 @@ def realign(images: np.ndarray, shift_x: float, shift_y: float) -> np.ndarray:
     height, width = images.shape[1:3]
     if abs(dx) >= width or abs(dy) >= height:
         return out
-    out[:, max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = \
-        images[:, max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)]
+    out[:, max(dy, 0) : height + min(dy, 0), max(dx, 0) : width + min(dx, 0)] = images[
+        :, max(-dy, 0) : height + min(-dy, 0), max(-dx, 0) : width + min(-dx, 0)
+    ]
     return out
 
 
@@ -79,8 +80,9 @@ def embed_aligned(tower, images: np.ndarray, alignments=ALIGNMENTS, chunk: int =
     return out
 
 
-def embed_variants(tower, paths, options: dict, images: np.ndarray | None = None, turns=TURNS,
-                   alignments=ALIGNMENTS, cache_dir=None) -> np.ndarray:
+def embed_variants(
+    tower, paths, options: dict, images: np.ndarray | None = None, turns=TURNS, alignments=ALIGNMENTS, cache_dir=None
+) -> np.ndarray:
     """(T x V, N, D) embeddings of the files `paths` turned by each of T angles, each under V shifts.
 
     `options` are the preprocessing options of the model (`sigkit.verify.preprocessing_for`);
@@ -92,8 +94,11 @@ def embed_variants(tower, paths, options: dict, images: np.ndarray | None = None
         raise ValueError(f"the first turn must be 0 (the image as it is), got {tuple(turns)}")
     parts = []
     for angle in turns:
-        turned = images if angle == 0 and images is not None else load_images(
-            paths, cache_dir=cache_dir, **{**options, "turn_deg": float(angle)})
+        turned = (
+            images
+            if angle == 0 and images is not None
+            else load_images(paths, cache_dir=cache_dir, **{**options, "turn_deg": float(angle)})
+        )
         parts.append(embed_aligned(tower, turned, alignments))
     return np.concatenate(parts)
 

@@ -42,17 +42,24 @@ def parse_writers(tokens: list[str] | None) -> list[int | str] | None:
 
 def evaluation_figures(evaluation: Evaluation) -> dict:
     """Every evaluation figure, by file name."""
-    k_name = next(name for name in evaluation.scores if name.startswith("references_") and not name.endswith("normalised"))
+    k_name = next(
+        name for name in evaluation.scores if name.startswith("references_") and not name.endswith("normalised")
+    )
     single = evaluation.metrics["single_skilled"]
     return {
         "03_roc": plots.roc(evaluation.scores),
         "03_det": plots.det(evaluation.scores),
-        "03_far_frr": plots.far_frr_curves(evaluation.scores["single_skilled"], single["threshold"],
-                                           "FAR and FRR against the threshold (single pairs, skilled forgeries)"),
+        "03_far_frr": plots.far_frr_curves(
+            evaluation.scores["single_skilled"],
+            single["threshold"],
+            "FAR and FRR against the threshold (single pairs, skilled forgeries)",
+        ),
         "03_distance_histograms": plots.distance_histograms(evaluation.pairs, single["threshold"]),
-        "03_confusion": plots.confusion_matrix(evaluation.scores[k_name], evaluation.metrics[k_name]["threshold"],
-                                               f"Confusion matrix, {k_name} (accuracy "
-                                               f"{100 * evaluation.metrics[k_name]['accuracy']:.1f} %)"),
+        "03_confusion": plots.confusion_matrix(
+            evaluation.scores[k_name],
+            evaluation.metrics[k_name]["threshold"],
+            f"Confusion matrix, {k_name} (accuracy {100 * evaluation.metrics[k_name]['accuracy']:.1f} %)",
+        ),
         "03_per_writer_eer": plots.per_writer(evaluation.per_writer),
         "03_eer_vs_references": plots.eer_vs_references(evaluation.by_references),
     }
@@ -70,9 +77,18 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | 
     return path
 
 
-def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_writers=None, *,
-                   out_dir: str | Path | None = None, k: int = 5, seed: int | None = None,
-                   n_boot: int = 1000, aligned: bool = True) -> tuple[Evaluation, Path]:
+def evaluate_model(
+    model_path: str | Path,
+    data: str | Path,
+    writers=None,
+    val_writers=None,
+    *,
+    out_dir: str | Path | None = None,
+    k: int = 5,
+    seed: int | None = None,
+    n_boot: int = 1000,
+    aligned: bool = True,
+) -> tuple[Evaluation, Path]:
     """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path.
 
     `aligned` scores every protocol a second time with distances that tolerate a small turn and
@@ -85,28 +101,51 @@ def evaluate_model(model_path: str | Path, data: str | Path, writers=None, val_w
     tower = find_tower(load_siamese(model_path))
     manifest = load_dataset(data)
     if writers is None:
-        val = {str(w) for w in split_writers(manifest, val_writers=val_writers)["val"]["writer"]} if val_writers else set()
+        val = (
+            {str(w) for w in split_writers(manifest, val_writers=val_writers)["val"]["writer"]}
+            if val_writers
+            else set()
+        )
         writers = sorted(set(manifest["writer"].astype(str)) - val)
     splits = split_writers(manifest, val_writers=val_writers, test_writers=writers)
     options = preprocessing_for(tower, card)
-    images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()
-              if name != "train" and len(part)}
+    images = {
+        name: load_images(part["decode_path"], **options)
+        for name, part in splits.items()
+        if name != "train" and len(part)
+    }
     threshold = None if "val" in images else card.get("threshold")
     if threshold is None and "val" not in images:
         raise ValueError(f"{model_path}: no stored threshold (model.json) and no --val-writers to choose one on")
     # an aligned threshold can only come from validation writers
     aligned = aligned and "val" in images and scores_aligned(tower)
     if aligned:
-        emb = {name: embed_variants(tower, splits[name]["decode_path"], options, images=part) for name, part in images.items()}
+        emb = {
+            name: embed_variants(tower, splits[name]["decode_path"], options, images=part)
+            for name, part in images.items()
+        }
     else:
         emb = {name: embed_aligned(tower, part, ALIGNMENTS[:1]) for name, part in images.items()}
-    evaluation = evaluate_embeddings(emb["test"][0], splits["test"], emb["val"][0] if "val" in emb else None,
-                                     splits["val"] if "val" in emb else None, threshold=threshold, k=k, seed=seed,
-                                     n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
-                                     val_aligned=emb.get("val") if aligned else None, scorer=scorer_for(tower),
-                                     background=background_beside(model_path))
+    evaluation = evaluate_embeddings(
+        emb["test"][0],
+        splits["test"],
+        emb["val"][0] if "val" in emb else None,
+        splits["val"] if "val" in emb else None,
+        threshold=threshold,
+        k=k,
+        seed=seed,
+        n_boot=n_boot,
+        test_aligned=emb["test"] if aligned else None,
+        val_aligned=emb.get("val") if aligned else None,
+        scorer=scorer_for(tower),
+        background=background_beside(model_path),
+    )
     out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
-    extra = {"model": str(model_path), "data": str(data), "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
-             "val_writers": sorted(splits["val"]["writer"].unique().tolist()),
-             "threshold_from": "validation writers" if "val" in emb else "model.json (training-time validation)"}
+    extra = {
+        "model": str(model_path),
+        "data": str(data),
+        "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
+        "val_writers": sorted(splits["val"]["writer"].unique().tolist()),
+        "threshold_from": "validation writers" if "val" in emb else "model.json (training-time validation)",
+    }
     return evaluation, write_evaluation(evaluation, out_dir, extra)

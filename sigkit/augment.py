@@ -27,8 +27,9 @@ class AugmentOptions:
 
     @classmethod
     def from_config(cls, config) -> "AugmentOptions":
-        return cls(config.rotation_deg, config.shift_frac, config.zoom_range, config.thickness_prob,
-                   warp_px=config.warp_px)
+        return cls(
+            config.rotation_deg, config.shift_frac, config.zoom_range, config.thickness_prob, warp_px=config.warp_px
+        )
 
 
 def affine_transforms(batch: int, height: int, width: int, seed: tf.Tensor, options: AugmentOptions) -> tf.Tensor:

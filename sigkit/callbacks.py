@@ -50,7 +50,7 @@ def model_card(state: dict) -> dict:
     return {
         "threshold": state["threshold"],
         "threshold_rule": "EER point on validation writers"
-                          + ("" if state["config"].get("select_on", "both") == "both" else f" ({state['config']['select_on']} pairs)"),
+        + ("" if state["config"].get("select_on", "both") == "both" else f" ({state['config']['select_on']} pairs)"),
         "val_eer": state["best_val_eer"],
         "epoch": state["best_epoch"],
         "config": state["config"],
@@ -76,14 +76,18 @@ def validation_eers(tower, val_images: np.ndarray, val_pairs: pd.DataFrame) -> d
     return out
 
 
-def validation_eer(tower, val_images: np.ndarray, val_pairs: pd.DataFrame, select_on: str = "both") -> tuple[float, float]:
+def validation_eer(
+    tower, val_images: np.ndarray, val_pairs: pd.DataFrame, select_on: str = "both"
+) -> tuple[float, float]:
     """(EER, threshold at the EER point) of the validation pairs of kind `select_on` (`SELECT_ON`)."""
     if select_on not in SELECT_ON:
         raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
     eers = validation_eers(tower, val_images, val_pairs)
     if select_on not in eers:
-        raise ValueError(f"select_on={select_on!r} but the validation writers give no {select_on} forgery pairs; "
-                         "select on 'both' or 'random', or put writers with forgeries into validation")
+        raise ValueError(
+            f"select_on={select_on!r} but the validation writers give no {select_on} forgery pairs; "
+            "select on 'both' or 'random', or put writers with forgeries into validation"
+        )
     return eers[select_on]
 
 
@@ -91,8 +95,15 @@ class ValidationEER(keras.callbacks.Callback):
     """Adds `val_eer` (of the `select_on` pairs) and `val_eer_skilled` / `val_eer_random` to the
     epoch logs; saves the best Siamese model by `val_eer`, with its threshold."""
 
-    def __init__(self, tower, val_images: np.ndarray, val_pairs: pd.DataFrame, run_dir: Path, state: dict,
-                 select_on: str = "both"):
+    def __init__(
+        self,
+        tower,
+        val_images: np.ndarray,
+        val_pairs: pd.DataFrame,
+        run_dir: Path,
+        state: dict,
+        select_on: str = "both",
+    ):
         super().__init__()
         if select_on not in SELECT_ON:
             raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
@@ -110,8 +121,10 @@ class ValidationEER(keras.callbacks.Callback):
         except FloatingPointError as error:
             raise FloatingPointError(f"epoch {epoch}: {error}") from None
         if self.select_on not in eers:
-            raise ValueError(f"select_on={self.select_on!r} but the validation writers give no such pairs; "
-                             "select on 'both' or 'random', or put writers with forgeries into validation")
+            raise ValueError(
+                f"select_on={self.select_on!r} but the validation writers give no such pairs; "
+                "select on 'both' or 'random', or put writers with forgeries into validation"
+            )
         val_eer, threshold = eers[self.select_on]
         logs["val_eer"] = val_eer  # the one that selects
         for kind in ("skilled", "random"):
@@ -133,14 +146,12 @@ def moving_average_weights(model: keras.Model):
     noise of its last few batches.
     """
     optimizer = getattr(model, "optimizer", None)
-    averages = getattr(optimizer, "_model_variables_moving_average", None) if getattr(optimizer, "use_ema", False) else None
-    if not averages:
-        yield
+    if not (getattr(optimizer, "use_ema", False) and getattr(optimizer, "built", False)):
+        yield  # no average kept, or none yet (before the first step)
         return
-    variables = optimizer._trainable_variables
+    variables = model.trainable_variables  # the optimizer's variables, in the order it was built with
     trained = [keras.ops.convert_to_numpy(variable) for variable in variables]
-    for variable, average in zip(variables, averages):
-        variable.assign(average)
+    optimizer.finalize_variable_values(variables)  # the public way in: the averages into the variables
     try:
         yield
     finally:
@@ -166,8 +177,9 @@ class Checkpoint(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch_start = time.perf_counter()
         for layer in all_layers(self.model):
-            for generator in getattr(layer, "_seed_generators", []):
-                generator.state.assign(np.array([self.seed, epoch], np.int64))
+            generator = getattr(layer, "seed_generator", None)  # Dropout's, the only random layer of a tower
+            if isinstance(generator, keras.random.SeedGenerator):
+                generator.state.assign(np.array([self.seed, epoch], generator.state.dtype))
 
     def on_epoch_end(self, epoch, logs=None):
         took = time.perf_counter() - self.epoch_start

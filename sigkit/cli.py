@@ -21,7 +21,14 @@ import sys
 def _synth(args) -> int:
     from sigkit import synth
 
-    out = synth.generate(args.out, n_writers=args.writers, n_genuine=args.genuine, n_forged=args.forged, seed=args.seed, overwrite=args.overwrite)
+    out = synth.generate(
+        args.out,
+        n_writers=args.writers,
+        n_genuine=args.genuine,
+        n_forged=args.forged,
+        seed=args.seed,
+        overwrite=args.overwrite,
+    )
     print(f"synthetic signatures written to {out}")
     return 0
 
@@ -31,8 +38,10 @@ def _info(args) -> int:
 
     manifest = load_dataset(args.path, strict=args.strict)
     table = summarize(manifest)
-    print(f"{args.path}: layout {manifest['source'].iloc[0]}, {manifest['writer'].nunique()} writers, "
-          f"{int(manifest['genuine'].sum())} genuine, {int((~manifest['genuine']).sum())} forged images")
+    print(
+        f"{args.path}: layout {manifest['source'].iloc[0]}, {manifest['writer'].nunique()} writers, "
+        f"{int(manifest['genuine'].sum())} genuine, {int((~manifest['genuine']).sum())} forged images"
+    )
     print(table.to_string())
     skipped = manifest.attrs.get("skipped", [])
     if skipped:
@@ -53,8 +62,9 @@ def _reports(args) -> int:
 def _verify(args) -> int:
     from sigkit.verify import verify
 
-    verdict = verify(args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain,
-                     method=args.method)
+    verdict = verify(
+        args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain, method=args.method
+    )
     print(verdict.text())
     if args.explain:
         print(f"where they differ: {args.explain}")
@@ -66,8 +76,15 @@ def _evaluate(args) -> int:
 
     from sigkit.assess import evaluate_model, parse_writers
 
-    evaluation, path = evaluate_model(args.model, args.data, parse_writers(args.writers), parse_writers(args.val_writers),
-                                      out_dir=args.out, k=args.k, n_boot=args.bootstrap)
+    evaluation, path = evaluate_model(
+        args.model,
+        args.data,
+        parse_writers(args.writers),
+        parse_writers(args.val_writers),
+        out_dir=args.out,
+        k=args.k,
+        n_boot=args.bootstrap,
+    )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(evaluation.table().round(3).to_string())
     print(f"metrics and figures written to {path.parent}")
@@ -89,7 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     info = verbs.add_parser("info", help="load a data set folder and summarise it")
     info.add_argument("path")
-    info.add_argument("--strict", action="store_true", help="fail on bad files (listing them all) instead of skipping them")
+    info.add_argument(
+        "--strict", action="store_true", help="fail on bad files (listing them all) instead of skipping them"
+    )
     info.set_defaults(run=_info)
 
     rep = verbs.add_parser("reports", help="run the numbered notebooks into reports/<run>/")
@@ -100,23 +119,40 @@ def build_parser() -> argparse.ArgumentParser:
     rep.set_defaults(run=_reports)
 
     ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
-    ver.add_argument("--model", default=None,
-                     help="a sigkit .keras model (model.json beside it holds the threshold); default: the shipped tower")
-    ver.add_argument("--method", default="distance", choices=("distance", "wd"),
-                     help="mean distance to the references, or a writer-dependent classifier (sigkit.wd)")
+    ver.add_argument(
+        "--model",
+        default=None,
+        help="a sigkit .keras model (model.json beside it holds the threshold); default: the shipped tower",
+    )
+    ver.add_argument(
+        "--method",
+        default="distance",
+        choices=("distance", "wd"),
+        help="mean distance to the references, or a writer-dependent classifier (sigkit.wd)",
+    )
     ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
     ver.add_argument("--questioned", required=True, help="the signature to verify")
     ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
-    ver.add_argument("--explain", default=None, metavar="OUT.png",
-                     help="also draw where the questioned signature and each reference differ")
+    ver.add_argument(
+        "--explain",
+        default=None,
+        metavar="OUT.png",
+        help="also draw where the questioned signature and each reference differ",
+    )
     ver.set_defaults(run=_verify)
 
     ev = verbs.add_parser("evaluate", help="metrics JSON and figures of a model on a data set's writers")
     ev.add_argument("--model", required=True)
     ev.add_argument("--data", required=True)
-    ev.add_argument("--writers", nargs="+", default=None, help="test writers, e.g. 46-55 (default: all but --val-writers)")
-    ev.add_argument("--val-writers", nargs="+", default=None,
-                    help="writers to choose the threshold on (default: the threshold stored with the model)")
+    ev.add_argument(
+        "--writers", nargs="+", default=None, help="test writers, e.g. 46-55 (default: all but --val-writers)"
+    )
+    ev.add_argument(
+        "--val-writers",
+        nargs="+",
+        default=None,
+        help="writers to choose the threshold on (default: the threshold stored with the model)",
+    )
     ev.add_argument("--out", default=None, help="output folder (default: <model folder>/evaluation)")
     ev.add_argument("--k", type=int, default=5, help="references per questioned signature (default 5)")
     ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")

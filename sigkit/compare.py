@@ -63,16 +63,23 @@ class MatchSettings:
     def __post_init__(self):
         object.__setattr__(self, "grid", tuple(int(v) for v in self.grid))
         if self.temperature <= 0 or self.locality < 0 or not 0.0 <= self.global_weight < 1.0 or self.members < 1:
-            raise ValueError(f"match temperature must be > 0, locality >= 0, global_weight in [0, 1) and members >= 1, "
-                             f"got {self.temperature}, {self.locality}, {self.global_weight}, {self.members}")
+            raise ValueError(
+                f"match temperature must be > 0, locality >= 0, global_weight in [0, 1) and members >= 1, "
+                f"got {self.temperature}, {self.locality}, {self.global_weight}, {self.members}"
+            )
 
     @property
     def offsets(self) -> np.ndarray:
         return cell_offsets(self.grid)
 
     def to_dict(self) -> dict:
-        return {"grid": list(self.grid), "temperature": float(self.temperature), "locality": float(self.locality),
-                "global_weight": float(self.global_weight), "members": int(self.members)}
+        return {
+            "grid": list(self.grid),
+            "temperature": float(self.temperature),
+            "locality": float(self.locality),
+            "global_weight": float(self.global_weight),
+            "members": int(self.members),
+        }
 
     @property
     def rows(self) -> int:
@@ -161,8 +168,15 @@ class MatchFeatures(layers.Layer):
     weights; it carries the `MatchSettings`, so a tower alone says how its features are compared
     (`sigkit.compare.scorer_for`)."""
 
-    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0,
-                 members: int = 1, **kwargs):
+    def __init__(
+        self,
+        grid,
+        temperature: float = 0.3,
+        locality: float = 0.5,
+        global_weight: float = 0.0,
+        members: int = 1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
 
@@ -188,8 +202,15 @@ class MatchFeatures(layers.Layer):
 class CrossMatchDistance(layers.Layer):
     """(B, ., C + 1) twice -> (B, 1): the cross-matched distance of a Siamese match model."""
 
-    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0,
-                 members: int = 1, **kwargs):
+    def __init__(
+        self,
+        grid,
+        temperature: float = 0.3,
+        locality: float = 0.5,
+        global_weight: float = 0.0,
+        members: int = 1,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
 
@@ -209,8 +230,15 @@ class MatchEnsemble(layers.Layer):
     """The last layer of an ensemble of match towers: their (B, rows, C + 1) features joined along
     the rows pass through unchanged; it carries the `MatchSettings` with the member count."""
 
-    def __init__(self, grid, temperature: float = 0.3, locality: float = 0.5, global_weight: float = 0.0,
-                 members: int = 2, **kwargs):
+    def __init__(
+        self,
+        grid,
+        temperature: float = 0.3,
+        locality: float = 0.5,
+        global_weight: float = 0.0,
+        members: int = 2,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
 
@@ -238,8 +266,17 @@ def join_match_members(members: list[keras.Model], name: str = "tower") -> keras
     return keras.Model(image, MatchEnsemble(**config, name="match_ensemble", dtype="float32")(joined), name=name)
 
 
-def match_head(features, *, descriptor_dim: int, pool: int, temperature: float, locality: float, dropout: float,
-               global_weight: float = 0.0, global_cell: int = 4):
+def match_head(
+    features,
+    *,
+    descriptor_dim: int,
+    pool: int,
+    temperature: float,
+    locality: float,
+    dropout: float,
+    global_weight: float = 0.0,
+    global_cell: int = 4,
+):
     """The match head on a tower's last (B, H, W, C) feature map: pool to cells, a 1 x 1 conv to
     unit-length descriptors and one to a weight logit per cell; with `global_weight`, also a
     unit-length global embedding of the same size (grid pooling of `global_cell` windows, dense)."""
@@ -323,8 +360,10 @@ def pair_distances(features, a, b, scorer=None) -> np.ndarray:
     if features.ndim == scorer.item_ndim + 1:
         return scorer.pair(features, features, a, b)
     if features.ndim != scorer.item_ndim + 2:
-        raise ValueError(f"features of shape {features.shape} do not fit this scorer "
-                         f"(one image is {scorer.item_ndim}-D; aligned features add one leading axis)")
+        raise ValueError(
+            f"features of shape {features.shape} do not fit this scorer "
+            f"(one image is {scorer.item_ndim}-D; aligned features add one leading axis)"
+        )
     as_is = features[0]
     best = np.full(len(a), np.inf, np.float32)
     for variant in features:

@@ -25,8 +25,15 @@ from sigkit.paths import project_root
 COLUMNS = ("method", "year", "dataset", "protocol", "metric", "value", "citation", "doi", "source_note")
 MUST_BE_FILLED = ("method", "year", "dataset", "protocol", "metric", "value")
 LOWER_IS_BETTER = {"eer", "far", "frr"}
-METRIC_NAMES = {"accuracy": "Accuracy", "precision": "Precision", "recall": "Recall", "f1": "F1",
-                "eer": "EER", "far": "FAR", "frr": "FRR"}
+METRIC_NAMES = {
+    "accuracy": "Accuracy",
+    "precision": "Precision",
+    "recall": "Recall",
+    "f1": "F1",
+    "eer": "EER",
+    "far": "FAR",
+    "frr": "FRR",
+}
 PUBLISHED_COLOUR, OWN_COLOUR = "#9aa5b1", "#d9480f"
 
 
@@ -56,6 +63,7 @@ def load_literature(path: str | Path | None = None) -> pd.DataFrame:
 
 def _check_rows(table: pd.DataFrame, path: Path) -> None:
     """Raise ValueError naming the file and the CSV line of the first bad cells."""
+
     def lines(mask) -> str:  # header is line 1
         return ", ".join(str(i + 2) for i in table.index[mask][:5])
 
@@ -72,8 +80,9 @@ def _check_rows(table: pd.DataFrame, path: Path) -> None:
         raise ValueError(f"{path}: 'year' is not a number on line(s) {lines(bad_year)}")
 
 
-def with_measured(literature: pd.DataFrame, measured: dict[str, float], dataset: str, protocol: str,
-                  method: str = "sigkit (this run)") -> pd.DataFrame:
+def with_measured(
+    literature: pd.DataFrame, measured: dict[str, float], dataset: str, protocol: str, method: str = "sigkit (this run)"
+) -> pd.DataFrame:
     """`literature` plus one row per measured metric, flagged `measured=True` so the chart highlights it.
 
     Values are in percent like the literature (sigkit.metrics returns fractions: multiply by 100).
@@ -83,11 +92,23 @@ def with_measured(literature: pd.DataFrame, measured: dict[str, float], dataset:
     out_of_range = {metric: value for metric, value in measured.items() if not 0 <= value <= 100}
     if out_of_range:
         raise ValueError(f"measured values must be in percent (0 to 100): {out_of_range}")
-    rows = pd.DataFrame([{
-        "method": method, "year": datetime.date.today().year, "dataset": dataset, "protocol": protocol,
-        "metric": metric.lower(), "value": float(value), "citation": "this run", "doi": "",
-        "source_note": "measured by sigkit", "measured": True,
-    } for metric, value in measured.items()])
+    rows = pd.DataFrame(
+        [
+            {
+                "method": method,
+                "year": datetime.date.today().year,
+                "dataset": dataset,
+                "protocol": protocol,
+                "metric": metric.lower(),
+                "value": float(value),
+                "citation": "this run",
+                "doi": "",
+                "source_note": "measured by sigkit",
+                "measured": True,
+            }
+            for metric, value in measured.items()
+        ]
+    )
     return pd.concat([literature, rows], ignore_index=True)
 
 
@@ -101,15 +122,28 @@ def comparison_chart(table: pd.DataFrame, metrics=("accuracy", "eer")) -> matplo
     """Horizontal bars, one panel per metric, best result on top; sigkit's own bars in another colour."""
     panels = [table[table["metric"] == metric] for metric in metrics]
     heights = [max(len(rows), 1) for rows in panels]
-    fig, axes = plt.subplots(len(metrics), 1, figsize=(12, 1.4 * len(metrics) + 0.62 * sum(heights)),
-                             gridspec_kw={"height_ratios": heights}, squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        len(metrics),
+        1,
+        figsize=(12, 1.4 * len(metrics) + 0.62 * sum(heights)),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+        layout="constrained",
+    )
     for ax, metric, rows in zip(axes[:, 0], metrics, panels):
         _draw_panel(ax, metric, rows)
-    legend = [Patch(color=PUBLISHED_COLOUR, label="published, as reported"), Patch(color=OWN_COLOUR, label="sigkit, measured")]
+    legend = [
+        Patch(color=PUBLISHED_COLOUR, label="published, as reported"),
+        Patch(color=OWN_COLOUR, label="sigkit, measured"),
+    ]
     fig.legend(handles=legend, loc="outside upper right", ncols=2, fontsize=8)
-    fig.suptitle("Offline signature verification: published results and sigkit\n"
-                 "(different data sets and protocols: compare only bars with the same data set and protocol)",
-                 fontsize=10, x=0.0, ha="left")
+    fig.suptitle(
+        "Offline signature verification: published results and sigkit\n"
+        "(different data sets and protocols: compare only bars with the same data set and protocol)",
+        fontsize=10,
+        x=0.0,
+        ha="left",
+    )
     return fig
 
 

@@ -103,8 +103,17 @@ class Config:
 # worse than batch or group norm; grid pooling keeps the strokes' layout (3 points of validation
 # EER better than global pooling on CEDAR); stronger geometric augmentation (1 point more).
 # README, Results.
-CPU_BASE = dict(image_size=(96, 192), widths=(16, 32, 64, 128), convs_per_block=1, norm="none", pooling="grid",
-                learning_rate=1e-3, rotation_deg=15.0, zoom_range=0.2, shift_frac=0.08)
+CPU_BASE = dict(
+    image_size=(96, 192),
+    widths=(16, 32, 64, 128),
+    convs_per_block=1,
+    norm="none",
+    pooling="grid",
+    learning_rate=1e-3,
+    rotation_deg=15.0,
+    zoom_range=0.2,
+    shift_frac=0.08,
+)
 
 PROFILES: dict[str, dict] = {
     # the paper's setting, for a GPU
@@ -118,17 +127,36 @@ PROFILES: dict[str, dict] = {
     # (five towers beat three on validation for the 5-reference protocols),
     # a contrastive margin of 1.5 on the unit-length embeddings (1.4 and 1.7 beat 1.0 on validation)
     # and a positive margin of 0.3 (0.3 beat 0, 0.15, 0.45 and 0.6 on validation)
-    "cedar-cpu": dict(CPU_BASE, epochs=200, patience=20, time_budget_s=25 * 60, val_writers=tuple(range(36, 46)),
-                      test_writers=tuple(range(46, 56)), references_per_writer=12, writer_mirrors=4,
-                      ema_momentum=0.99, ensemble=5, margin=1.5, positive_margin=0.3),
+    "cedar-cpu": dict(
+        CPU_BASE,
+        epochs=200,
+        patience=20,
+        time_budget_s=25 * 60,
+        val_writers=tuple(range(36, 46)),
+        test_writers=tuple(range(46, 56)),
+        references_per_writer=12,
+        writer_mirrors=4,
+        ema_momentum=0.99,
+        ensemble=5,
+        margin=1.5,
+        positive_margin=0.3,
+    ),
 }
 # the tower shipped with sigkit (sigkit.shipped): one cedar-cpu tower trained on several public
 # corpora at once, every corpus split 90 / 10 into training and validation writers (no test
 # writers: the shipped tower is tested on CEDAR, which it never sees), selected on skilled
 # forgeries (random ones are easy for any tower that saw many writers), within 50 minutes here
-PROFILES["pretrain"] = dict(PROFILES["cedar-cpu"], ensemble=1, val_writers=0.1, test_writers=0.0,
-                            references_per_writer=None, epochs=300, patience=25, time_budget_s=50 * 60,
-                            select_on="skilled")
+PROFILES["pretrain"] = dict(
+    PROFILES["cedar-cpu"],
+    ensemble=1,
+    val_writers=0.1,
+    test_writers=0.0,
+    references_per_writer=None,
+    epochs=300,
+    patience=25,
+    time_budget_s=50 * 60,
+    select_on="skilled",
+)
 # the same with the comparison head (sigkit.compare): five match towers, their distances averaged
 PROFILES["cedar-match"] = dict(PROFILES["cedar-cpu"], head="match")
 

@@ -79,15 +79,24 @@ def genuine_of(manifest: pd.DataFrame, writer, rows: np.ndarray) -> np.ndarray:
     return ((chosen["writer"] == writer) & chosen["genuine"]).to_numpy(int)
 
 
-def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, seed: int = 0,
-                     aggregate: str = "mean", normalise: bool | str = False, draws: int = 1,
-                     scorer=None, forgeries: str = "skilled") -> pd.DataFrame:
+def reference_scores(
+    embeddings: np.ndarray,
+    manifest: pd.DataFrame,
+    k: int,
+    seed: int = 0,
+    aggregate: str = "mean",
+    normalise: bool | str = False,
+    draws: int = 1,
+    scorer=None,
+    forgeries: str = "skilled",
+) -> pd.DataFrame:
     """Questioned signatures scored against K references of their writer.
 
     Columns: writer (the claimed one), row (position in `manifest`), label (1 genuine, 0 forgery),
     distance, draw. The draws and the questioned signatures (skilled forgeries of the writer, or
     with `forgeries="random"` other writers' genuine signatures) are `reference_draws`.
-    With `draws` > 1 the references are drawn that many times (the first draw is the one of `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
+    With `draws` > 1 the references are drawn that many times (the first draw is the one of
+    `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
     writer's signatures become references moves the EER by points (`eer_over_draws`).
     Writers with K or fewer genuine signatures are left out (nothing genuine left to question).
     With `normalise`, the score is calibrated by the writer's spread, the mean distance among the
@@ -114,31 +123,53 @@ def reference_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int, see
             first, second = np.triu_indices(k, 1)
             spread = distances(embeddings, references[first], references[second], scorer).mean()
             score = score - spread if normalise == "difference" else score / max(spread, 1e-6)
-        rows.append(pd.DataFrame({"writer": writer, "row": questioned, "label": genuine_of(manifest, writer, questioned),
-                                  "distance": score, "draw": draw}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "writer": writer,
+                    "row": questioned,
+                    "label": genuine_of(manifest, writer, questioned),
+                    "distance": score,
+                    "draw": draw,
+                }
+            )
+        )
     if not rows:
         raise ValueError(f"no writer has more than k={k} genuine signatures")
     return pd.concat(rows, ignore_index=True)
 
 
-def eer_over_draws(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, draws: int = 10, seed: int = 0,
-                   normalise: bool | str = False, scorer=None) -> dict:
+def eer_over_draws(
+    embeddings: np.ndarray,
+    manifest: pd.DataFrame,
+    k: int = 5,
+    draws: int = 10,
+    seed: int = 0,
+    normalise: bool | str = False,
+    scorer=None,
+) -> dict:
     """The K-reference EER over `draws` draws of the references: each draw's EER, their mean and
     standard deviation, and the EER of all draws' scores pooled. Threshold-free; a steadier figure
     than one draw when a test set has few writers."""
-    return summarise_draws(reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws,
-                                            scorer=scorer))
+    return summarise_draws(
+        reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws, scorer=scorer)
+    )
 
 
 def summarise_draws(scores: pd.DataFrame) -> dict:
     """Each draw's EER of K-reference `scores`, their mean and standard deviation, and the pooled EER."""
     each = [eer(s["distance"], s["label"])[0] for _, s in scores.groupby("draw")]
-    return {"draws": each, "mean": float(np.mean(each)), "std": float(np.std(each)),
-            "pooled": eer(scores["distance"], scores["label"])[0]}
+    return {
+        "draws": each,
+        "mean": float(np.mean(each)),
+        "std": float(np.std(each)),
+        "pooled": eer(scores["distance"], scores["label"])[0],
+    }
 
 
-def protocol_metrics(val: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None = None,
-                     n_boot: int = 0, seed: int = 0) -> dict:
+def protocol_metrics(
+    val: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None = None, n_boot: int = 0, seed: int = 0
+) -> dict:
     """Test EER and ROC AUC (threshold-free) and the test metrics at a threshold fixed beforehand.
 
     The threshold is the EER point of the validation scores `val`, or, with no validation writers,
@@ -150,12 +181,17 @@ def protocol_metrics(val: pd.DataFrame | None, test: pd.DataFrame, threshold: fl
         out["val_eer"], threshold = eer(val["distance"], val["label"])
     elif threshold is None:
         raise ValueError("a threshold needs validation scores or a given threshold; never the test set's own")
-    out.update(eer=eer(test["distance"], test["label"])[0], auc=roc_auc(test["distance"], test["label"]),
-               threshold=float(threshold), **at_threshold(test["distance"], test["label"], threshold))
+    out.update(
+        eer=eer(test["distance"], test["label"])[0],
+        auc=roc_auc(test["distance"], test["label"]),
+        threshold=float(threshold),
+        **at_threshold(test["distance"], test["label"], threshold),
+    )
     if n_boot:
         out["eer_ci"] = bootstrap_ci(test, lambda s: eer(s["distance"], s["label"])[0], n_boot, seed)
         out["accuracy_ci"] = bootstrap_ci(
-            test, lambda s: at_threshold(s["distance"], s["label"], threshold)["accuracy"], n_boot, seed)
+            test, lambda s: at_threshold(s["distance"], s["label"], threshold)["accuracy"], n_boot, seed
+        )
     return out
 
 
@@ -167,8 +203,14 @@ def random_only(pairs: pd.DataFrame) -> pd.DataFrame:
     return pairs[pairs["kind"].isin(["genuine", "random"])]
 
 
-def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, seed: int = 0,
-                    aligned: np.ndarray | None = None, scorer=None) -> dict[str, pd.DataFrame]:
+def protocol_scores(
+    embeddings: np.ndarray,
+    manifest: pd.DataFrame,
+    k: int = 5,
+    seed: int = 0,
+    aligned: np.ndarray | None = None,
+    scorer=None,
+) -> dict[str, pd.DataFrame]:
     """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references.
 
     With `aligned` (`sigkit.align.embed_aligned` of the same images), every protocol is scored a
@@ -176,22 +218,28 @@ def protocol_scores(embeddings: np.ndarray, manifest: pd.DataFrame, k: int = 5, 
     """
     if aligned is not None:
         if np.ndim(aligned) != np.ndim(embeddings) + 1 or len(aligned[0]) != len(embeddings):
-            raise ValueError(f"aligned embeddings must be (alignments, {len(embeddings)} images, dim) like the "
-                             f"embeddings, not shape {np.shape(aligned)}")
+            raise ValueError(
+                f"aligned embeddings must be (alignments, {len(embeddings)} images, dim) like the "
+                f"embeddings, not shape {np.shape(aligned)}"
+            )
         shifted = protocol_scores(aligned, manifest, k=k, seed=seed, scorer=scorer)
-        return {**protocol_scores(embeddings, manifest, k=k, seed=seed, scorer=scorer),
-                **{f"{name}_aligned": scores for name, scores in shifted.items()}}
+        return {
+            **protocol_scores(embeddings, manifest, k=k, seed=seed, scorer=scorer),
+            **{f"{name}_aligned": scores for name, scores in shifted.items()},
+        }
     pairs = pair_scores(embeddings, manifest, seed=seed, scorer=scorer)
     out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
     out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed, scorer=scorer)
     if k >= 2:
-        out[f"references_{k}_normalised"] = reference_scores(embeddings, manifest, k, seed=seed, normalise=True,
-                                                             scorer=scorer)
+        out[f"references_{k}_normalised"] = reference_scores(
+            embeddings, manifest, k, seed=seed, normalise=True, scorer=scorer
+        )
     return out
 
 
-def eer_by_references(embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 3, 5, 8, 12), seed: int = 0,
-                      scorer=None) -> pd.DataFrame:
+def eer_by_references(
+    embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 3, 5, 8, 12), seed: int = 0, scorer=None
+) -> pd.DataFrame:
     """Test EER (skilled forgeries) against the number of references K, mean and min distance.
 
     A K is skipped when no writer has more than K genuine signatures (nothing left to question).
@@ -204,8 +252,14 @@ def eer_by_references(embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 
             except ValueError:
                 continue
             if 0 < scores["label"].sum() < len(scores):
-                rows.append({"k": k, "aggregate": aggregate, "eer": eer(scores["distance"], scores["label"])[0],
-                             "writers": scores["writer"].nunique()})
+                rows.append(
+                    {
+                        "k": k,
+                        "aggregate": aggregate,
+                        "eer": eer(scores["distance"], scores["label"])[0],
+                        "writers": scores["writer"].nunique(),
+                    }
+                )
     return pd.DataFrame(rows, columns=["k", "aggregate", "eer", "writers"])
 
 
@@ -229,7 +283,10 @@ class Evaluation:
         """One row per protocol: the paper's metrics in percent, with intervals."""
         rows = []
         for protocol, m in self.metrics.items():
-            row = {"protocol": protocol, **{key: 100 * m[key] for key in ("accuracy", "precision", "recall", "f1", "eer", "far", "frr")}}
+            row = {
+                "protocol": protocol,
+                **{key: 100 * m[key] for key in ("accuracy", "precision", "recall", "f1", "eer", "far", "frr")},
+            }
             if "eer_ci" in m:
                 row["eer 95% CI"] = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}"
                 row["accuracy 95% CI"] = f"{100 * m['accuracy_ci'][0]:.1f}-{100 * m['accuracy_ci'][1]:.1f}"
@@ -239,22 +296,44 @@ class Evaluation:
 
     def summary(self) -> dict:
         """JSON-ready: the metrics per protocol, per-writer EER and EER against K."""
-        return {"metrics": self.metrics, "per_writer_eer": self.per_writer.to_dict("records"),
-                "eer_by_references": self.by_references.to_dict("records"),
-                "references_over_draws": self.over_draws}
+        return {
+            "metrics": self.metrics,
+            "per_writer_eer": self.per_writer.to_dict("records"),
+            "eer_by_references": self.by_references.to_dict("records"),
+            "references_over_draws": self.over_draws,
+        }
 
     def draws_table(self) -> pd.DataFrame:
         """One row per K-reference protocol: its test EER over the draws of references, in percent."""
-        rows = [{"protocol": name, "mean EER": 100 * d["mean"], "std": 100 * d["std"], "pooled EER": 100 * d["pooled"],
-                 "draws": len(d["draws"])} for name, d in self.over_draws.items()]
+        rows = [
+            {
+                "protocol": name,
+                "mean EER": 100 * d["mean"],
+                "std": 100 * d["std"],
+                "pooled EER": 100 * d["pooled"],
+                "draws": len(d["draws"]),
+            }
+            for name, d in self.over_draws.items()
+        ]
         return pd.DataFrame(rows, columns=["protocol", "mean EER", "std", "pooled EER", "draws"]).set_index("protocol")
 
 
-def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_emb: np.ndarray | None = None,
-                        val_manifest: pd.DataFrame | None = None, *, threshold: float | None = None, k: int = 5,
-                        seed: int = 0, n_boot: int = 1000, test_aligned: np.ndarray | None = None,
-                        val_aligned: np.ndarray | None = None, draws: int = 10, scorer=None,
-                        background: np.ndarray | None = None) -> Evaluation:
+def evaluate_embeddings(
+    test_emb: np.ndarray,
+    test_manifest: pd.DataFrame,
+    val_emb: np.ndarray | None = None,
+    val_manifest: pd.DataFrame | None = None,
+    *,
+    threshold: float | None = None,
+    k: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+    test_aligned: np.ndarray | None = None,
+    val_aligned: np.ndarray | None = None,
+    draws: int = 10,
+    scorer=None,
+    background: np.ndarray | None = None,
+) -> Evaluation:
     """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
 
     `test_aligned` / `val_aligned` (`sigkit.align.embed_variants`) add the aligned
@@ -267,13 +346,20 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
     classifiers of `sigkit.wd`, their kind and C chosen on the validation writers.
     """
     if val_emb is not None and (test_aligned is None) != (val_aligned is None):
-        raise ValueError("give aligned embeddings of both the test and the validation writers, or of neither: "
-                         "the aligned protocols take their thresholds from the validation writers")
+        raise ValueError(
+            "give aligned embeddings of both the test and the validation writers, or of neither: "
+            "the aligned protocols take their thresholds from the validation writers"
+        )
     test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned, scorer=scorer)
-    val = (protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned, scorer=scorer)
-           if val_emb is not None else {})
+    val = (
+        protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned, scorer=scorer)
+        if val_emb is not None
+        else {}
+    )
     if not val:
-        test = {name: scores for name, scores in test.items() if "normalised" not in name and not name.endswith("aligned")}
+        test = {
+            name: scores for name, scores in test.items() if "normalised" not in name and not name.endswith("aligned")
+        }
     wd_settings = None
     if background is not None and val:
         from sigkit.wd import choose_settings, wd_scores
@@ -281,20 +367,32 @@ def evaluate_embeddings(test_emb: np.ndarray, test_manifest: pd.DataFrame, val_e
         wd_settings, _ = choose_settings(val_emb, val_manifest, background, k, seed=seed)
         val[f"references_{k}_wd"] = wd_scores(val_emb, val_manifest, background, k, wd_settings, seed=seed)
         test[f"references_{k}_wd"] = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed)
-    metrics = {name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
-               for name, scores in test.items()}
-    per_writer = pd.concat([per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
-                           ignore_index=True)
+    metrics = {
+        name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
+        for name, scores in test.items()
+    }
+    per_writer = pd.concat(
+        [per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
+        ignore_index=True,
+    )
     over_draws = {}
     for name in test if draws > 1 else ():
         if name.startswith("references_"):
             embeddings = test_aligned if name.endswith("_aligned") else test_emb
             if name.endswith("_wd"):
-                over_draws[name] = summarise_draws(wd_scores(test_emb, test_manifest, background, k, wd_settings,
-                                                             seed=seed, draws=draws))
+                over_draws[name] = summarise_draws(
+                    wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed, draws=draws)
+                )
                 continue
-            over_draws[name] = eer_over_draws(embeddings, test_manifest, k=k, draws=draws, seed=seed,
-                                              normalise="normalised" in name, scorer=scorer)
-    return Evaluation(metrics=metrics, scores=test, val_scores=val, per_writer=per_writer,
-                      by_references=eer_by_references(test_emb, test_manifest, seed=seed, scorer=scorer),
-                      pairs=pair_scores(test_emb, test_manifest, seed=seed, scorer=scorer), over_draws=over_draws)
+            over_draws[name] = eer_over_draws(
+                embeddings, test_manifest, k=k, draws=draws, seed=seed, normalise="normalised" in name, scorer=scorer
+            )
+    return Evaluation(
+        metrics=metrics,
+        scores=test,
+        val_scores=val,
+        per_writer=per_writer,
+        by_references=eer_by_references(test_emb, test_manifest, seed=seed, scorer=scorer),
+        pairs=pair_scores(test_emb, test_manifest, seed=seed, scorer=scorer),
+        over_draws=over_draws,
+    )

@@ -44,7 +44,9 @@ class Prepared:
         return Prepared(self.data_path, self.manifest, self.all_images, splits, images)
 
 
-def prepare(config: Config, data: str | list | None = None, synth_writers: int = 30, cache_dir: str | Path | None = None) -> Prepared:
+def prepare(
+    config: Config, data: str | list | None = None, synth_writers: int = 30, cache_dir: str | Path | None = None
+) -> Prepared:
     """Load `data` (None: the embedded synthetic set), split it as `config` says, preprocess once."""
     data_path = resolve_data(data, seed=config.seed, n_writers=synth_writers)
     manifest = load_dataset(data_path)
@@ -52,8 +54,9 @@ def prepare(config: Config, data: str | list | None = None, synth_writers: int =
     return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config))
 
 
-def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000,
-                        aligned: bool = False) -> Evaluation:
+def evaluate_model_file(
+    model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000, aligned: bool = False
+) -> Evaluation:
     """Every protocol on the test writers, thresholds chosen on the validation writers.
 
     `aligned` scores every protocol a second time with distances that tolerate a small turn and
@@ -64,21 +67,36 @@ def evaluate_model_file(model_path: str | Path, prepared: Prepared, k: int = 5, 
     aligned = aligned and scores_aligned(tower)
     if aligned:
         options = preprocessing_for(tower, model_card(model_path))
-        emb = {name: embed_variants(tower, prepared.splits[name]["decode_path"], options, images=prepared.images[name])
-               for name in ("val", "test")}
+        emb = {
+            name: embed_variants(tower, prepared.splits[name]["decode_path"], options, images=prepared.images[name])
+            for name in ("val", "test")
+        }
     else:
         emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS[:1]) for name in ("val", "test")}
-    return evaluate_embeddings(emb["test"][0], prepared.splits["test"], emb["val"][0], prepared.splits["val"], k=k,
-                               seed=seed, n_boot=n_boot, test_aligned=emb["test"] if aligned else None,
-                               val_aligned=emb["val"] if aligned else None, scorer=scorer_for(tower))
+    return evaluate_embeddings(
+        emb["test"][0],
+        prepared.splits["test"],
+        emb["val"][0],
+        prepared.splits["val"],
+        k=k,
+        seed=seed,
+        n_boot=n_boot,
+        test_aligned=emb["test"] if aligned else None,
+        val_aligned=emb["val"] if aligned else None,
+        scorer=scorer_for(tower),
+    )
 
 
 def headline(evaluation: Evaluation, k: int = 5) -> dict:
     """The figures a comparison needs, in percent (with the single-pair interval when computed)."""
     single, refs = evaluation.metrics["single_skilled"], evaluation.metrics[f"references_{k}"]
-    out = {"eer_single_skilled": 100 * single["eer"], "eer_single_random": 100 * evaluation.metrics["single_random"]["eer"],
-           f"eer_{k}ref": 100 * refs["eer"], f"accuracy_{k}ref": 100 * refs["accuracy"],
-           "accuracy_single_skilled": 100 * single["accuracy"]}
+    out = {
+        "eer_single_skilled": 100 * single["eer"],
+        "eer_single_random": 100 * evaluation.metrics["single_random"]["eer"],
+        f"eer_{k}ref": 100 * refs["eer"],
+        f"accuracy_{k}ref": 100 * refs["accuracy"],
+        "accuracy_single_skilled": 100 * single["accuracy"],
+    }
     if "eer_ci" in single:
         out["eer_single_skilled_ci"] = [100 * bound for bound in single["eer_ci"]]
     return out
@@ -97,11 +115,17 @@ def ablation_verdicts(results: dict, baseline: str, arms) -> list[str]:
         if interval is None:
             sentences.append(text + " (no interval recorded: run again to compare)")
         elif eer_arm < interval[0]:
-            sentences.append(text + f", below its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: helps on these writers")
+            sentences.append(
+                text + f", below its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: helps on these writers"
+            )
         elif eer_arm > interval[1]:
-            sentences.append(text + f", above its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: hurts on these writers")
+            sentences.append(
+                text + f", above its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: hurts on these writers"
+            )
         else:
-            sentences.append(text + f", inside its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: cannot be told apart")
+            sentences.append(
+                text + f", inside its 95 % interval {interval[0]:.1f}-{interval[1]:.1f}: cannot be told apart"
+            )
     return sentences
 
 
@@ -119,7 +143,12 @@ def run_variant(config: Config, prepared: Prepared, folder: str | Path, k: int =
     start = time.perf_counter()
     result = train(config, variant.splits, variant.images, folder)
     evaluation = evaluate_model_file(result.model_path, variant, k=k, seed=config.seed, n_boot=200)
-    saved = {"config": json.loads(json.dumps(config.to_dict())), "epochs_run": len(result.history),
-             "val_eer": 100 * result.best_val_eer, "seconds": round(time.perf_counter() - start, 1), **headline(evaluation, k)}
+    saved = {
+        "config": json.loads(json.dumps(config.to_dict())),
+        "epochs_run": len(result.history),
+        "val_eer": 100 * result.best_val_eer,
+        "seconds": round(time.perf_counter() - start, 1),
+        **headline(evaluation, k),
+    }
     record.write_text(json.dumps(saved, indent=2))
     return saved

@@ -100,7 +100,11 @@ def last_feature_layer(tower: keras.Model) -> keras.layers.Layer:
     """The deepest conv/activation/CBAM layer with a 4-D output: the last spatial map before pooling."""
     for layer in reversed(tower.layers):
         # the match head's 1 x 1 convs sit after pooling into cells: explain the map before them
-        if isinstance(layer, FEATURE_MAP_LAYERS) and len(layer.output.shape) == 4 and not layer.name.startswith("match_"):
+        if (
+            isinstance(layer, FEATURE_MAP_LAYERS)
+            and len(layer.output.shape) == 4
+            and not layer.name.startswith("match_")
+        ):
             return layer
     raise ValueError(f"tower {tower.name!r} has no 4-D feature map for Grad-CAM")
 
@@ -165,8 +169,10 @@ def difference_maps(tower: keras.Model, image_a, image_b) -> tuple[np.ndarray, n
     pairs stay comparable. (A global embedding's part, if the tower has one, has no place.)"""
     layer = match_layer(tower)
     if layer is None:
-        raise ValueError(f"tower {tower.name!r} embeds each signature alone (no match head), so there are no "
-                         "cell-wise differences to show; use sigkit.heatmaps.grad_cam instead")
+        raise ValueError(
+            f"tower {tower.name!r} embeds each signature alone (no match head), so there are no "
+            "cell-wise differences to show; use sigkit.heatmaps.grad_cam instead"
+        )
     pair = np.concatenate([as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]])
     outputs = tower(pair, training=False)
     in_a, in_b = cell_contributions(outputs[:1], outputs[1:], layer.settings)
@@ -175,23 +181,31 @@ def difference_maps(tower: keras.Model, image_a, image_b) -> tuple[np.ndarray, n
     return maps[0], maps[1]
 
 
-PAIR_GRID_METHODS = {"attention": "CBAM spatial attention", "gradcam": "Grad-CAM of the pair distance",
-                     "difference": "Where the pair differs: each cell's share of the cross-matched distance"}
+PAIR_GRID_METHODS = {
+    "attention": "CBAM spatial attention",
+    "gradcam": "Grad-CAM of the pair distance",
+    "difference": "Where the pair differs: each cell's share of the cross-matched distance",
+}
 
 
 def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "attention", alpha: float = 0.5):
     """One row per (index_a, index_b, label) pair: image a, overlay a, image b, overlay b.
 
     `method` is "attention" (CBAM map, needs CBAM), "gradcam" (distance Grad-CAM, "difference"
-    sign) or "difference" (a match tower's `difference_maps`, stretched per image). Each row title gives the label (or `titles[i]`) and the pair distance; attention maps are
+    sign) or "difference" (a match tower's `difference_maps`, stretched per image). Each row title
+    gives the label (or `titles[i]`) and the pair distance; attention maps are
     shown stretched per image so their contrast is visible, with the unstretched ink ratio as caption.
     """
     if method not in PAIR_GRID_METHODS:
         raise ValueError(f"method must be one of {PAIR_GRID_METHODS}, not {method!r}")
     batch = as_float_batch(images)
     height, width = batch.shape[1:3]
-    fig, axes = plt.subplots(len(pairs), 4, figsize=(4 * 2.4 * width / max(height, width) + 0.4,
-                                                     len(pairs) * 2.4 * height / max(height, width) + 0.8), squeeze=False)
+    fig, axes = plt.subplots(
+        len(pairs),
+        4,
+        figsize=(4 * 2.4 * width / max(height, width) + 0.4, len(pairs) * 2.4 * height / max(height, width) + 0.8),
+        squeeze=False,
+    )
     for row, (index_a, index_b, label) in enumerate(pairs):
         image_a, image_b = batch[index_a : index_a + 1], batch[index_b : index_b + 1]
         if method == "attention":
@@ -204,8 +218,12 @@ def pair_grid(tower: keras.Model, images, pairs, titles=None, method: str = "att
             heats, notes = grad_cam(tower, image_a, image_b), ["Grad-CAM", "Grad-CAM"]
         # the row title rides on the first panel, on two short lines, so it cannot spill onto the next
         row_title = f"{titles[row] if titles else label}\nd = {pair_distance(tower, image_a, image_b):.3f}"
-        panels = [(1.0 - image_a[0, ..., 0], row_title), (overlay(image_a, heats[0], alpha), notes[0]),
-                  (1.0 - image_b[0, ..., 0], "image b"), (overlay(image_b, heats[1], alpha), notes[1])]
+        panels = [
+            (1.0 - image_a[0, ..., 0], row_title),
+            (overlay(image_a, heats[0], alpha), notes[0]),
+            (1.0 - image_b[0, ..., 0], "image b"),
+            (overlay(image_b, heats[1], alpha), notes[1]),
+        ]
         for ax, (picture, caption) in zip(axes[row], panels):
             ax.imshow(picture, cmap="gray", vmin=0, vmax=1)
             ax.set_title(caption, fontsize=7, fontweight="bold" if caption is row_title else "normal")
@@ -248,8 +266,9 @@ def explanation_map(tower: keras.Model, image_a, image_b, method: str) -> np.nda
     raise ValueError(f"method must be one of {DELETION_METHODS[:-1]} (random needs no map), not {method!r}")
 
 
-def deletion_curve(tower: keras.Model, image_a, image_b, heat=None, fractions=(0.1, 0.2, 0.3, 0.4, 0.5),
-                   seed: int = 0) -> np.ndarray:
+def deletion_curve(
+    tower: keras.Model, image_a, image_b, heat=None, fractions=(0.1, 0.2, 0.3, 0.4, 0.5), seed: int = 0
+) -> np.ndarray:
     """Distances of (a, b) as the ink of a is blanked in `heat` order, hottest first (random order
     when `heat` is None): [d with all ink, d with the first fractions[0] of the ink gone, ...]."""
     a, b = as_float_batch(image_a)[:1], as_float_batch(image_b)[:1]
@@ -270,8 +289,15 @@ def deletion_curve(tower: keras.Model, image_a, image_b, heat=None, fractions=(0
     return ops.convert_to_numpy(feature_distance(tower, outputs[:-1], reference)).astype(np.float64)
 
 
-def deletion_test(tower: keras.Model, images, pairs, methods=None, fractions=(0.1, 0.2, 0.3, 0.4, 0.5),
-                  random_orders: int = 3, seed: int = 0):
+def deletion_test(
+    tower: keras.Model,
+    images,
+    pairs,
+    methods=None,
+    fractions=(0.1, 0.2, 0.3, 0.4, 0.5),
+    random_orders: int = 3,
+    seed: int = 0,
+):
     """For each (index_a, index_b, label) pair and map method: the mean absolute change of the
     distance over the deletion steps (the area under |d(step) - d(all ink)|, per unit of ink
     fraction). Larger = the map ranks first the ink the distance depends on. "random" averages
@@ -288,13 +314,23 @@ def deletion_test(tower: keras.Model, images, pairs, methods=None, fractions=(0.
         a, b = batch[index_a : index_a + 1], batch[index_b : index_b + 1]
         for method in methods:
             if method == "random":
-                curve = np.mean([deletion_curve(tower, a, b, None, fractions, seed + i) for i in range(random_orders)], axis=0)
+                curve = np.mean(
+                    [deletion_curve(tower, a, b, None, fractions, seed + i) for i in range(random_orders)], axis=0
+                )
             else:
                 curve = deletion_curve(tower, a, b, explanation_map(tower, a, b, method), fractions, seed)
             moved = np.abs(curve - curve[0])
             area = np.trapezoid(moved, [0.0, *fractions]) / fractions[-1]
-            rows.append({"a": index_a, "b": index_b, "label": label, "method": method, "area": float(area),
-                         "distance": float(curve[0])})
+            rows.append(
+                {
+                    "a": index_a,
+                    "b": index_b,
+                    "label": label,
+                    "method": method,
+                    "area": float(area),
+                    "distance": float(curve[0]),
+                }
+            )
             curves[method].append(moved)
     return pd.DataFrame(rows), {m: np.mean(c, axis=0) for m, c in curves.items()}
 
@@ -320,16 +356,22 @@ def explain_figure(tower: keras.Model, questioned, references, distances, verdic
     questioned = as_float_batch(questioned)[:1]
     height, width = questioned.shape[1:3]
     method = "cell differences" if match_layer(tower) is not None else "Grad-CAM of the distance"
-    fig, axes = plt.subplots(len(references), 2, squeeze=False,
-                             figsize=(2 * 3.0 * width / max(height, width) + 0.4, len(references) * 3.0 * height / max(height, width) + 1.0))
+    fig, axes = plt.subplots(
+        len(references),
+        2,
+        squeeze=False,
+        figsize=(2 * 3.0 * width / max(height, width) + 0.4, len(references) * 3.0 * height / max(height, width) + 1.0),
+    )
     for row, reference in enumerate(references):
         reference = reference[None]
         if match_layer(tower) is not None:
             heats = stretch(np.stack(difference_maps(tower, questioned, reference)))
         else:
             heats = grad_cam(tower, questioned, reference)
-        titles = [f"questioned{f' ({names[-1]})' if names else ''}\nd = {distances[row]:.3f}",
-                  f"reference {row + 1}{f' ({names[row]})' if names else ''}"]
+        titles = [
+            f"questioned{f' ({names[-1]})' if names else ''}\nd = {distances[row]:.3f}",
+            f"reference {row + 1}{f' ({names[row]})' if names else ''}",
+        ]
         for ax, picture, heat, title in zip(axes[row], (questioned, reference), heats, titles):
             ax.imshow(overlay(picture, heat, alpha))
             ax.set_title(title, fontsize=8)

@@ -105,8 +105,11 @@ def preprocessed_ink_tone_features(images: np.ndarray) -> pd.DataFrame:
     rows = []
     for image in planes(images):
         ink = image[image > 0]
-        rows.append({"ink_max": float(ink.max()), "ink_p95": float(np.percentile(ink, 95))} if ink.size
-                    else {"ink_max": np.nan, "ink_p95": np.nan})
+        rows.append(
+            {"ink_max": float(ink.max()), "ink_p95": float(np.percentile(ink, 95))}
+            if ink.size
+            else {"ink_max": np.nan, "ink_p95": np.nan}
+        )
     return pd.DataFrame(rows)
 
 
@@ -120,8 +123,9 @@ def leak_auc(features: pd.DataFrame, labels, groups, seed: int = 0, n_boot: int 
     labels = np.asarray(labels).astype(int)
     groups = np.asarray(groups)
     if len(labels) != len(features) or len(groups) != len(features):
-        raise ValueError(f"features ({len(features)}), labels ({len(labels)}) and groups "
-                         f"({len(groups)}) must have one row per image")
+        raise ValueError(
+            f"features ({len(features)}), labels ({len(labels)}) and groups ({len(groups)}) must have one row per image"
+        )
     if len(np.unique(labels)) != 2:
         raise ValueError("leak_auc needs both classes among the labels")
     writers = np.unique(groups)
@@ -150,9 +154,14 @@ def leak_auc(features: pd.DataFrame, labels, groups, seed: int = 0, n_boot: int 
         if len(np.unique(labels[rows])) == 2:
             boot.append(score_auc(labels[rows], scores[rows]))
     ci_low, ci_high = np.percentile(boot, [2.5, 97.5]) if boot else (np.nan, np.nan)
-    return {"auc": score_auc(labels, scores), "ci_low": float(ci_low),
-            "ci_high": float(ci_high), "n": int(len(labels)), "n_writers": int(len(writers)),
-            "n_features": int(values.shape[1])}
+    return {
+        "auc": score_auc(labels, scores),
+        "ci_low": float(ci_low),
+        "ci_high": float(ci_high),
+        "n": int(len(labels)),
+        "n_writers": int(len(writers)),
+        "n_features": int(values.shape[1]),
+    }
 
 
 def score_auc(labels: np.ndarray, scores: np.ndarray) -> float:
@@ -169,15 +178,17 @@ def leak_check(manifest: pd.DataFrame, images: np.ndarray, seed: int = 0, n_boot
     `images` are sigkit's preprocessed images of the manifest's rows, in the same order.
     """
     if len(images) != len(manifest):
-        raise ValueError(f"{len(images)} images for {len(manifest)} manifest rows: pass "
-                         "load_images(manifest['decode_path'], ...) of this manifest")
+        raise ValueError(
+            f"{len(images)} images for {len(manifest)} manifest rows: pass "
+            "load_images(manifest['decode_path'], ...) of this manifest"
+        )
     forged, writers = ~manifest["genuine"].to_numpy(bool), manifest["writer"].to_numpy()
     results = {
         "raw files": leak_auc(raw_background_features(manifest), forged, writers, seed, n_boot),
-        "sigkit preprocessed": leak_auc(preprocessed_background_features(images), forged,
-                                        writers, seed, n_boot),
-        "sigkit preprocessed, ink tone": leak_auc(preprocessed_ink_tone_features(images), forged,
-                                                  writers, seed, n_boot),
+        "sigkit preprocessed": leak_auc(preprocessed_background_features(images), forged, writers, seed, n_boot),
+        "sigkit preprocessed, ink tone": leak_auc(
+            preprocessed_ink_tone_features(images), forged, writers, seed, n_boot
+        ),
     }
     return pd.DataFrame.from_dict(results, orient="index").rename_axis("images")
 
@@ -211,8 +222,13 @@ def leak_figure(table: pd.DataFrame):
     errors = [table["auc"] - table["ci_low"], table["ci_high"] - table["auc"]]
     ax.errorbar(table["auc"], positions, xerr=errors, fmt="o", capsize=4, color="tab:blue")
     ax.axvline(0.5, linestyle="--", color="grey", label="chance")
-    ax.set(yticks=positions, yticklabels=list(table.index), xlim=(0.0, 1.02), ylim=(-0.6, len(table) - 0.4),
-           xlabel="ROC AUC of forged vs genuine without the strokes' shape (95 % CI)")
+    ax.set(
+        yticks=positions,
+        yticklabels=list(table.index),
+        xlim=(0.0, 1.02),
+        ylim=(-0.6, len(table) - 0.4),
+        xlabel="ROC AUC of forged vs genuine without the strokes' shape (95 % CI)",
+    )
     ax.invert_yaxis()
     ax.legend(loc="lower left", fontsize="small")
     fig.tight_layout()

@@ -84,9 +84,17 @@ class InBatchContrastiveLoss(keras.losses.Loss):
     cross-matched one (`sigkit.compare`).
     """
 
-    def __init__(self, margin: float = 1.0, skilled_weight: float = 1.0, random_weight: float = 1.0,
-                 positive_margin: float = 0.0, average: str = "all", match: dict | None = None,
-                 name: str = "in_batch_contrastive_loss", **kwargs):
+    def __init__(
+        self,
+        margin: float = 1.0,
+        skilled_weight: float = 1.0,
+        random_weight: float = 1.0,
+        positive_margin: float = 0.0,
+        average: str = "all",
+        match: dict | None = None,
+        name: str = "in_batch_contrastive_loss",
+        **kwargs,
+    ):
         super().__init__(name=name, **kwargs)
         self.match = MatchSettings(**match).to_dict() if match else None
         if average not in AVERAGES:
@@ -125,9 +133,15 @@ class InBatchContrastiveLoss(keras.losses.Loss):
         )
 
     def get_config(self):
-        return {**super().get_config(), "margin": self.margin, "skilled_weight": self.skilled_weight,
-                "random_weight": self.random_weight, "positive_margin": self.positive_margin,
-                "average": self.average, "match": self.match}
+        return {
+            **super().get_config(),
+            "margin": self.margin,
+            "skilled_weight": self.skilled_weight,
+            "random_weight": self.random_weight,
+            "positive_margin": self.positive_margin,
+            "average": self.average,
+            "match": self.match,
+        }
 
 
 def masked_mean(values, mask):

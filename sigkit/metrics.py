@@ -10,23 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score, roc_curve
 
 
 def far_frr(distances, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(thresholds, FAR, FRR) at every distinct distance, plus one threshold below them all."""
+    """(thresholds, FAR, FRR) at every distinct distance, plus one threshold below them all.
+
+    scikit-learn's `roc_curve` on the score -distance (genuine positive), every point kept.
+    """
     distances = np.asarray(distances, np.float64).ravel()
     labels = np.asarray(labels).ravel().astype(bool)
     if labels.all() or not labels.any():
         raise ValueError("FAR/FRR need both genuine (label 1) and forgery (label 0) pairs")
-    order = np.argsort(distances, kind="mergesort")
-    d, y = distances[order], labels[order]
-    last_of_value = np.r_[d[1:] != d[:-1], True]  # accept everything up to and including d
-    accepted_genuine = np.cumsum(y)[last_of_value]
-    accepted_forged = np.cumsum(~y)[last_of_value]
-    thresholds = np.r_[d[0] - 1e-12, d[last_of_value]]
-    far = np.r_[0.0, accepted_forged / (~y).sum()]
-    frr = np.r_[1.0, 1.0 - accepted_genuine / y.sum()]
-    return thresholds, far, frr
+    far, tpr, score_thresholds = roc_curve(labels, -distances, drop_intermediate=False)
+    thresholds = -score_thresholds
+    thresholds[0] = distances.min() - 1e-12  # roc_curve's first point accepts nothing (score +inf)
+    return thresholds, far, 1.0 - tpr
 
 
 def eer(distances, labels) -> tuple[float, float]:
@@ -64,9 +63,10 @@ def at_threshold(distances, labels, threshold: float) -> dict[str, float]:
 
 def roc_auc(distances, labels) -> float:
     """Area under the ROC curve with genuine as the positive class (score = -distance)."""
-    _, far, frr = far_frr(distances, labels)
-    tpr = 1.0 - frr
-    return float(np.sum(np.diff(far) * (tpr[1:] + tpr[:-1]) / 2.0))
+    labels = np.asarray(labels).ravel().astype(bool)
+    if labels.all() or not labels.any():
+        raise ValueError("ROC AUC needs both genuine (label 1) and forgery (label 0) pairs")
+    return float(roc_auc_score(labels, -np.asarray(distances, np.float64).ravel()))
 
 
 def choose_threshold(distances, labels, rule: str = "eer") -> float:
@@ -87,12 +87,20 @@ def per_writer_eer(scores: pd.DataFrame) -> pd.DataFrame:
     for writer, group in scores.groupby("writer", sort=True):
         n_genuine = int(group["label"].sum())
         if 0 < n_genuine < len(group):
-            rows.append({"writer": writer, "eer": eer(group["distance"], group["label"])[0],
-                         "genuine": n_genuine, "forged": len(group) - n_genuine})
+            rows.append(
+                {
+                    "writer": writer,
+                    "eer": eer(group["distance"], group["label"])[0],
+                    "genuine": n_genuine,
+                    "forged": len(group) - n_genuine,
+                }
+            )
     return pd.DataFrame(rows, columns=["writer", "eer", "genuine", "forged"])
 
 
-def bootstrap_ci(scores: pd.DataFrame, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    scores: pd.DataFrame, statistic, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of `statistic(scores)` over resamples of whole *writers*.
 
     Pairs of one writer are correlated, so resampling pairs would make the interval too narrow;
@@ -101,8 +109,14 @@ def bootstrap_ci(scores: pd.DataFrame, statistic, n_boot: int = 1000, seed: int 
     return writer_bootstrap([scores], lambda samples: statistic(samples[0]), n_boot, seed, level)
 
 
-def writer_bootstrap(score_sets: list[pd.DataFrame], statistic, n_boot: int = 1000, seed: int = 0,
-                     level: float = 0.95, both_labels: bool = True) -> tuple[float, float]:
+def writer_bootstrap(
+    score_sets: list[pd.DataFrame],
+    statistic,
+    n_boot: int = 1000,
+    seed: int = 0,
+    level: float = 0.95,
+    both_labels: bool = True,
+) -> tuple[float, float]:
     """Percentile interval of `statistic([resampled set, ...])`, each resample drawing the same
     writers (with replacement) from every set: paired, so models scored on the same writers
     (several seeds or variants) can be compared under one resample of writers. With

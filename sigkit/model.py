@@ -111,9 +111,16 @@ def cbam_tower(
         if block < len(widths):
             x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
     if head == "match":
-        features = match_head(x, descriptor_dim=match_dim, pool=match_pool, temperature=match_temperature,
-                              locality=match_locality, dropout=dropout, global_weight=match_global,
-                              global_cell=grid_cell)
+        features = match_head(
+            x,
+            descriptor_dim=match_dim,
+            pool=match_pool,
+            temperature=match_temperature,
+            locality=match_locality,
+            dropout=dropout,
+            global_weight=match_global,
+            global_cell=grid_cell,
+        )
         return keras.Model(image, features, name=name)
     if pooling == "global":
         pooled = layers.Concatenate(name="pool")(
@@ -130,7 +137,9 @@ def cbam_tower(
     return keras.Model(image, embedding, name=name)
 
 
-def signet_tower(input_shape=(155, 220, 1), embedding_dim: int = 128, dropout: float = 0.3, name: str = "tower") -> keras.Model:
+def signet_tower(
+    input_shape=(155, 220, 1), embedding_dim: int = 128, dropout: float = 0.3, name: str = "tower"
+) -> keras.Model:
     """SigNet (Dey et al. 2017), with batch norm in place of local response normalisation."""
     image = keras.Input(shape=tuple(input_shape), name="image")
     x = layers.Conv2D(96, 11, strides=4, activation="relu", name="conv1")(image)
@@ -169,10 +178,20 @@ def tower_options(config) -> dict:
             raise ValueError(f"the SigNet tower has an embedding head only, not head={config.head!r}; use tower='cbam'")
         return dict(input_shape=shape, embedding_dim=config.embedding_dim)
     return dict(
-        input_shape=shape, widths=tuple(config.widths), convs_per_block=config.convs_per_block,
-        attention=config.attention, embedding_dim=config.embedding_dim, norm=config.norm, dropout=config.dropout,
-        pooling=config.pooling, grid_cell=config.grid_cell, head=config.head, match_dim=config.match_dim,
-        match_pool=config.match_pool, match_temperature=config.match_temperature, match_locality=config.match_locality,
+        input_shape=shape,
+        widths=tuple(config.widths),
+        convs_per_block=config.convs_per_block,
+        attention=config.attention,
+        embedding_dim=config.embedding_dim,
+        norm=config.norm,
+        dropout=config.dropout,
+        pooling=config.pooling,
+        grid_cell=config.grid_cell,
+        head=config.head,
+        match_dim=config.match_dim,
+        match_pool=config.match_pool,
+        match_temperature=config.match_temperature,
+        match_locality=config.match_locality,
         match_global=config.match_global,
     )
 

@@ -62,9 +62,7 @@ def make_pairs(
     rows = _writer_rows(manifest)
     writers = [w for w, (g, _) in rows.items() if len(g) >= 2]
     if len(writers) < 2:
-        raise ValueError(
-            f"pairs need at least 2 writers with 2 or more genuine signatures; found {len(writers)}"
-        )
+        raise ValueError(f"pairs need at least 2 writers with 2 or more genuine signatures; found {len(writers)}")
     all_genuine = {w: rows[w][0] for w in writers}
     parts = []
     for writer in writers:
@@ -99,7 +97,9 @@ def make_pairs(
 
 def _images_tensor(images: np.ndarray) -> tf.Tensor:
     if images.dtype != np.uint8 or images.ndim != 4:
-        raise ValueError(f"expected the (N, H, W, 1) uint8 array of sigkit.preprocess.load_images, got {images.dtype} {images.shape}")
+        raise ValueError(
+            f"expected the (N, H, W, 1) uint8 array of sigkit.preprocess.load_images, got {images.dtype} {images.shape}"
+        )
     return tf.constant(images)
 
 
@@ -181,7 +181,9 @@ def pk_plan(
     Each writer's images are contiguous, so a batch split across GPUs keeps whole writers.
     """
     if k_genuine < 2:
-        raise ValueError(f"k_genuine must be at least 2 (a positive pair needs two genuine signatures), not {k_genuine}")
+        raise ValueError(
+            f"k_genuine must be at least 2 (a positive pair needs two genuine signatures), not {k_genuine}"
+        )
     if mirrors not in (1, 2, 4):
         raise ValueError(f"mirrors must be 1, 2 or 4, not {mirrors}")
     rng = np.random.default_rng(seed)
@@ -192,8 +194,11 @@ def pk_plan(
     if k_forged:
         without = [w for w in writers if len(rows[w][1]) == 0]
         if without:
-            log.warning("%d writer(s) without forgeries fill their forgery slots with genuine signatures: %s",
-                        len(without), ", ".join(without[:10]))
+            log.warning(
+                "%d writer(s) without forgeries fill their forgery slots with genuine signatures: %s",
+                len(without),
+                ", ".join(without[:10]),
+            )
 
     def pick(pool: np.ndarray, k: int) -> np.ndarray:
         return rng.choice(pool, k, replace=len(pool) < k) if k else pool[:0]

@@ -108,7 +108,10 @@ def gaussian_blur(grey: tf.Tensor, sigma: float) -> tf.Tensor:
     # the kernel is symmetric: add the mirrored slices first, multiply once per pair
     last = 2 * radius
     rows = float(kernel[radius]) * padded[radius : radius + height, :] + tf.add_n(
-        [float(kernel[i]) * (padded[i : i + height, :] + padded[last - i : last - i + height, :]) for i in range(radius)]
+        [
+            float(kernel[i]) * (padded[i : i + height, :] + padded[last - i : last - i + height, :])
+            for i in range(radius)
+        ]
     )
     both = float(kernel[radius]) * rows[:, radius : radius + width] + tf.add_n(
         [float(kernel[i]) * (rows[:, i : i + width] + rows[:, last - i : last - i + width]) for i in range(radius)]
@@ -182,8 +185,13 @@ def rotate(image: tf.Tensor, angle: tf.Tensor) -> tf.Tensor:
     # output -> input map: input = R(angle) (output - centre) + centre
     transform = tf.stack([cos, -sin, centre - (cos - sin) * centre, sin, cos, centre - (sin + cos) * centre, 0.0, 0.0])
     rotated = tf.raw_ops.ImageProjectiveTransformV3(
-        images=canvas[tf.newaxis], transforms=transform[tf.newaxis], output_shape=tf.stack([side, side]),
-        fill_value=0.0, interpolation="BILINEAR", fill_mode="CONSTANT")
+        images=canvas[tf.newaxis],
+        transforms=transform[tf.newaxis],
+        output_shape=tf.stack([side, side]),
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="CONSTANT",
+    )
     return rotated[0]
 
 
@@ -356,8 +364,10 @@ def load_images(paths, cache_dir: str | os.PathLike | None = None, batch_size: i
     try:
         images = np.concatenate([batch.numpy() for batch in batches], axis=0)
     except tf.errors.InvalidArgumentError as error:
-        raise ValueError(f"{first_undecodable(paths)}: TensorFlow cannot decode this file although Pillow "
-                         f"could; convert it to PNG or remove it ({error.message.splitlines()[0]})") from error
+        raise ValueError(
+            f"{first_undecodable(paths)}: TensorFlow cannot decode this file although Pillow "
+            f"could; convert it to PNG or remove it ({error.message.splitlines()[0]})"
+        ) from error
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         partial = cache_file.with_suffix(".partial.npy")

@@ -25,17 +25,39 @@ from sigkit.wd import choose_settings, wd_scores
 METHODS = ("mean", "spread", "wd")
 
 
-def method_scores(features, manifest, k: int, method: str, forgeries: str, draws: int, seed: int, scorer=None,
-                  background=None, settings=None) -> pd.DataFrame:
+def method_scores(
+    features,
+    manifest,
+    k: int,
+    method: str,
+    forgeries: str,
+    draws: int,
+    seed: int,
+    scorer=None,
+    background=None,
+    settings=None,
+) -> pd.DataFrame:
     """The K-reference scores of one method (lower = genuine), every draw."""
     if method == "wd":
         return wd_scores(features, manifest, background, k, settings, seed=seed, draws=draws, forgeries=forgeries)
-    return reference_scores(features, manifest, k, seed=seed, draws=draws, scorer=scorer, forgeries=forgeries,
-                            normalise=method == "spread")
+    return reference_scores(
+        features, manifest, k, seed=seed, draws=draws, scorer=scorer, forgeries=forgeries, normalise=method == "spread"
+    )
 
 
-def reference_table(val_features, val_manifest, test_features, test_manifest, *, background=None, ks=(5, 12),
-                    methods=METHODS, draws: int = 10, seed: int = 0, scorer=None) -> pd.DataFrame:
+def reference_table(
+    val_features,
+    val_manifest,
+    test_features,
+    test_manifest,
+    *,
+    background=None,
+    ks=(5, 12),
+    methods=METHODS,
+    draws: int = 10,
+    seed: int = 0,
+    scorer=None,
+) -> pd.DataFrame:
     """The table of the module docstring; `wd` needs `background` (features of other writers)."""
     rows = []
     for k in ks:
@@ -48,25 +70,61 @@ def reference_table(val_features, val_manifest, test_features, test_manifest, *,
             if method == "spread" and k < 2:
                 continue
             for forgeries in ("skilled", "random"):
-                common = dict(method=method, forgeries=forgeries, draws=draws, seed=seed, scorer=scorer,
-                              background=background, settings=settings)
+                common = dict(
+                    method=method,
+                    forgeries=forgeries,
+                    draws=draws,
+                    seed=seed,
+                    scorer=scorer,
+                    background=background,
+                    settings=settings,
+                )
                 val = method_scores(val_features, val_manifest, k, **common)
                 test = method_scores(test_features, test_manifest, k, **common)
                 val_eer, threshold = eer(val["distance"], val["label"])
                 over = summarise_draws(test)
-                rows.append({"method": method, "forgeries": forgeries, "k": k, "eer": over["mean"],
-                             "eer_std": over["std"], "val_eer": val_eer, "threshold": float(threshold),
-                             **at_threshold(test["distance"], test["label"], threshold),
-                             "classifier": settings.to_dict() if method == "wd" else None})
+                rows.append(
+                    {
+                        "method": method,
+                        "forgeries": forgeries,
+                        "k": k,
+                        "eer": over["mean"],
+                        "eer_std": over["std"],
+                        "val_eer": val_eer,
+                        "threshold": float(threshold),
+                        **at_threshold(test["distance"], test["label"], threshold),
+                        "classifier": settings.to_dict() if method == "wd" else None,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
-def curve_by_k(val_features, val_manifest, test_features, test_manifest, *, background=None,
-               ks=(1, 2, 3, 5, 8, 12), draws: int = 10, seed: int = 0, scorer=None) -> pd.DataFrame:
+def curve_by_k(
+    val_features,
+    val_manifest,
+    test_features,
+    test_manifest,
+    *,
+    background=None,
+    ks=(1, 2, 3, 5, 8, 12),
+    draws: int = 10,
+    seed: int = 0,
+    scorer=None,
+) -> pd.DataFrame:
     """Test EER (skilled forgeries, mean over draws) against K, one column per method."""
     methods = METHODS if background is not None else METHODS[:2]
-    table = reference_table(val_features, val_manifest, test_features, test_manifest, background=background,
-                            ks=usable_ks(ks, val_manifest, test_manifest), methods=methods, draws=draws, seed=seed, scorer=scorer)
+    table = reference_table(
+        val_features,
+        val_manifest,
+        test_features,
+        test_manifest,
+        background=background,
+        ks=usable_ks(ks, val_manifest, test_manifest),
+        methods=methods,
+        draws=draws,
+        seed=seed,
+        scorer=scorer,
+    )
     skilled = table[table["forgeries"] == "skilled"]
     return skilled.pivot(index="k", columns="method", values="eer").reindex(columns=list(methods))
 

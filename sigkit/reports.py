@@ -108,7 +108,11 @@ def run_reports(
     (staging / "figures").mkdir(parents=True, exist_ok=True)
 
     values = {"profile": profile, "data": data, "run_dir": str(staging), **(params or {})}
-    chosen = [nb for nb in notebooks(notebook_dir or root / "notebooks") if not only or any(nb.name.startswith(o) for o in only)]
+    chosen = [
+        nb
+        for nb in notebooks(notebook_dir or root / "notebooks")
+        if not only or any(nb.name.startswith(o) for o in only)
+    ]
     kernel = kernel_name()
     declared_anywhere = set()
     for notebook in chosen:
@@ -152,8 +156,11 @@ def run_reports(
 def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) -> Path:
     """`summary.md`: what the run used, its results table, its numbers, its figures."""
     lines = [f"# sigkit run `{run}`", "", f"- profile: `{profile}`", f"- data: `{data or 'embedded synthetic set'}`"]
-    read = {name: json.loads((run_dir / name).read_text()) for name in ("data.json", "training.json", "metrics.json",
-                                                                        "experiments.json") if (run_dir / name).exists()}
+    read = {
+        name: json.loads((run_dir / name).read_text())
+        for name in ("data.json", "training.json", "metrics.json", "experiments.json")
+        if (run_dir / name).exists()
+    }
     if "metrics.json" in read:
         lines += ["", "## Results (test writers; thresholds from the validation writers)", ""]
         lines += results_table(read["metrics.json"]["metrics"])
@@ -162,7 +169,9 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
             lines += ["", "## K references over several draws of the references (test EER, %)", ""]
             lines += draws_table(over_draws)
     if "experiments.json" in read:
-        lines += ["", "## Ablation and limited data (test EER, skilled forgeries)", ""] + experiments_table(read["experiments.json"])
+        lines += ["", "## Ablation and limited data (test EER, skilled forgeries)", ""] + experiments_table(
+            read["experiments.json"]
+        )
     for name in ("training.json", "data.json"):
         if name in read:
             lines += ["", f"## {name}", "", "| key | value |", "| --- | --- |"]
@@ -178,12 +187,16 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
 
 def results_table(metrics: dict) -> list[str]:
     """Markdown rows: the paper's metrics per protocol, in percent, EER with its interval."""
-    lines = ["| protocol | accuracy | precision | recall | F1 | EER | EER 95 % CI | AUC |",
-             "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    lines = [
+        "| protocol | accuracy | precision | recall | F1 | EER | EER 95 % CI | AUC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for protocol, m in metrics.items():
         ci = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}" if "eer_ci" in m else ""
-        lines.append(f"| {protocol} | {100 * m['accuracy']:.2f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
-                     f"{100 * m['f1']:.2f} | {100 * m['eer']:.2f} | {ci} | {m['auc']:.3f} |")
+        lines.append(
+            f"| {protocol} | {100 * m['accuracy']:.2f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
+            f"{100 * m['f1']:.2f} | {100 * m['eer']:.2f} | {ci} | {m['auc']:.3f} |"
+        )
     return lines
 
 
@@ -191,20 +204,32 @@ def draws_table(over_draws: dict) -> list[str]:
     """Markdown rows: each K-reference protocol's EER over the draws, mean and standard deviation."""
     lines = ["| protocol | draws | mean EER | std | all draws pooled |", "| --- | --- | --- | --- | --- |"]
     for protocol, d in over_draws.items():
-        lines.append(f"| {protocol} | {len(d['draws'])} | {100 * d['mean']:.2f} | {100 * d['std']:.2f} | "
-                     f"{100 * d['pooled']:.2f} |")
+        lines.append(
+            f"| {protocol} | {len(d['draws'])} | {100 * d['mean']:.2f} | {100 * d['std']:.2f} | "
+            f"{100 * d['pooled']:.2f} |"
+        )
     return lines
 
 
 def experiments_table(results: dict) -> list[str]:
-    keys = sorted({key for r in results.values() for key, value in r.items()
-                   if key.startswith("eer_") and isinstance(value, (int, float))})
-    lines = ["| variant | head | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
-             "| --- " * (5 + len(keys)) + "| --- |"]
+    keys = sorted(
+        {
+            key
+            for r in results.values()
+            for key, value in r.items()
+            if key.startswith("eer_") and isinstance(value, (int, float))
+        }
+    )
+    lines = [
+        "| variant | head | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
+        "| --- " * (5 + len(keys)) + "| --- |",
+    ]
     for name, r in results.items():
-        lines.append(f"| {name} | {r['config'].get('head', 'embedding')} | {r['config']['attention']} | "
-                     f"{r['config']['references_per_writer']} | {r['epochs_run']} | "
-                     f"{r['val_eer']:.2f} | " + " | ".join(f"{r[key]:.2f}" for key in keys) + " |")
+        lines.append(
+            f"| {name} | {r['config'].get('head', 'embedding')} | {r['config']['attention']} | "
+            f"{r['config']['references_per_writer']} | {r['epochs_run']} | "
+            f"{r['val_eer']:.2f} | " + " | ".join(f"{r[key]:.2f}" for key in keys) + " |"
+        )
     return lines
 
 
@@ -226,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="run name: reports/<run>/ (default: the profile name)")
     parser.add_argument("--params", default=None, help="YAML file of notebook parameters")
     parser.add_argument("--only", nargs="*", default=None, help="notebook prefixes to run, e.g. 01 02")
-    parser.add_argument("--reuse", action="store_true",
-                        help="start from the run's previous folder: finished trainings are read back, not redone")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="start from the run's previous folder: finished trainings are read back, not redone",
+    )
     args = parser.parse_args(argv)
     # stdout: stderr goes to the run's kernels.log while the notebooks run (sigkit.quiet)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)

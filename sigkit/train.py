@@ -65,8 +65,10 @@ def device_strategy(config: Config) -> tf.distribute.Strategy:
     use_mixed = bool(gpus) if config.mixed_precision == "auto" else bool(config.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
     if len(gpus) > 1 and config.mode == "batch" and config.writers_per_batch % len(gpus):
-        raise ValueError(f"writers_per_batch ({config.writers_per_batch}) must divide among {len(gpus)} GPUs, "
-                         "so that each replica's in-batch pairs come from whole writers")
+        raise ValueError(
+            f"writers_per_batch ({config.writers_per_batch}) must divide among {len(gpus)} GPUs, "
+            "so that each replica's in-batch pairs come from whole writers"
+        )
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
 
 
@@ -90,14 +92,20 @@ def check_inputs(splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray],
         if name not in splits or name not in images:
             raise ValueError(f"train() needs splits[{name!r}] and images[{name!r}]")
         if len(splits[name]) != len(images[name]):
-            raise ValueError(f"{name}: {len(splits[name])} manifest rows but {len(images[name])} images; "
-                             "load the images from this split's decode_path column")
+            raise ValueError(
+                f"{name}: {len(splits[name])} manifest rows but {len(images[name])} images; "
+                "load the images from this split's decode_path column"
+            )
         if images[name].shape[1:3] != tuple(config.image_size):
-            raise ValueError(f"{name}: images are {images[name].shape[1:3]}, the config says {tuple(config.image_size)}")
+            raise ValueError(
+                f"{name}: images are {images[name].shape[1:3]}, the config says {tuple(config.image_size)}"
+            )
     val_writers = splits["val"][splits["val"]["genuine"]].groupby("writer").size()
     if (val_writers >= 2).sum() < 2:
-        raise ValueError("validation needs at least 2 writers with 2+ genuine signatures (model selection and "
-                         "the threshold come from them); give split_writers a larger val share")
+        raise ValueError(
+            "validation needs at least 2 writers with 2+ genuine signatures (model selection and "
+            "the threshold come from them); give split_writers a larger val share"
+        )
 
 
 def initial_tower_path(init: str) -> Path:
@@ -121,21 +129,34 @@ def copy_initial_weights(tower: keras.Model, init: str) -> None:
     source = find_tower(load_siamese(path))
     mismatch = None
     if tuple(source.input_shape[1:]) != tuple(tower.input_shape[1:]):
-        mismatch = f"it takes images of shape {tuple(source.input_shape[1:])}, this config {tuple(tower.input_shape[1:])}"
+        mismatch = (
+            f"it takes images of shape {tuple(source.input_shape[1:])}, this config {tuple(tower.input_shape[1:])}"
+        )
     else:
         theirs, ours = source.get_weights(), tower.get_weights()
         if [w.shape for w in theirs] != [w.shape for w in ours]:
             mismatch = f"its {len(theirs)} weight arrays do not match the {len(ours)} of the tower this config builds"
     if mismatch:
-        raise ValueError(f"init={init!r} ({path}): {mismatch}; fine-tune with the settings it was trained with "
-                         "(its model.json lists them: image_size, widths, convs_per_block, norm, pooling, head, ...)")
+        raise ValueError(
+            f"init={init!r} ({path}): {mismatch}; fine-tune with the settings it was trained with "
+            "(its model.json lists them: image_size, widths, convs_per_block, norm, pooling, head, ...)"
+        )
     tower.set_weights(source.get_weights())
     log.info("starting from the weights of %s", path)
 
 
 def new_state(config: Config) -> dict:
-    return {"epoch": -1, "best_val_eer": float("inf"), "best_epoch": -1, "threshold": None, "wait": 0,
-            "seconds": 0.0, "stopped": None, "checkpoint": None, "config": json.loads(json.dumps(config.to_dict()))}
+    return {
+        "epoch": -1,
+        "best_val_eer": float("inf"),
+        "best_epoch": -1,
+        "threshold": None,
+        "wait": 0,
+        "seconds": 0.0,
+        "stopped": None,
+        "checkpoint": None,
+        "config": json.loads(json.dumps(config.to_dict())),
+    }
 
 
 def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
@@ -147,12 +168,19 @@ def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
         ignored |= {k for k in set(now) | set(before) if k.startswith("match_")}  # settings of a head not built
     changed = sorted(k for k in set(now) | set(before) if k not in ignored and now.get(k) != before.get(k))
     if changed:
-        raise ValueError(f"{run_dir} holds a run with another config ({', '.join(changed)} differ); "
-                         "use a new run folder, or the same config to resume it")
+        raise ValueError(
+            f"{run_dir} holds a run with another config ({', '.join(changed)} differ); "
+            "use a new run folder, or the same config to resume it"
+        )
 
 
-def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path,
-          tower_name: str = "tower") -> TrainResult:
+def train(
+    config: Config,
+    splits: dict[str, pd.DataFrame],
+    images: dict[str, np.ndarray],
+    run_dir: str | Path,
+    tower_name: str = "tower",
+) -> TrainResult:
     """Train on `splits["train"]`, select on `splits["val"]`; `images[name]` aligned with each split.
 
     With `config.ensemble` > 1, trains that many towers (see `train_ensemble`).
@@ -170,9 +198,15 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
     if config.mode == "batch":
         batch = config.writers_per_batch * (config.k_genuine + config.k_forged)
         steps = config.steps_per_epoch or max(1, len(train_set) // batch)
-        plan = pk_plan(train_set, writers_per_batch=config.writers_per_batch, k_genuine=config.k_genuine,
-                       k_forged=config.k_forged, n_batches=steps * config.epochs, seed=config.seed,
-                       mirrors=config.writer_mirrors)
+        plan = pk_plan(
+            train_set,
+            writers_per_batch=config.writers_per_batch,
+            k_genuine=config.k_genuine,
+            k_forged=config.k_forged,
+            n_batches=steps * config.epochs,
+            seed=config.seed,
+            mirrors=config.writer_mirrors,
+        )
     elif config.mode == "pairs":
         if config.writer_mirrors > 1:
             raise ValueError("writer_mirrors needs mode='batch' (mirrored writers are drawn into P x K batches)")
@@ -197,15 +231,21 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
             tower = build_tower(config.tower, **tower_options(config), name=tower_name)
             if config.init:
                 copy_initial_weights(tower, config.init)
-            optimizer = keras.optimizers.Adam(learning_rate(config, steps), use_ema=config.ema_momentum is not None,
-                                              ema_momentum=config.ema_momentum or 0.99)
+            optimizer = keras.optimizers.Adam(
+                learning_rate(config, steps),
+                use_ema=config.ema_momentum is not None,
+                ema_momentum=config.ema_momentum or 0.99,
+            )
             if config.mode == "batch":
                 trainable = tower
                 matcher = match_layer(tower)
-                loss = InBatchContrastiveLoss(config.margin, config.skilled_weight,
-                                              positive_margin=config.positive_margin,
-                                              average=config.loss_average,
-                                              match=matcher.settings.to_dict() if matcher else None)
+                loss = InBatchContrastiveLoss(
+                    config.margin,
+                    config.skilled_weight,
+                    positive_margin=config.positive_margin,
+                    average=config.loss_average,
+                    match=matcher.settings.to_dict() if matcher else None,
+                )
                 trainable.compile(optimizer, loss, jit_compile=jit)
             else:
                 trainable = build_siamese(tower)
@@ -218,24 +258,47 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
         log.info("%s already finished (%s)", run_dir, state["stopped"] or "all epochs")
     else:
         if config.mode == "batch":
-            data = pk_dataset(images["train"], train_set, plan[first_epoch * steps :], augment=augment,
-                              seed=config.seed, first_step=first_epoch * steps, mirrors=config.writer_mirrors)
+            data = pk_dataset(
+                images["train"],
+                train_set,
+                plan[first_epoch * steps :],
+                augment=augment,
+                seed=config.seed,
+                first_step=first_epoch * steps,
+                mirrors=config.writer_mirrors,
+            )
         else:
-            data = pair_dataset(images["train"], train_pairs, batch_size=config.batch_size, augment=augment,
-                                seed=config.seed, repeat=True, skip_batches=first_epoch * steps)
+            data = pair_dataset(
+                images["train"],
+                train_pairs,
+                batch_size=config.batch_size,
+                augment=augment,
+                seed=config.seed,
+                repeat=True,
+                skip_batches=first_epoch * steps,
+            )
         if first_epoch > 0 and history.exists():  # drop rows of an epoch that ran but was not checkpointed
             rows = pd.read_csv(history)
             rows[rows["epoch"] < first_epoch].to_csv(history, index=False)
         callbacks = [
             ValidationEER(tower, images["val"], val_pairs, run_dir, state, select_on=config.select_on),
             keras.callbacks.CSVLogger(str(history), append=first_epoch > 0),
-            Checkpoint(checkpoint, state, seed=config.seed, patience=config.patience, time_budget_s=config.time_budget_s),
+            Checkpoint(
+                checkpoint, state, seed=config.seed, patience=config.patience, time_budget_s=config.time_budget_s
+            ),
         ]
         if config.tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
         try:
-            trainable.fit(data, epochs=config.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                          callbacks=callbacks, verbose=2, shuffle=False)
+            trainable.fit(
+                data,
+                epochs=config.epochs,
+                initial_epoch=first_epoch,
+                steps_per_epoch=steps,
+                callbacks=callbacks,
+                verbose=2,
+                shuffle=False,
+            )
         finally:
             keras.mixed_precision.set_global_policy("float32")  # do not leak into the caller's models
     return TrainResult(
@@ -248,8 +311,9 @@ def train(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.
     )
 
 
-def train_ensemble(config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray],
-                   run_dir: str | Path) -> TrainResult:
+def train_ensemble(
+    config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path
+) -> TrainResult:
     """`config.ensemble` towers, seeds seed, seed + 1, ..., each trained and selected by `train`
     in `run_dir/member-<i>`, then joined by `build_ensemble` into `run_dir/model.keras`.
 
@@ -273,12 +337,25 @@ def train_ensemble(config: Config, splits: dict[str, pd.DataFrame], images: dict
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
     val_eer, threshold = validation_eer(tower, images["val"], val_pairs, config.select_on)
     save_atomic(build_siamese(tower), run_dir / "model.keras")
-    card = {**model_card({"threshold": threshold, "best_val_eer": val_eer, "best_epoch": None,
-                          "config": json.loads(json.dumps(config.to_dict()))}),
-            "members": [{"val_eer": r.best_val_eer, "epochs": len(r.history)} for r in results]}
+    card = {
+        **model_card(
+            {
+                "threshold": threshold,
+                "best_val_eer": val_eer,
+                "best_epoch": None,
+                "config": json.loads(json.dumps(config.to_dict())),
+            }
+        ),
+        "members": [{"val_eer": r.best_val_eer, "epochs": len(r.history)} for r in results],
+    }
     write_json_atomic(run_dir / "model.json", card)
     history = pd.concat([r.history.assign(member=i) for i, r in enumerate(results)], ignore_index=True)
     history.to_csv(run_dir / "history.csv", index=False)
-    return TrainResult(model_path=run_dir / "model.keras", history=history, best_val_eer=float(val_eer),
-                       threshold=float(threshold), seconds=sum(r.seconds for r in results),
-                       stopped=", ".join(sorted({r.stopped or "all epochs" for r in results})))
+    return TrainResult(
+        model_path=run_dir / "model.keras",
+        history=history,
+        best_val_eer=float(val_eer),
+        threshold=float(threshold),
+        seconds=sum(r.seconds for r in results),
+        stopped=", ".join(sorted({r.stopped or "all epochs" for r in results})),
+    )

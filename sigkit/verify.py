@@ -70,8 +70,11 @@ class Verdict:
 
     def text(self) -> str:
         verdict = "GENUINE" if self.genuine else "FORGED"
-        what = (f"distance {self.distance:.4f} (mean of {len(self.distances)} references)" if self.method == "distance"
-                else f"writer-dependent score {self.distance:.4f} ({len(self.distances)} references)")
+        what = (
+            f"distance {self.distance:.4f} (mean of {len(self.distances)} references)"
+            if self.method == "distance"
+            else f"writer-dependent score {self.distance:.4f} ({len(self.distances)} references)"
+        )
         return f"{what}, threshold {self.threshold:.4f}: {verdict}"
 
 
@@ -84,29 +87,40 @@ def background_for(model_path: Path) -> np.ndarray:
 
     background = background_beside(model_path)
     if background is None:
-        raise ValueError(f"{Path(model_path).parent / 'background.npz'}: no background beside the model, which "
-                         "--method wd needs (embedded genuine signatures of writers other than the claimed one); "
-                         "use the shipped tower (no --model), or write one with sigkit.wd.save_background")
+        raise ValueError(
+            f"{Path(model_path).parent / 'background.npz'}: no background beside the model, which "
+            "--method wd needs (embedded genuine signatures of writers other than the claimed one); "
+            "use the shipped tower (no --model), or write one with sigkit.wd.save_background"
+        )
     return background
 
 
-def wd_decision(card: dict, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray,
-                threshold: float | None) -> tuple[float, float]:
+def wd_decision(
+    card: dict, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray, threshold: float | None
+) -> tuple[float, float]:
     """(score, threshold) of the writer-dependent classifier the model card names (`sigkit.wd`)."""
     from sigkit.wd import WDSettings, writer_classifier
 
     stored = card.get("writer_dependent")
     if stored is None:
-        raise ValueError(f"{model_path}: its model card has no writer_dependent settings and threshold; "
-                         "use --method distance, or the shipped tower")
+        raise ValueError(
+            f"{model_path}: its model card has no writer_dependent settings and threshold; "
+            "use --method distance, or the shipped tower"
+        )
     settings = WDSettings(stored["kind"], float(stored["C"]))
     model = writer_classifier(reference_features, background_for(model_path), settings)
     score = -float(model.decision_function(questioned.reshape(1, -1))[0])
     return score, float(stored["threshold"] if threshold is None else threshold)
 
 
-def verify(model_path: str | Path | None, references: list[str | Path], questioned: str | Path,
-           threshold: float | None = None, explain: str | Path | None = None, method: str = "distance") -> Verdict:
+def verify(
+    model_path: str | Path | None,
+    references: list[str | Path],
+    questioned: str | Path,
+    threshold: float | None = None,
+    explain: str | Path | None = None,
+    method: str = "distance",
+) -> Verdict:
     """The verdict on `questioned` given `references` of the claimed writer.
 
     `model_path` None uses the tower shipped with sigkit (`sigkit.shipped`). `method` "distance"
@@ -133,17 +147,30 @@ def verify(model_path: str | Path | None, references: list[str | Path], question
     images = checked_images([*references, questioned], preprocessing_for(tower, card))
     embeddings = embed(tower, images)
     reference_rows = np.arange(len(images) - 1)
-    distances = pair_distances(embeddings, reference_rows, np.full_like(reference_rows, len(images) - 1), scorer_for(tower))
+    distances = pair_distances(
+        embeddings, reference_rows, np.full_like(reference_rows, len(images) - 1), scorer_for(tower)
+    )
     score = float(distances.mean())
     if method == "wd":
         score, threshold = wd_decision(card, Path(model_path), embeddings[:-1], embeddings[-1], threshold)
-    verdict = Verdict(distance=score, threshold=float(threshold), genuine=score <= threshold,
-                      distances=[float(d) for d in distances], method=method)
+    verdict = Verdict(
+        distance=score,
+        threshold=float(threshold),
+        genuine=score <= threshold,
+        distances=[float(d) for d in distances],
+        method=method,
+    )
     if explain:
         from sigkit.heatmaps import explain_figure
 
-        figure = explain_figure(tower, images[-1], images[:-1], verdict.distances, verdict.text(),
-                                names=[Path(p).name for p in [*references, questioned]])
+        figure = explain_figure(
+            tower,
+            images[-1],
+            images[:-1],
+            verdict.distances,
+            verdict.text(),
+            names=[Path(p).name for p in [*references, questioned]],
+        )
         Path(explain).parent.mkdir(parents=True, exist_ok=True)
         figure.savefig(explain, dpi=120)
     return verdict

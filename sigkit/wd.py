@@ -53,8 +53,10 @@ def background_rows(manifest: pd.DataFrame, per_writer: int = 4, seed: int = 0) 
     background that covers every writer without letting the prolific ones dominate."""
     manifest = manifest.reset_index(drop=True)
     rng = np.random.default_rng(seed)
-    rows = [rng.choice(group.index.to_numpy(), min(per_writer, len(group)), replace=False)
-            for _, group in manifest[manifest["genuine"]].groupby("writer", sort=True)]
+    rows = [
+        rng.choice(group.index.to_numpy(), min(per_writer, len(group)), replace=False)
+        for _, group in manifest[manifest["genuine"]].groupby("writer", sort=True)
+    ]
     if not rows:
         raise ValueError("no genuine signatures to draw a background from")
     return np.sort(np.concatenate(rows))
@@ -75,16 +77,25 @@ def writer_classifier(references: np.ndarray, background: np.ndarray, settings: 
     if len(references) < 1 or len(background) < 1:
         raise ValueError("a writer-dependent classifier needs at least one reference and one background signature")
     if references.shape[1] != background.shape[1]:
-        raise ValueError(f"references have {references.shape[1]} features, the background {background.shape[1]}: "
-                         "embed both with the same tower")
+        raise ValueError(
+            f"references have {references.shape[1]} features, the background {background.shape[1]}: "
+            "embed both with the same tower"
+        )
     x = np.concatenate([references, background])
     y = np.concatenate([np.ones(len(references), int), np.zeros(len(background), int)])
     return settings.classifier().fit(x, y)
 
 
-def wd_scores(features: np.ndarray, manifest: pd.DataFrame, background: np.ndarray, k: int,
-              settings: WDSettings = WDSettings(), seed: int = 0, draws: int = 1,
-              forgeries: str = "skilled") -> pd.DataFrame:
+def wd_scores(
+    features: np.ndarray,
+    manifest: pd.DataFrame,
+    background: np.ndarray,
+    k: int,
+    settings: WDSettings = WDSettings(),
+    seed: int = 0,
+    draws: int = 1,
+    forgeries: str = "skilled",
+) -> pd.DataFrame:
     """The K-reference protocol scored by writer-dependent classifiers: columns like
     `sigkit.evaluate.reference_scores` (writer, row, label, distance = -decision value, draw)."""
     features = flat(features)
@@ -92,15 +103,31 @@ def wd_scores(features: np.ndarray, manifest: pd.DataFrame, background: np.ndarr
     rows = []
     for draw, writer, references, questioned in reference_draws(manifest, k, seed, draws, forgeries):
         model = writer_classifier(features[references], background, settings)
-        rows.append(pd.DataFrame({"writer": writer, "row": questioned, "label": genuine_of(manifest, writer, questioned),
-                                  "distance": -model.decision_function(features[questioned]), "draw": draw}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "writer": writer,
+                    "row": questioned,
+                    "label": genuine_of(manifest, writer, questioned),
+                    "distance": -model.decision_function(features[questioned]),
+                    "draw": draw,
+                }
+            )
+        )
     if not rows:
         raise ValueError(f"no writer has more than k={k} genuine signatures")
     return pd.concat(rows, ignore_index=True)
 
 
-def choose_settings(val_features: np.ndarray, val_manifest: pd.DataFrame, background: np.ndarray, k: int,
-                    grid=GRID, seed: int = 0, forgeries: str = "skilled") -> tuple[WDSettings, pd.DataFrame]:
+def choose_settings(
+    val_features: np.ndarray,
+    val_manifest: pd.DataFrame,
+    background: np.ndarray,
+    k: int,
+    grid=GRID,
+    seed: int = 0,
+    forgeries: str = "skilled",
+) -> tuple[WDSettings, pd.DataFrame]:
     """The settings of `grid` with the lowest EER on the validation writers, and every one's EER."""
     table = []
     for settings in grid:
@@ -114,7 +141,9 @@ def choose_settings(val_features: np.ndarray, val_manifest: pd.DataFrame, backgr
 def save_background(features: np.ndarray, writers, path) -> None:
     """Write background features (float16) and their writers to `path` (`background.npz` beside a
     model is what `sigkit verify --method wd` reads)."""
-    np.savez_compressed(path, embeddings=np.asarray(features).astype(np.float16), writers=np.asarray(writers).astype(str))
+    np.savez_compressed(
+        path, embeddings=np.asarray(features).astype(np.float16), writers=np.asarray(writers).astype(str)
+    )
 
 
 def background_beside(model_path) -> np.ndarray | None:

@@ -15,8 +15,17 @@ from sigkit import synth
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.preprocess import load_images, preprocess_options
 
-TINY = dict(image_size=(32, 64), widths=(8, 16), convs_per_block=1, embedding_dim=16, writers_per_batch=3,
-            k_genuine=2, k_forged=1, batch_size=12, learning_rate=1e-3)
+TINY = dict(
+    image_size=(32, 64),
+    widths=(8, 16),
+    convs_per_block=1,
+    embedding_dim=16,
+    writers_per_batch=3,
+    k_genuine=2,
+    k_forged=1,
+    batch_size=12,
+    learning_rate=1e-3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -27,8 +36,6 @@ def tiny(tmp_path_factory):
     options = preprocess_options(sigkit.profile("default", **TINY))
     images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()}
     return folder, splits, images
-
-
 
 
 RUNNER = """
@@ -45,9 +52,12 @@ def train_and_kill(splits, images, overrides: dict, run, after_epoch: int = 1) -
     checkpointed epoch."""
     payload = run.parent / f"{run.name}-payload.pkl"
     payload.write_bytes(pickle.dumps((splits, images, overrides)))
-    child = subprocess.Popen([sys.executable, "-c", RUNNER, str(payload), str(run)],
-                             env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", RUNNER, str(payload), str(run)],
+        env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     state = run / "checkpoint" / "state.json"
     deadline = time.time() + 240
     while time.time() < deadline and child.poll() is None:

@@ -3,9 +3,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from drawing import scribble
 
 from sigkit import synth
-from drawing import scribble
 from sigkit.align import ALIGNMENTS, aligned_distances, embed_aligned, embed_variants, realign
 from sigkit.evaluate import evaluate_embeddings
 from sigkit.model import build_tower, embed
@@ -38,11 +38,13 @@ def test_realign_moves_by_whole_pixels_with_background_coming_in():
 
 
 def test_aligned_distance_is_the_smallest_over_alignments_either_way_round():
-    aligned = np.array([
-        [[0.0, 0.0], [3.0, 0.0], [0.0, 5.0]],   # as they are
-        [[1.0, 0.0], [0.0, 0.0], [0.0, 4.0]],   # alignment 1
-        [[0.0, 2.0], [3.0, 1.0], [9.0, 9.0]],   # alignment 2
-    ])
+    aligned = np.array(
+        [
+            [[0.0, 0.0], [3.0, 0.0], [0.0, 5.0]],  # as they are
+            [[1.0, 0.0], [0.0, 0.0], [0.0, 4.0]],  # alignment 1
+            [[0.0, 2.0], [3.0, 1.0], [9.0, 9.0]],  # alignment 2
+        ]
+    )
     a, b = np.array([0, 0, 2]), np.array([1, 2, 1])
     got = aligned_distances(aligned, a, b)
     # pair (0, 1): |as-is 0 - alignment-1 of 1| = 0
@@ -57,8 +59,16 @@ def test_aligned_distance_is_the_smallest_over_alignments_either_way_round():
 
 
 def test_a_shifted_copy_is_at_distance_zero_once_aligned():
-    tower = build_tower("cbam", input_shape=(50, 100, 1), widths=(8, 16), convs_per_block=1, embedding_dim=8,
-                        norm="none", pooling="grid", dropout=0.0)
+    tower = build_tower(
+        "cbam",
+        input_shape=(50, 100, 1),
+        widths=(8, 16),
+        convs_per_block=1,
+        embedding_dim=8,
+        norm="none",
+        pooling="grid",
+        dropout=0.0,
+    )
     image = stroke_image()
     images = np.stack([image, np.roll(image, 4, axis=1)])  # the same signature 4 px to the right
     aligned = embed_aligned(tower, images)
@@ -84,7 +94,9 @@ def test_evaluation_scores_every_protocol_again_with_aligned_distances():
     plain = ["single_skilled", "single_random", "references_3", "references_3_normalised"]
     assert list(ev.metrics) == plain + [f"{name}_aligned" for name in plain]
     pairs = ev.scores["single_skilled"]
-    np.testing.assert_allclose(ev.scores["single_skilled_aligned"]["distance"], aligned_distances(aligned, pairs["a"], pairs["b"]))
+    np.testing.assert_allclose(
+        ev.scores["single_skilled_aligned"]["distance"], aligned_distances(aligned, pairs["a"], pairs["b"])
+    )
     # K references: each questioned signature's mean aligned distance to the same references
     refs = ev.scores["references_3"]
     row = refs.iloc[0]
@@ -92,12 +104,19 @@ def test_evaluation_scores_every_protocol_again_with_aligned_distances():
     expected = aligned_distances(aligned, [row["row"]] * 3, references).mean()
     assert ev.scores["references_3_aligned"]["distance"].iloc[0] == pytest.approx(expected, rel=1e-6)
     # over several draws of references too, each with its own distances
-    assert set(ev.over_draws) == {"references_3", "references_3_normalised", "references_3_aligned",
-                                  "references_3_normalised_aligned"}
+    assert set(ev.over_draws) == {
+        "references_3",
+        "references_3_normalised",
+        "references_3_aligned",
+        "references_3_normalised_aligned",
+    }
     assert ev.over_draws["references_3_normalised_aligned"]["draws"][0] == pytest.approx(
-        ev.metrics["references_3_normalised_aligned"]["eer"])
+        ev.metrics["references_3_normalised_aligned"]["eer"]
+    )
     # one alignment is the plain distance
-    same = evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:1], val_aligned=aligned[:1])
+    same = evaluate_embeddings(
+        emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:1], val_aligned=aligned[:1]
+    )
     for name in plain:
         assert same.metrics[f"{name}_aligned"]["eer"] == pytest.approx(same.metrics[name]["eer"])
 
@@ -109,7 +128,9 @@ def test_aligned_protocols_need_aligned_validation_and_matching_shapes():
     with pytest.raises(ValueError, match="test and the validation writers"):
         evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned)
     with pytest.raises(ValueError, match="24 images"):
-        evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:, :5], val_aligned=aligned)
+        evaluate_embeddings(
+            emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:, :5], val_aligned=aligned
+        )
 
 
 def test_embed_aligned_of_real_preprocessed_images_keeps_them_in_order(tmp_path):
@@ -137,8 +158,16 @@ def test_embed_variants_turns_each_file_at_full_resolution_then_shifts_it(tmp_pa
     scan.rotate(8, resample=Image.BICUBIC, expand=True, fillcolor=225).save(paths[1])
     options = dict(size=(48, 96), sigma=1.0, margin=2)
     images = load_images(paths, **options)
-    tower = build_tower("cbam", input_shape=(48, 96, 1), widths=(8, 16), convs_per_block=1, embedding_dim=8,
-                        norm="none", pooling="grid", dropout=0.0)
+    tower = build_tower(
+        "cbam",
+        input_shape=(48, 96, 1),
+        widths=(8, 16),
+        convs_per_block=1,
+        embedding_dim=8,
+        norm="none",
+        pooling="grid",
+        dropout=0.0,
+    )
     variants = embed_variants(tower, paths, options, images=images, turns=(0.0, -8.0, 8.0))
     assert variants.shape == (3 * len(ALIGNMENTS), 2, 8)
     np.testing.assert_allclose(variants[0], embed(tower, images), atol=1e-6)  # [0]: as they are

@@ -42,7 +42,10 @@ def test_zero_strength_is_identity():
 def test_shift_moves_ink_and_rotation_tilts_it():
     images = strokes(batch=1)
     shifted = augment_batch(images, tf.constant([3, 4]), AugmentOptions(0, 0.2, 0, 0)).numpy()
-    centre = lambda x: np.argwhere(x[0, ..., 0] > 0.5).mean(axis=0)
+
+    def centre(x):
+        return np.argwhere(x[0, ..., 0] > 0.5).mean(axis=0)
+
     assert np.linalg.norm(centre(shifted) - centre(images.numpy())) > 0.5
     rotated = augment_batch(images, tf.constant([3, 4]), AugmentOptions(20, 0, 0, 0)).numpy()
     assert not np.allclose(rotated, images.numpy(), atol=1e-3)

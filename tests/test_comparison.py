@@ -55,14 +55,17 @@ GOOD_HEADER = ",".join(comparison.COLUMNS)
 GOOD_ROW = "M,2020,CEDAR,WI Siamese,eer,4.5,Someone 2020,,read in abstract"
 
 
-@pytest.mark.parametrize("content, complaint", [
-    ("method,year,dataset,metric,value\nM,2020,CEDAR,eer,4.5\n", "missing column"),
-    (f"{GOOD_HEADER}\n{GOOD_ROW.replace('WI Siamese', '')}\n", "empty 'protocol' on line(s) 2"),
-    (f"{GOOD_HEADER}\n{GOOD_ROW}\n{GOOD_ROW.replace('CEDAR', '  ')}\n", "empty 'dataset' on line(s) 3"),
-    (f"{GOOD_HEADER}\n{GOOD_ROW.replace('4.5', '0.045e4')}\n", "0 to 100"),
-    (f"{GOOD_HEADER}\n{GOOD_ROW.replace('4.5', 'n/a')}\n", "0 to 100"),
-    (f'{GOOD_HEADER}\n{GOOD_ROW}\n"unclosed,2020\n', "not a readable CSV"),
-])
+@pytest.mark.parametrize(
+    "content, complaint",
+    [
+        ("method,year,dataset,metric,value\nM,2020,CEDAR,eer,4.5\n", "missing column"),
+        (f"{GOOD_HEADER}\n{GOOD_ROW.replace('WI Siamese', '')}\n", "empty 'protocol' on line(s) 2"),
+        (f"{GOOD_HEADER}\n{GOOD_ROW}\n{GOOD_ROW.replace('CEDAR', '  ')}\n", "empty 'dataset' on line(s) 3"),
+        (f"{GOOD_HEADER}\n{GOOD_ROW.replace('4.5', '0.045e4')}\n", "0 to 100"),
+        (f"{GOOD_HEADER}\n{GOOD_ROW.replace('4.5', 'n/a')}\n", "0 to 100"),
+        (f'{GOOD_HEADER}\n{GOOD_ROW}\n"unclosed,2020\n', "not a readable CSV"),
+    ],
+)
 def test_malformed_csv_raises_value_error_naming_the_file(tmp_path, content, complaint):
     path = tmp_path / "broken_literature.csv"
     path.write_text(content)
@@ -72,27 +75,38 @@ def test_malformed_csv_raises_value_error_naming_the_file(tmp_path, content, com
 
 
 def test_with_measured_adds_flagged_rows(literature):
-    table = comparison.with_measured(literature, {"accuracy": 89.3, "EER": 10.0}, dataset="CEDAR",
-                                     protocol="WI Siamese, threshold on validation writers")
+    table = comparison.with_measured(
+        literature,
+        {"accuracy": 89.3, "EER": 10.0},
+        dataset="CEDAR",
+        protocol="WI Siamese, threshold on validation writers",
+    )
     mine = table[table["measured"]]
     assert len(table) == len(literature) + 2
     assert set(mine["metric"]) == {"accuracy", "eer"} and (mine["method"] == "sigkit (this run)").all()
     assert (mine["dataset"] == "CEDAR").all() and len(literature) == len(table[~table["measured"]])
 
 
-@pytest.mark.parametrize("measured, dataset, protocol", [
-    ({"eer": 140.0}, "CEDAR", "WI"),
-    ({"eer": 10.0}, "", "WI"),
-    ({"eer": 10.0}, "CEDAR", " "),
-])
+@pytest.mark.parametrize(
+    "measured, dataset, protocol",
+    [
+        ({"eer": 140.0}, "CEDAR", "WI"),
+        ({"eer": 10.0}, "", "WI"),
+        ({"eer": 10.0}, "CEDAR", " "),
+    ],
+)
 def test_with_measured_refuses_results_that_cannot_be_compared(literature, measured, dataset, protocol):
     with pytest.raises(ValueError):
         comparison.with_measured(literature, measured, dataset=dataset, protocol=protocol)
 
 
 def test_chart_has_one_panel_per_metric_labelled_with_datasets_and_highlights_sigkit(literature):
-    table = comparison.with_measured(literature, {"accuracy": 89.3, "eer": 10.0}, dataset="synthetic",
-                                     protocol="WI Siamese, threshold on validation writers")
+    table = comparison.with_measured(
+        literature,
+        {"accuracy": 89.3, "eer": 10.0},
+        dataset="synthetic",
+        protocol="WI Siamese, threshold on validation writers",
+    )
     fig = comparison.comparison_chart(table, metrics=("accuracy", "eer"))
     try:
         assert len(fig.axes) == 2
@@ -120,9 +134,12 @@ def test_chart_keeps_a_panel_for_a_metric_without_rows(literature):
 def test_ablation_verdicts_read_each_arm_against_the_baseline_interval():
     from sigkit.experiment import ablation_verdicts
 
-    results = {"cbam": {"eer_single_skilled": 15.0, "eer_single_skilled_ci": [11.0, 19.0]},
-               "better": {"eer_single_skilled": 9.5}, "same": {"eer_single_skilled": 17.0},
-               "worse": {"eer_single_skilled": 22.0}}
+    results = {
+        "cbam": {"eer_single_skilled": 15.0, "eer_single_skilled_ci": [11.0, 19.0]},
+        "better": {"eer_single_skilled": 9.5},
+        "same": {"eer_single_skilled": 17.0},
+        "worse": {"eer_single_skilled": 22.0},
+    }
     better, same, worse = ablation_verdicts(results, "cbam", ["better", "same", "worse"])
     assert "helps" in better and "9.5 %" in better and "11.0-19.0" in better
     assert "cannot be told apart" in same and "hurts" in worse

@@ -8,11 +8,11 @@ import warnings
 
 import numpy as np
 import pytest
+from test_datasets import cedar_set, generic_set
 
 from sigkit.config import Config
 from sigkit.datasets import DuplicateImagesWarning, corpus_counts, load_corpora, load_dataset, splits_for
 from sigkit.paths import resolve_data
-from test_datasets import cedar_set, generic_set
 
 
 @pytest.fixture
@@ -68,8 +68,9 @@ def test_shares_split_every_corpus_and_writers_without_forgeries_stay(tmp_path):
         manifest = load([a, b], tmp_path)
     splits = splits_for(manifest, Config(val_writers=0.2, test_writers=0.2))
     for name, part in splits.items():
-        assert part.groupby("corpus")["writer"].nunique().to_dict() == ({"a": 6, "b": 6} if name == "train"
-                                                                        else {"a": 2, "b": 2})
+        assert part.groupby("corpus")["writer"].nunique().to_dict() == (
+            {"a": 6, "b": 6} if name == "train" else {"a": 2, "b": 2}
+        )
     assert not set(splits["train"]["writer"]) & (set(splits["val"]["writer"]) | set(splits["test"]["writer"]))
 
 

@@ -43,8 +43,7 @@ def signature(seed: int, size: tuple[int, int] = (64, 32)) -> Image.Image:
     draw = ImageDraw.Draw(image)
     width, height = size
     for _ in range(4):
-        points = [(int(rng.integers(2, width - 2)), int(rng.integers(2, height - 2)))
-                  for _ in range(4)]
+        points = [(int(rng.integers(2, width - 2)), int(rng.integers(2, height - 2))) for _ in range(4)]
         draw.line(points, fill=int(rng.integers(0, 60)), width=2)
     return image
 
@@ -215,12 +214,17 @@ def test_generic_layout_with_mixed_case_extensions_and_folders(tmp_path):
 
     assert (manifest["source"] == "generic").all()
     rows = {(r.writer, r.genuine, r.sample) for r in manifest.itertuples()}
-    assert rows == {("alice", True, "a1"), ("alice", True, "a2"), ("alice", False, "x1"),
-                    ("bob", True, "b1"), ("bob", True, "b2"), ("bob", False, "y1"),
-                    ("bob", False, "y2")}
+    assert rows == {
+        ("alice", True, "a1"),
+        ("alice", True, "a2"),
+        ("alice", False, "x1"),
+        ("bob", True, "b1"),
+        ("bob", True, "b2"),
+        ("bob", False, "y1"),
+        ("bob", False, "y2"),
+    }
     formats = dict(zip(manifest["sample"], manifest["format"]))
-    assert formats == {"a1": "PNG", "a2": "JPEG", "x1": "JPEG", "b1": "PNG", "b2": "TIFF",
-                       "y1": "BMP", "y2": "TIFF"}
+    assert formats == {"a1": "PNG", "a2": "JPEG", "x1": "JPEG", "b1": "PNG", "b2": "TIFF", "y1": "BMP", "y2": "TIFF"}
     transcoded = manifest[manifest["decode_path"] != manifest["path"]]
     assert sorted(transcoded["sample"]) == ["b2", "y1", "y2"]
     assert manifest.attrs["skipped"] == []
@@ -236,8 +240,12 @@ def test_unknown_layout_error_says_what_was_found_and_what_is_accepted(tmp_path)
     message = str(error.value)
     assert "4 image file(s)" in message
     assert "scan0.png" in message and "misc" in message
-    for layout, example in (("cedar", "full_org/original_1_1.png"), ("kaggle", "001_forg/"),
-                            ("bhsig", "B-S-1-G-01.tif"), ("generic", "alice/genuine/")):
+    for layout, example in (
+        ("cedar", "full_org/original_1_1.png"),
+        ("kaggle", "001_forg/"),
+        ("bhsig", "B-S-1-G-01.tif"),
+        ("generic", "alice/genuine/"),
+    ):
         assert layout in message and example in message
 
 
@@ -380,9 +388,9 @@ def _sixteen_bit(path: Path) -> None:
 def _alpha_ink(colour: int):
     def make(path: Path) -> None:
         image = Image.new("RGBA", (80, 40), (colour, colour, colour, 0))
-        ImageDraw.Draw(image).line([(5, 30), (40, 5), (75, 30)], fill=(colour,) * 3 + (255,),
-                                   width=3)
+        ImageDraw.Draw(image).line([(5, 30), (40, 5), (75, 30)], fill=(colour,) * 3 + (255,), width=3)
         save(image, path)
+
     return make
 
 
@@ -396,13 +404,16 @@ def _grey_with_alpha(path: Path) -> None:
     save(image, path)
 
 
-@pytest.mark.parametrize("make_image, mode", [
-    pytest.param(_sixteen_bit, "I;16", id="16-bit"),
-    pytest.param(_alpha_ink(0), "RGBA", id="black-rgb-alpha-ink"),
-    pytest.param(_alpha_ink(255), "RGBA", id="white-rgb-alpha-ink"),
-    pytest.param(_palette, "P", id="palette"),
-    pytest.param(_grey_with_alpha, "LA", id="LA"),
-])
+@pytest.mark.parametrize(
+    "make_image, mode",
+    [
+        pytest.param(_sixteen_bit, "I;16", id="16-bit"),
+        pytest.param(_alpha_ink(0), "RGBA", id="black-rgb-alpha-ink"),
+        pytest.param(_alpha_ink(255), "RGBA", id="white-rgb-alpha-ink"),
+        pytest.param(_palette, "P", id="palette"),
+        pytest.param(_grey_with_alpha, "LA", id="LA"),
+    ],
+)
 def test_unusual_but_valid_images_are_accepted(tmp_path, make_image, mode):
     root = generic_set(tmp_path / "set", {"alice": (2, 1)})
     special = root / "alice" / "genuine" / "special.png"
@@ -453,8 +464,7 @@ def test_writer_with_too_few_genuine_samples_is_skipped(tmp_path, caplog):
     assert "writer 'bob' has 1 genuine sample(s)" in caplog.text
     assert "writer 'carol' has 1 genuine sample(s)" in caplog.text
     skipped = {Path(s["path"]).relative_to(root).as_posix() for s in manifest.attrs["skipped"]}
-    assert {"bob/genuine/g0.png", "bob/forged/f0.png", "bob/forged/f1.png",
-            "carol/genuine/g1.png"} <= skipped
+    assert {"bob/genuine/g0.png", "bob/forged/f0.png", "bob/forged/f1.png", "carol/genuine/g1.png"} <= skipped
     assert len(load_quietly(root, min_genuine=1)) == 4 + 3 + 2
 
     save(signature(5), root / "carol" / "genuine" / "g1.png")
@@ -506,16 +516,16 @@ def test_cache_dir_defaults_to_sigkit_cache_env(tmp_path, monkeypatch):
 # splits, reference limits, summary (on a synthetic manifest: no files needed)
 
 
-def fake_manifest(n_writers: int = 20, n_genuine: int = 6, n_forged: int = 3,
-                  pad: int = 0) -> pd.DataFrame:
+def fake_manifest(n_writers: int = 20, n_genuine: int = 6, n_forged: int = 3, pad: int = 0) -> pd.DataFrame:
     rows = []
     for w in range(1, n_writers + 1):
         writer = str(w).zfill(pad)
         for genuine, count in ((True, n_genuine), (False, n_forged)):
             for s in range(1, count + 1):
                 kind = "g" if genuine else "f"
-                rows.append({"path": f"/d/{writer}/{kind}{s}.png", "writer": writer,
-                             "genuine": genuine, "sample": str(s)})
+                rows.append(
+                    {"path": f"/d/{writer}/{kind}{s}.png", "writer": writer, "genuine": genuine, "sample": str(s)}
+                )
     return pd.DataFrame(rows)
 
 
@@ -529,8 +539,7 @@ def test_random_split_is_writer_disjoint_complete_and_sized():
     sets = writer_sets(splits)
     assert list(splits) == ["train", "val", "test"]
     assert [len(sets[k]) for k in ("train", "val", "test")] == [14, 3, 3]
-    assert not (sets["train"] & sets["val"] or sets["train"] & sets["test"]
-                or sets["val"] & sets["test"])
+    assert not (sets["train"] & sets["val"] or sets["train"] & sets["test"] or sets["val"] & sets["test"])
     assert sets["train"] | sets["val"] | sets["test"] == set(manifest["writer"])
     assert sum(len(part) for part in splits.values()) == len(manifest)
     assert all(list(part.index) == list(range(len(part))) for part in splits.values())
@@ -550,10 +559,8 @@ def test_random_split_is_deterministic_per_seed():
 
 def test_explicit_writer_lists_override_and_drop_the_rest():
     manifest = fake_manifest(12)
-    splits = split_writers(manifest, train_writers=range(1, 7), val_writers=["7", 8],
-                           test_writers=[9, "10"])
-    assert writer_sets(splits) == {"train": {"1", "2", "3", "4", "5", "6"},
-                                   "val": {"7", "8"}, "test": {"9", "10"}}
+    splits = split_writers(manifest, train_writers=range(1, 7), val_writers=["7", 8], test_writers=[9, "10"])
+    assert writer_sets(splits) == {"train": {"1", "2", "3", "4", "5", "6"}, "val": {"7", "8"}, "test": {"9", "10"}}
     only_test = split_writers(manifest, test_writers=[1])
     assert only_test["train"].empty and set(only_test["test"]["writer"]) == {"1"}
 
@@ -561,8 +568,7 @@ def test_explicit_writer_lists_override_and_drop_the_rest():
 def test_explicit_numbers_match_zero_padded_writer_ids():
     manifest = fake_manifest(5, pad=3)
     splits = split_writers(manifest, train_writers=[1, 2, 3], val_writers=["004"], test_writers=[5])
-    assert writer_sets(splits) == {"train": {"001", "002", "003"}, "val": {"004"},
-                                   "test": {"005"}}
+    assert writer_sets(splits) == {"train": {"001", "002", "003"}, "val": {"004"}, "test": {"005"}}
 
 
 def test_explicit_split_errors_name_the_writers():
@@ -584,14 +590,15 @@ def test_too_few_writers_for_three_splits_is_a_clear_error():
 
 def test_limit_references_caps_genuine_and_keeps_forgeries():
     manifest = fake_manifest(4, n_genuine=6, n_forged=3)
-    manifest = manifest[~((manifest["writer"] == "4") & manifest["genuine"]
-                          & (manifest["sample"].astype(int) > 2))]  # writer 4 has only 2
+    manifest = manifest[
+        ~((manifest["writer"] == "4") & manifest["genuine"] & (manifest["sample"].astype(int) > 2))
+    ]  # writer 4 has only 2
     limited = limit_references(manifest, 3, seed=0)
     genuine_counts = limited[limited["genuine"]].groupby("writer").size().to_dict()
     assert genuine_counts == {"1": 3, "2": 3, "3": 3, "4": 2}
     pd.testing.assert_frame_equal(
-        limited[~limited["genuine"]].reset_index(drop=True),
-        manifest[~manifest["genuine"]].reset_index(drop=True))
+        limited[~limited["genuine"]].reset_index(drop=True), manifest[~manifest["genuine"]].reset_index(drop=True)
+    )
     assert set(limited["path"]) <= set(manifest["path"])
     assert list(limited.index) == list(range(len(limited)))
 
@@ -602,8 +609,7 @@ def test_limit_references_is_deterministic_and_independent_of_other_writers():
     assert first.equals(limit_references(manifest, 4, seed=1))
     assert not first.equals(limit_references(manifest, 4, seed=2))
     one_writer = manifest[manifest["writer"] == "3"]
-    assert (set(limit_references(one_writer, 4, seed=1)["path"])
-            == set(first.loc[first["writer"] == "3", "path"]))
+    assert set(limit_references(one_writer, 4, seed=1)["path"]) == set(first.loc[first["writer"] == "3", "path"])
     assert limit_references(manifest, None) is manifest
     for bad in (0, -1, 2.5):
         with pytest.raises(ValueError, match="positive integer"):
@@ -637,8 +643,9 @@ def test_real_cedar_set_loads_completely():
     assert int(manifest["genuine"].sum()) == 1320
     assert int((~manifest["genuine"]).sum()) == 1320
     assert (summarize(manifest) == 24).all().all()
-    benchmark = split_writers(manifest, train_writers=range(1, 36), val_writers=range(36, 46),
-                              test_writers=range(46, 56))
+    benchmark = split_writers(
+        manifest, train_writers=range(1, 36), val_writers=range(36, 46), test_writers=range(46, 56)
+    )
     assert [part["writer"].nunique() for part in benchmark.values()] == [35, 10, 10]
 
 
@@ -646,8 +653,12 @@ def test_splits_for_a_config_and_rows_in_the_manifest():
     import sigkit
     from sigkit.datasets import rows_in, splits_for
 
-    rows = [{"path": f"/x/{w}_{i}_{g}.png", "writer": str(w), "genuine": g, "sample": str(i)}
-            for w in range(10) for i in range(6) for g in (True, False)]
+    rows = [
+        {"path": f"/x/{w}_{i}_{g}.png", "writer": str(w), "genuine": g, "sample": str(i)}
+        for w in range(10)
+        for i in range(6)
+        for g in (True, False)
+    ]
     manifest = pd.DataFrame(rows)
     splits = splits_for(manifest, sigkit.Config(val_writers=2, test_writers=2, seed=3, references_per_writer=4))
     assert [splits[n]["writer"].nunique() for n in ("train", "val", "test")] == [6, 2, 2]

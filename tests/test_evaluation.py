@@ -17,8 +17,18 @@ from sigkit.preprocess import load_images, preprocess_options
 from sigkit.train import train
 
 matplotlib.use("Agg")
-TINY = dict(image_size=(32, 64), widths=(8, 16), convs_per_block=1, embedding_dim=16, writers_per_batch=3,
-            k_genuine=2, k_forged=1, learning_rate=1e-3, epochs=2, steps_per_epoch=3)
+TINY = dict(
+    image_size=(32, 64),
+    widths=(8, 16),
+    convs_per_block=1,
+    embedding_dim=16,
+    writers_per_batch=3,
+    k_genuine=2,
+    k_forged=1,
+    learning_rate=1e-3,
+    epochs=2,
+    steps_per_epoch=3,
+)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +50,9 @@ def test_parse_writers():
 def test_evaluation_protocols_and_figures(trained, tmp_path):
     _, splits, images, result = trained
     tower = find_tower(load_siamese(result.model_path))
-    evaluation = evaluate_embeddings(embed(tower, images["test"]), splits["test"], embed(tower, images["val"]),
-                                     splits["val"], k=3, n_boot=50)
+    evaluation = evaluate_embeddings(
+        embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], k=3, n_boot=50
+    )
     assert set(evaluation.metrics) == {"single_skilled", "single_random", "references_3", "references_3_normalised"}
     for m in evaluation.metrics.values():
         assert 0 <= m["eer"] <= 1 and 0 <= m["auc"] <= 1 and m["eer_ci"][0] <= m["eer_ci"][1]
@@ -63,12 +74,29 @@ def test_evaluation_protocols_and_figures(trained, tmp_path):
 def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
     folder, splits, images, result = trained
     test, val = sorted(splits["test"]["writer"].unique()), sorted(splits["val"]["writer"].unique())
-    status = cli.main(["evaluate", "--model", str(result.model_path), "--data", str(folder), "--writers", *test,
-                       "--val-writers", *val, "--out", str(tmp_path / "ev"), "--bootstrap", "0"])
+    status = cli.main(
+        [
+            "evaluate",
+            "--model",
+            str(result.model_path),
+            "--data",
+            str(folder),
+            "--writers",
+            *test,
+            "--val-writers",
+            *val,
+            "--out",
+            str(tmp_path / "ev"),
+            "--bootstrap",
+            "0",
+        ]
+    )
     assert status == 0
     saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     tower = find_tower(load_siamese(result.model_path))
-    direct = evaluate_embeddings(embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], n_boot=0)
+    direct = evaluate_embeddings(
+        embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], n_boot=0
+    )
     for protocol, m in direct.metrics.items():
         assert saved["metrics"][protocol]["eer"] == pytest.approx(m["eer"])
         assert saved["metrics"][protocol]["accuracy"] == pytest.approx(m["accuracy"])
@@ -79,8 +107,24 @@ def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
 def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_path):
     folder, splits, _, result = trained
     test = sorted(splits["test"]["writer"].unique())
-    assert cli.main(["evaluate", "--model", str(result.model_path), "--data", str(folder), "--writers", *test,
-                     "--out", str(tmp_path), "--bootstrap", "0"]) == 0
+    assert (
+        cli.main(
+            [
+                "evaluate",
+                "--model",
+                str(result.model_path),
+                "--data",
+                str(folder),
+                "--writers",
+                *test,
+                "--out",
+                str(tmp_path),
+                "--bootstrap",
+                "0",
+            ]
+        )
+        == 0
+    )
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"]["single_skilled"]["threshold"] == pytest.approx(result.threshold)
     assert "references_5_normalised" not in saved["metrics"]  # another scale: no stored threshold for it
@@ -113,8 +157,19 @@ def test_cli_verify_explain_draws_the_pairs_with_the_verdict(trained, tmp_path, 
     test = splits["test"].reset_index(drop=True)
     genuine = test[(test["writer"] == test["writer"].iloc[0]) & test["genuine"]]["path"].tolist()
     out = tmp_path / "explain.png"
-    status = cli.main(["verify", "--model", str(result.model_path), "--reference", *genuine[:3], "--questioned",
-                       genuine[3], "--explain", str(out)])
+    status = cli.main(
+        [
+            "verify",
+            "--model",
+            str(result.model_path),
+            "--reference",
+            *genuine[:3],
+            "--questioned",
+            genuine[3],
+            "--explain",
+            str(out),
+        ]
+    )
     assert status in (0, 1) and f"where they differ: {out}" in capsys.readouterr().out
     picture = matplotlib.pyplot.imread(out)
     assert picture.ndim == 3 and picture.shape[0] > 200  # three rows of pairs, not an empty canvas
@@ -131,7 +186,12 @@ def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):
     for bad in (empty, text, tmp_path / "missing.png"):
         assert cli.main(base + [str(bad)]) == 2
         assert str(bad) in capsys.readouterr().err
-    assert cli.main(["verify", "--model", str(tmp_path / "none.keras"), "--reference", reference, "--questioned", reference]) == 2
+    assert (
+        cli.main(
+            ["verify", "--model", str(tmp_path / "none.keras"), "--reference", reference, "--questioned", reference]
+        )
+        == 2
+    )
     assert "none.keras" in capsys.readouterr().err
     lone = tmp_path / "lone" / "m.keras"
     lone.parent.mkdir()

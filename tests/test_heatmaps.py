@@ -11,8 +11,16 @@ import pytest  # noqa: E402
 
 import sigkit  # noqa: E402,F401  (registers the sigkit classes for loading)
 from sigkit.heatmaps import (  # noqa: E402
-    attention_maps, deletion_curve, deletion_figure, deletion_test, difference_maps, grad_cam, ink_attention_ratio,
-    overlay, pair_distance, pair_grid,
+    attention_maps,
+    deletion_curve,
+    deletion_figure,
+    deletion_test,
+    difference_maps,
+    grad_cam,
+    ink_attention_ratio,
+    overlay,
+    pair_distance,
+    pair_grid,
 )
 from sigkit.model import build_siamese, cbam_tower, find_tower, load_siamese, signet_tower  # noqa: E402
 
@@ -86,8 +94,9 @@ def test_grad_cam_runs_on_towers_without_attention():
     map_a, _ = grad_cam(tiny_tower(attention="none"), images[0], images[1])
     assert map_a.shape == (32, 64) and map_a.max() == pytest.approx(1.0)
     rng = np.random.default_rng(5)
-    map_a, map_b = grad_cam(signet_tower(input_shape=(100, 140, 1), embedding_dim=8), rng.random((100, 140, 1)),
-                            rng.random((100, 140, 1)))
+    map_a, map_b = grad_cam(
+        signet_tower(input_shape=(100, 140, 1), embedding_dim=8), rng.random((100, 140, 1)), rng.random((100, 140, 1))
+    )
     assert map_a.shape == map_b.shape == (100, 140)
 
 
@@ -112,7 +121,12 @@ def test_ink_attention_ratio_on_a_hand_made_case():
 @pytest.mark.parametrize("method", ["attention", "gradcam", "difference"])
 def test_pair_grid_draws_four_panels_a_row_with_the_distance(tower, method):
     images = strokes(7, n=3)
-    fig = pair_grid(match_tower() if method == "difference" else tower, images, [(0, 1, "genuine-genuine"), (0, 2, "genuine-forgery")], method=method)
+    fig = pair_grid(
+        match_tower() if method == "difference" else tower,
+        images,
+        [(0, 1, "genuine-genuine"), (0, 2, "genuine-forgery")],
+        method=method,
+    )
     assert isinstance(fig, matplotlib.figure.Figure) and len(fig.axes) == 8
     titles = [ax.get_title() for ax in fig.axes]
     assert "genuine-forgery" in titles[4] and "d = " in titles[4]
@@ -125,8 +139,11 @@ def test_an_ensemble_is_explained_by_its_members_mean_maps():
     first, second = tiny_tower(name="member_0"), tiny_tower(name="member_1", attention="all")
     ensemble = build_ensemble([first, second])
     images = strokes(5, n=2)
-    np.testing.assert_allclose(attention_maps(ensemble, images),
-                               (attention_maps(first, images) + attention_maps(second, images)) / 2, atol=1e-6)
+    np.testing.assert_allclose(
+        attention_maps(ensemble, images),
+        (attention_maps(first, images) + attention_maps(second, images)) / 2,
+        atol=1e-6,
+    )
     heat_a, heat_b = grad_cam(ensemble, images[0], images[1])
     assert heat_a.shape == heat_b.shape == (32, 64)
     assert 0.0 <= heat_a.min() and heat_a.max() <= 1.0
@@ -136,7 +153,9 @@ def test_an_ensemble_is_explained_by_its_members_mean_maps():
 
 def match_tower():
     keras.utils.set_random_seed(0)
-    return cbam_tower(input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, head="match", match_dim=8, match_pool=4)
+    return cbam_tower(
+        input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, head="match", match_dim=8, match_pool=4
+    )
 
 
 def test_difference_maps_add_up_to_the_squared_match_distance():

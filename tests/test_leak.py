@@ -12,9 +12,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from drawing import scribble
 from PIL import Image
 
-from drawing import scribble
 from sigkit.datasets import load_dataset
 from sigkit.leak import (
     leak_auc,
@@ -55,8 +55,20 @@ def test_raw_features_describe_the_paper_not_the_ink(data):
     manifest, _ = data
     features = raw_background_features(manifest)
     assert len(features) == len(manifest) == 2 * WRITERS * PER_CLASS
-    assert {"bg_mean", "bg_std", "bg_p5", "bg_p50", "bg_p95", "bg_noise", "mode_code", "height",
-            "width", "aspect", "file_bytes", "format_code"} <= set(features.columns)
+    assert {
+        "bg_mean",
+        "bg_std",
+        "bg_p5",
+        "bg_p50",
+        "bg_p95",
+        "bg_noise",
+        "mode_code",
+        "height",
+        "width",
+        "aspect",
+        "file_bytes",
+        "format_code",
+    } <= set(features.columns)
     genuine = manifest["genuine"].to_numpy()
     # the ink (grey 40) is left out: the background median is the paper tone
     assert features.loc[genuine, "bg_p50"].between(225, 240).all()
@@ -101,8 +113,7 @@ def test_constant_columns_are_dropped_and_folds_never_share_a_writer():
     rng = np.random.default_rng(0)
     groups = np.repeat(["a", "b", "c"], 10)  # 3 writers: 3 folds, not 5
     labels = np.tile([0, 1], 15)
-    features = pd.DataFrame({"constant": 7.0, "signal": labels + rng.normal(0, 0.1, 30),
-                             "missing": np.nan})
+    features = pd.DataFrame({"constant": 7.0, "signal": labels + rng.normal(0, 0.1, 30), "missing": np.nan})
     result = leak_auc(features, labels, groups, n_boot=100)
     assert result["n_features"] == 1 and result["n_writers"] == 3 and result["n"] == 30
     assert result["auc"] > 0.95
@@ -143,7 +154,6 @@ def pen_tone_set(root: Path) -> Path:
 
 def test_ink_tone_row_catches_a_pen_that_grey_ink_keeps_and_binary_ink_drops(tmp_path):
     manifest = load_dataset(pen_tone_set(tmp_path / "cedar"), cache_dir=tmp_path / "cache")
-    forged, writers = ~manifest["genuine"].to_numpy(bool), manifest["writer"].to_numpy()
     for ink, leaks in [("grey", True), ("binary", False)]:
         images = load_images(manifest["decode_path"], size=IMAGE_SIZE, ink=ink)
         tone = leak_check(manifest, images, n_boot=200).loc["sigkit preprocessed, ink tone"]

@@ -6,8 +6,16 @@ import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from sigkit.evaluate import eer_over_draws, reference_scores
-from sigkit.metrics import (at_threshold, bootstrap_ci, choose_threshold, eer, far_frr, per_writer_eer, roc_auc,
-                            writer_bootstrap)
+from sigkit.metrics import (
+    at_threshold,
+    bootstrap_ci,
+    choose_threshold,
+    eer,
+    far_frr,
+    per_writer_eer,
+    roc_auc,
+    writer_bootstrap,
+)
 
 
 def test_perfect_and_inverted_separation():
@@ -148,11 +156,13 @@ def test_choose_threshold_rules():
 
 
 def test_per_writer_eer_by_hand():
-    scores = pd.DataFrame({
-        "writer": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
-        "distance": [0.1, 0.2, 0.8, 0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
-        "label": [1, 1, 0, 0, 1, 0, 1, 0, 1, 1],
-    })
+    scores = pd.DataFrame(
+        {
+            "writer": ["a"] * 4 + ["b"] * 4 + ["c"] * 2,
+            "distance": [0.1, 0.2, 0.8, 0.9, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6],
+            "label": [1, 1, 0, 0, 1, 0, 1, 0, 1, 1],
+        }
+    )
     table = per_writer_eer(scores).set_index("writer")
     assert list(table.index) == ["a", "b"]  # c has no forgery: no EER
     assert table.loc["a", "eer"] == 0.0 and table.loc["b", "eer"] == pytest.approx(0.5)

@@ -48,7 +48,7 @@ def test_contrastive_loss_positive_margin_stops_pulling_close_genuine_pairs():
     loss = ContrastiveLoss(margin=1.5, positive_margin=0.3, reduction=None)
     d = np.array([0.2, 0.5, 1.0, 2.0], "float32")
     y = np.array([1, 1, 0, 0], "float32")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(y, d)), [0.0, 0.2 ** 2, 0.5 ** 2, 0.0], rtol=1e-5)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(loss(y, d)), [0.0, 0.2**2, 0.5**2, 0.0], rtol=1e-5)
     assert ContrastiveLoss.from_config(loss.get_config()).positive_margin == pytest.approx(0.3)
     with pytest.raises(ValueError, match="positive_margin"):
         ContrastiveLoss(margin=1.0, positive_margin=1.0)
@@ -156,9 +156,10 @@ def test_in_batch_loss_on_a_hand_made_batch():
     d = keras.ops.convert_to_numpy(pairwise_distances(emb))
     np.testing.assert_allclose(d[0, 1], 0.6, atol=1e-4)
     margin = 1.0
-    positive = 0.6 ** 2  # (0, 1)
+    positive = 0.6**2  # (0, 1)
     skilled = np.mean(  # pairs (0,2), (1,2) of writer 0 and (3,4) of writer 1
-        [(margin - 0.5) ** 2, max(margin - np.hypot(0.6, 0.5), 0) ** 2, max(margin - 2.9, 0) ** 2])
+        [(margin - 0.5) ** 2, max(margin - np.hypot(0.6, 0.5), 0) ** 2, max(margin - 2.9, 0) ** 2]
+    )
     random = np.mean([max(margin - 3.0, 0) ** 2, max(margin - 2.4, 0) ** 2])  # (0,3), (1,3)
     loss = InBatchContrastiveLoss(margin=margin, skilled_weight=2.0)
     value = float(loss(targets, emb))
@@ -172,7 +173,7 @@ def test_in_batch_loss_on_a_hand_made_batch():
     assert InBatchContrastiveLoss.from_config(loss.get_config()).skilled_weight == 2.0
     # a positive margin of 0.5 leaves only the genuine pair's 0.1 beyond it
     loose = InBatchContrastiveLoss(margin=margin, skilled_weight=2.0, positive_margin=0.5)
-    assert float(loose(targets, emb)) == pytest.approx(0.1 ** 2 + 2.0 * skilled + random, rel=1e-4)
+    assert float(loose(targets, emb)) == pytest.approx(0.1**2 + 2.0 * skilled + random, rel=1e-4)
     assert InBatchContrastiveLoss.from_config(loose.get_config()).positive_margin == 0.5
     # averaging over the active pairs only: skilled pairs (0,2), (1,2) cost, (3,4) is beyond the
     # margin; both random pairs are beyond it, so the random term is 0, not a mean of zeros
@@ -199,6 +200,9 @@ def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_only(tmp_path):
         "m = keras.saving.load_model(sys.argv[1])\n"
         "x = np.load(sys.argv[2]); np.save(sys.argv[3], m.predict([x, x[::-1]], verbose=0))\n"
     )
-    subprocess.run([sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "out.npy")],
-                   check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-c", code, str(path), str(tmp_path / "x.npy"), str(tmp_path / "out.npy")],
+        check=True,
+        capture_output=True,
+    )
     np.testing.assert_allclose(np.load(tmp_path / "out.npy"), expected, atol=1e-6)

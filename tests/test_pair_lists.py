@@ -6,10 +6,10 @@ import hashlib
 import shutil
 
 import pytest
+from test_datasets import save, signature
 
 from sigkit.datasets import DatasetError
 from sigkit.datasets.pair_lists import pair_list_overlap, read_pair_list
-from test_datasets import save, signature
 
 
 @pytest.fixture
@@ -22,9 +22,13 @@ def kaggle(tmp_path):
             save(signature(int(w) * 100 + 50 + i), root / "train" / f"{w}_forg" / f"{i:02d}_0{w}.PNG")
     shutil.copytree(root / "train" / "002", root / "test" / "002")
     shutil.copytree(root / "train" / "002_forg", root / "test" / "002_forg")
-    train_lines = ["001/00_001.png,001/01_001.png,0", "001/00_001.png,001_forg/00_0001.PNG,1",
-                   "002/00_002.png,002/01_002.png,0", "002/00_002.png,002_forg/01_0002.PNG,1",
-                   "001/02_001.png,002/02_002.png,1"]
+    train_lines = [
+        "001/00_001.png,001/01_001.png,0",
+        "001/00_001.png,001_forg/00_0001.PNG,1",
+        "002/00_002.png,002/01_002.png,0",
+        "002/00_002.png,002_forg/01_0002.PNG,1",
+        "001/02_001.png,002/02_002.png,1",
+    ]
     (root / "train_data.csv").write_text("\n".join(train_lines) + "\n")
     (root / "test_data.csv").write_text("002/01_002.png,002/00_002.png,0\n002/00_002.png,002_forg/01_0002.PNG,1\n")
     return root
@@ -43,7 +47,9 @@ def test_a_list_in_the_other_convention_is_refused_with_the_fix(kaggle):
     with pytest.raises(DatasetError, match="pass forged_label=1"):
         read_pair_list(kaggle / "train_data.csv", forged_label=0)
     flipped = kaggle / "usual.csv"
-    text = (kaggle / "train_data.csv").read_text().replace(",0\n", ",x\n").replace(",1\n", ",0\n").replace(",x\n", ",1\n")
+    text = (
+        (kaggle / "train_data.csv").read_text().replace(",0\n", ",x\n").replace(",1\n", ",0\n").replace(",x\n", ",1\n")
+    )
     flipped.write_text(text)
     assert read_pair_list(flipped, kaggle / "train", forged_label=0)["label"].tolist() == [1, 0, 1, 0, 0]
 
@@ -65,8 +71,14 @@ def test_overlap_finds_test_pairs_writers_and_images_seen_in_training(kaggle):
     paths = set(train["path_a"]) | set(train["path_b"]) | set(test["path_a"]) | set(test["path_b"])
     sha1_of = {p: hashlib.sha1(open(p, "rb").read()).hexdigest() for p in paths}
     overlap = pair_list_overlap(train, test, sha1_of)
-    assert overlap == {"test_pairs": 2, "test_pairs_also_in_train": 2, "test_writers": 1,
-                       "test_writers_also_in_train": 1, "test_images": 3, "test_images_also_in_train": 3}
+    assert overlap == {
+        "test_pairs": 2,
+        "test_pairs_also_in_train": 2,
+        "test_writers": 1,
+        "test_writers_also_in_train": 1,
+        "test_images": 3,
+        "test_images_also_in_train": 3,
+    }
     held_out = test[test["kind"] == "genuine"].assign(path_a=str(kaggle / "test" / "002" / "02_002.png"))
     assert pair_list_overlap(train, held_out)["test_pairs_also_in_train"] == 0
 

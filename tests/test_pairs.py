@@ -79,7 +79,10 @@ def test_pair_dataset_is_reproducible_with_augmentation():
     pairs = make_pairs(m, seed=0)
     images = np.zeros((len(m), 24, 48, 1), np.uint8)
     images[:, 8:16, 10:38] = 255
-    run = lambda seed: next(iter(pair_dataset(images, pairs, batch_size=8, augment=AugmentOptions(), seed=seed)))
+
+    def run(seed):
+        return next(iter(pair_dataset(images, pairs, batch_size=8, augment=AugmentOptions(), seed=seed)))
+
     (a1, b1), y1 = run(1)
     (a2, b2), y2 = run(1)
     (a3, _), _ = run(2)
@@ -144,7 +147,8 @@ def test_mirrored_writers_are_writers_of_their_own_with_flipped_images():
     # within a batch each (writer, variant) keeps its k images, and the plan is seeded
     for entries in plan:
         assert (pd.Series(entries // len(m) * 100 + writer_codes(m)[entries % len(m)]).value_counts() == 3).all()
-    np.testing.assert_array_equal(plan, pk_plan(m, writers_per_batch=6, k_genuine=2, k_forged=1, n_batches=20,
-                                                seed=0, mirrors=4))
+    np.testing.assert_array_equal(
+        plan, pk_plan(m, writers_per_batch=6, k_genuine=2, k_forged=1, n_batches=20, seed=0, mirrors=4)
+    )
     with pytest.raises(ValueError, match="mirrors must be 1, 2 or 4"):
         pk_plan(m, writers_per_batch=2, k_genuine=2, n_batches=1, mirrors=3)

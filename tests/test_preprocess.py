@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import tensorflow as tf
+from drawing import png_bytes, scribble
 from PIL import Image, ImageDraw
 from skimage.filters import gaussian, threshold_otsu
 
-from drawing import png_bytes, scribble
 from sigkit import preprocess as pp
 
 CEDAR = Path(os.environ.get("SIGKIT_CEDAR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cedar"))
@@ -24,7 +24,12 @@ def real_looking_images():
     rng = np.random.default_rng(7)
     yield "scribble", scribble(1)
     yield "dark paper", scribble(2, paper=150, ink=60, noise=12)
-    yield "bimodal", np.where(rng.random((64, 64)) < 0.1, rng.normal(50, 10, (64, 64)), rng.normal(200, 15, (64, 64))).clip(0, 255).astype(np.uint8)
+    yield (
+        "bimodal",
+        np.where(rng.random((64, 64)) < 0.1, rng.normal(50, 10, (64, 64)), rng.normal(200, 15, (64, 64)))
+        .clip(0, 255)
+        .astype(np.uint8),
+    )
     yield "uniform noise", rng.integers(0, 256, (50, 70)).astype(np.uint8)
     yield "narrow range", rng.integers(100, 140, (40, 40)).astype(np.uint8)
     for path in sorted(glob.glob(str(CEDAR / "full_*" / "*_1_*.png")))[:6]:
@@ -204,14 +209,16 @@ def test_a_fixed_turn_slopes_a_level_signature_counter_clockwise(degrees):
     # a bar that rises to the right after a counter-clockwise turn: negative angle, rows down
     assert np.degrees(float(pp.ink_angle(turned >= 0.5))) == pytest.approx(-degrees, abs=1.0)
     # and turning a sloped one back by its slope levels it, as deskewing does
-    back = pp.pipeline(tf.constant(png_bytes(tilted_bar(degrees))), size=(64, 256), sigma=0.0, margin=0,
-                       turn_deg=-degrees)["turned"]
+    back = pp.pipeline(
+        tf.constant(png_bytes(tilted_bar(degrees))), size=(64, 256), sigma=0.0, margin=0, turn_deg=-degrees
+    )["turned"]
     assert abs(np.degrees(float(pp.ink_angle(back >= 0.5)))) < 1.0
 
 
 def test_deskew_off_by_default_and_blank_images_survive_it():
     image = tf.constant(png_bytes(scribble(3)))
-    np.testing.assert_array_equal(pp.preprocess(image, size=(32, 64)).numpy(),
-                                  pp.preprocess(image, size=(32, 64), deskew_deg=0.0).numpy())
+    np.testing.assert_array_equal(
+        pp.preprocess(image, size=(32, 64)).numpy(), pp.preprocess(image, size=(32, 64), deskew_deg=0.0).numpy()
+    )
     blank = pp.preprocess(tf.constant(png_bytes(np.full((40, 60), 200, np.uint8))), size=(16, 16), deskew_deg=30.0)
     assert blank.shape == (16, 16, 1)

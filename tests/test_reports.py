@@ -32,14 +32,28 @@ def test_papermill_reads_every_parameter_line():
     for path in reports.notebooks(ROOT / "notebooks"):
         nb = nbformat.read(path, as_version=4)
         cell = next(cell for cell in nb.cells if "parameters" in cell.metadata.get("tags", []))
-        assigned = [line.split("=")[0].strip() for line in cell.source.splitlines()
-                    if "=" in line and not line.startswith((" ", "#", "}", "]", ")"))]
+        assigned = [
+            line.split("=")[0].strip()
+            for line in cell.source.splitlines()
+            if "=" in line and not line.startswith((" ", "#", "}", "]", ")"))
+        ]
         parsed = [parameter.name for parameter in PythonTranslator.inspect(cell)]
         assert parsed == assigned, path.name
 
 
-TINY = {"image_size": [32, 64], "widths": [8, 16], "convs_per_block": 1, "embedding_dim": 16, "writers_per_batch": 3,
-        "k_genuine": 2, "k_forged": 1, "epochs": 2, "steps_per_epoch": 3, "val_writers": 2, "test_writers": 2}
+TINY = {
+    "image_size": [32, 64],
+    "widths": [8, 16],
+    "convs_per_block": 1,
+    "embedding_dim": 16,
+    "writers_per_batch": 3,
+    "k_genuine": 2,
+    "k_forged": 1,
+    "epochs": 2,
+    "steps_per_epoch": 3,
+    "val_writers": 2,
+    "test_writers": 2,
+}
 
 
 @pytest.mark.slow
@@ -64,8 +78,20 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     assert set(metrics["deletion_test"]) == {"gradcam", "attention", "random"}
     assert all(area >= 0 for area in metrics["deletion_test"].values())
     figures = {p.stem for p in (run / "figures").glob("*.png")}
-    assert {"01_preprocessing_steps", "01_pairs", "01_leak_check", "02_training_curves", "03_roc", "03_det", "03_far_frr",
-            "03_attention_heatmaps", "03_gradcam_heatmaps", "03_deletion_test", "04_comparison", "04_ablation_and_limited_data"} <= figures
+    assert {
+        "01_preprocessing_steps",
+        "01_pairs",
+        "01_leak_check",
+        "02_training_curves",
+        "03_roc",
+        "03_det",
+        "03_far_frr",
+        "03_attention_heatmaps",
+        "03_gradcam_heatmaps",
+        "03_deletion_test",
+        "04_comparison",
+        "04_ablation_and_limited_data",
+    } <= figures
     summary = (run / "summary.md").read_text()
     assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
     assert "| comparison | match |" in summary
@@ -99,9 +125,11 @@ def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
 
 def test_reuse_starts_from_the_previous_run_and_a_fresh_run_does_not(tmp_path):
     # stands for a training that reads back what a previous run finished
-    count = ("from pathlib import Path\n"
-             "done = Path(run_dir) / 'trainings.txt'\n"
-             "done.write_text(str(int(done.read_text()) + 1 if done.exists() else 1))")
+    count = (
+        "from pathlib import Path\n"
+        "done = Path(run_dir) / 'trainings.txt'\n"
+        "done.write_text(str(int(done.read_text()) + 1 if done.exists() else 1))"
+    )
     notebooks = one_cell_notebook(tmp_path / "notebooks", "01_count.ipynb", count)
     run = dict(run="r", reports_dir=tmp_path / "reports", notebook_dir=notebooks, timeout=120)
 

@@ -55,7 +55,7 @@ def _shape_vector(g: np.ndarray) -> np.ndarray:
 
     m = _ink_mask(g)
     rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-    crop = m[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].astype(np.uint8) * 255
+    crop = m[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1].astype(np.uint8) * 255
     small = np.asarray(Image.fromarray(crop).resize((128, 64), Image.BILINEAR), np.float32) / 255
     return gaussian_filter(small, 2.0).ravel()
 
@@ -84,12 +84,12 @@ def task_metrics(out_dir) -> dict:
 
 def measure(records) -> dict:
     """records: (PIL image, is_forgery, writer) triples -> EERs and leak AUC."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-    from sklearn.metrics import roc_auc_score
-    from sklearn.preprocessing import StandardScaler
-    from sklearn.pipeline import make_pipeline
     from scipy.ndimage import binary_dilation
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
 
     vecs, forged, writer, cues = [], [], [], []
     modes = sorted(set(synth.FILE_MODES) | {"RGBA"})
@@ -144,8 +144,9 @@ def small_set(tmp_path_factory):
 
 
 def _digest(out: Path) -> dict:
-    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(out.glob("full_*/*.png"))}
+    return {
+        str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(out.glob("full_*/*.png"))
+    }
 
 
 def test_layout_and_counts(small_set):
@@ -178,8 +179,12 @@ def test_file_modes_mixed_and_class_blind(small_set):
         assert len(c) >= 2  # several forms in each class
     assert len(by_class[False] | by_class[True]) >= 3
     # the law of the file form does not know the class: draw it many times for each key
-    draws = {cls: Counter(synth._scan_params(synth._rng(0, synth._SCAN, cls, w, n))["mode"]
-                          for w in range(40) for n in range(50)) for cls in (0, 1)}
+    draws = {
+        cls: Counter(
+            synth._scan_params(synth._rng(0, synth._SCAN, cls, w, n))["mode"] for w in range(40) for n in range(50)
+        )
+        for cls in (0, 1)
+    }
     for m in synth.FILE_MODES:
         a, b = draws[0][m] / 2000, draws[1][m] / 2000
         assert a > 0.05 and abs(a - b) < 0.05, (m, a, b)
@@ -300,6 +305,8 @@ def test_task_check_fails_on_noise(monkeypatch):
 
 def test_leak_check_fails_on_a_format_leak(small_set):
     """If the class decided the file form, the background-cue regression would see it."""
-    recs = [(Image.fromarray(load_gray(p).astype(np.uint8)).convert("L" if f else "RGB"), f, w)
-            for p, f, w in _files(small_set)]
+    recs = [
+        (Image.fromarray(load_gray(p).astype(np.uint8)).convert("L" if f else "RGB"), f, w)
+        for p, f, w in _files(small_set)
+    ]
     assert measure(recs)["leak_auc"] > 0.9

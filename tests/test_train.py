@@ -5,12 +5,12 @@ import json
 import keras
 import numpy as np
 import pytest
+from conftest import TINY, train_and_kill
 
 import sigkit
 from sigkit.model import embed, find_tower
 from sigkit.train import learning_rate, train
 
-from conftest import TINY, train_and_kill
 
 @pytest.mark.parametrize("mode", ["batch", "pairs"])
 def test_train_saves_a_loadable_model_with_its_validation_threshold(tiny, tmp_path, mode):
@@ -102,8 +102,7 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tiny, tmp_path):
 
 def test_moving_average_weights_are_selected_and_saved(tiny, tmp_path):
     _, splits, images = tiny
-    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=4, seed=1, ema_momentum=0.5,
-                            writer_mirrors=2)
+    config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=4, seed=1, ema_momentum=0.5, writer_mirrors=2)
     result = train(config, splits, images, tmp_path)
     saved = find_tower(keras.saving.load_model(result.model_path, safe_mode=True)).trainable_weights
     last = keras.saving.load_model(tmp_path / "checkpoint" / "last-0000.keras", safe_mode=True)
@@ -120,8 +119,9 @@ def test_an_ensemble_trains_its_members_and_saves_one_model(tiny, tmp_path):
     config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=4, ensemble=2)
     result = train(config, splits, images, tmp_path)
     assert sorted(result.history["member"].unique()) == [0, 1]
-    members = [find_tower(keras.saving.load_model(tmp_path / f"member-{i}" / "model.keras", safe_mode=True))
-               for i in range(2)]
+    members = [
+        find_tower(keras.saving.load_model(tmp_path / f"member-{i}" / "model.keras", safe_mode=True)) for i in range(2)
+    ]
     assert [m.name for m in members] == ["member_0", "member_1"]
     tower = find_tower(keras.saving.load_model(result.model_path, safe_mode=True))
     emb = embed(tower, images["test"])

@@ -6,15 +6,14 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY, train_and_kill
 
 import sigkit
 from sigkit.evaluate import reference_draws, reference_scores
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.train import train
-from sigkit.wd import GRID, WDSettings, background_rows, choose_settings, wd_scores, writer_classifier
-
-from conftest import TINY, train_and_kill
+from sigkit.wd import GRID, background_rows, choose_settings, wd_scores, writer_classifier
 
 
 def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path):
@@ -37,7 +36,9 @@ def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path
 
 def test_fine_tuning_starts_from_the_pretrained_weights(tiny, tmp_path):
     _, splits, images = tiny
-    pre = train(sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=5), splits, images, tmp_path / "pre")
+    pre = train(
+        sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=5), splits, images, tmp_path / "pre"
+    )
     from sigkit.model import build_tower, tower_options
     from sigkit.train import copy_initial_weights
 
@@ -57,17 +58,21 @@ def test_fine_tuning_starts_from_the_pretrained_weights(tiny, tmp_path):
 @pytest.mark.slow
 def test_a_killed_fine_tuning_resumes_from_its_checkpoint_not_from_the_init(tiny, tmp_path):
     _, splits, images = tiny
-    pre = train(sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=3, seed=6), splits, images, tmp_path / "pre")
-    overrides = dict(TINY, epochs=25, steps_per_epoch=4, patience=1000, seed=7, learning_rate=3e-4,
-                     init=str(pre.model_path))
+    pre = train(
+        sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=3, seed=6), splits, images, tmp_path / "pre"
+    )
+    overrides = dict(
+        TINY, epochs=25, steps_per_epoch=4, patience=1000, seed=7, learning_rate=3e-4, init=str(pre.model_path)
+    )
     run = tmp_path / "fine"
     train_and_kill(splits, images, overrides, run)
     resumed = train(sigkit.profile("default", **overrides), splits, images, run).history
     assert list(resumed["epoch"]) == list(range(25))
     straight = train(sigkit.profile("default", **overrides), splits, images, tmp_path / "straight").history
     np.testing.assert_allclose(resumed["loss"], straight["loss"], rtol=1e-3)
-    scratch = train(sigkit.profile("default", **{**overrides, "init": None, "epochs": 1}), splits, images,
-                    tmp_path / "scratch").history
+    scratch = train(
+        sigkit.profile("default", **{**overrides, "init": None, "epochs": 1}), splits, images, tmp_path / "scratch"
+    ).history
     assert scratch["loss"].iloc[0] != pytest.approx(straight["loss"].iloc[0], rel=1e-3), "init changed nothing"
 
 
@@ -146,14 +151,16 @@ def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background()
     val_features, val_manifest = stand_in(n_writers=6, genuine=14, seed=8)
     test_features, test_manifest = stand_in(n_writers=6, genuine=14, seed=9)
     background, _ = stand_in(n_writers=15, seed=10)
-    evaluation = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0,
-                                     draws=3, background=background)
+    evaluation = evaluate_embeddings(
+        test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0, draws=3, background=background
+    )
     assert "references_5_wd" in evaluation.metrics and "references_5_wd" in evaluation.over_draws
     plain = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0, draws=1)
     assert "references_5_wd" not in plain.metrics
 
-    table = reference_table(val_features, val_manifest, test_features, test_manifest, background=background,
-                            ks=(3, 12), draws=2)
+    table = reference_table(
+        val_features, val_manifest, test_features, test_manifest, background=background, ks=(3, 12), draws=2
+    )
     assert len(table) == 2 * 3 * 2 and set(table["method"]) == {"mean", "spread", "wd"}
     assert table[table["forgeries"] == "random"]["eer"].max() < 0.05  # other writers are far apart here
     assert (as_percent(table)["eer"] == (100 * table["eer"]).round(2)).all()

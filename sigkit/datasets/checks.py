@@ -47,8 +47,7 @@ class FileCheck:
     problem: str = ""
 
 
-def check_files(paths: Sequence[Path], max_pixels: int | None,
-                transcode_dir: Path) -> dict[Path, FileCheck]:
+def check_files(paths: Sequence[Path], max_pixels: int | None, transcode_dir: Path) -> dict[Path, FileCheck]:
     """A FileCheck per path; usable files in a format TensorFlow lacks land in `transcode_dir`."""
     # Pillow decodes and sha1 hashes without the GIL, so threads scale with the cores.
     workers = max(1, min(16, 2 * (os.cpu_count() or 1), len(paths)))
@@ -84,16 +83,14 @@ def _check_file(path: Path, max_pixels: int | None, transcode_dir: Path) -> File
         return FileCheck(problem=f"cannot read the file ({err}); check its permissions")
     check = FileCheck(sha1=hashlib.sha1(data).hexdigest(), file_bytes=len(data))
     if not data:
-        return dataclasses.replace(
-            check, problem="empty file (0 bytes): copy it again from the source or delete it")
+        return dataclasses.replace(check, problem="empty file (0 bytes): copy it again from the source or delete it")
     try:
         image = Image.open(io.BytesIO(data))
     except Exception as err:  # Pillow raises many types for unreadable input
         return dataclasses.replace(check, problem=_unreadable_reason(data, err))
     with image:
         width, height = image.size
-        check = dataclasses.replace(check, format=image.format or "", mode=image.mode,
-                                    width=width, height=height)
+        check = dataclasses.replace(check, format=image.format or "", mode=image.mode, width=width, height=height)
         problem = _size_problem(width, height, max_pixels) or _decode_problem(image)
         if not problem:
             problem = ink_problem(image)
@@ -109,18 +106,21 @@ def _unreadable_reason(data: bytes, err: Exception) -> str:
     head = data[:64]
     looks_like_text = all(32 <= b < 127 or b in b"\t\r\n" for b in head)
     what = f"it looks like text, starting {head[:24]!r}" if looks_like_text else str(err)
-    return (f"not an image Pillow can read ({what}): replace it with the real image file "
-            "or delete it")
+    return f"not an image Pillow can read ({what}): replace it with the real image file or delete it"
 
 
 def _size_problem(width: int, height: int, max_pixels: int | None) -> str:
     if width < MIN_SIDE or height < MIN_SIDE:
-        return (f"image is {width}x{height} pixels, below the {MIN_SIDE}x{MIN_SIDE} minimum: "
-                "too small to hold a signature; delete it or replace it with the full scan")
+        return (
+            f"image is {width}x{height} pixels, below the {MIN_SIDE}x{MIN_SIDE} minimum: "
+            "too small to hold a signature; delete it or replace it with the full scan"
+        )
     if max_pixels is not None and width * height > max_pixels:
-        return (f"image is {width}x{height} = {width * height:,} pixels, over "
-                f"max_pixels={max_pixels:,}; refused before decoding: downscale the scan "
-                "(signature models need far less than a megapixel) or pass a larger max_pixels")
+        return (
+            f"image is {width}x{height} = {width * height:,} pixels, over "
+            f"max_pixels={max_pixels:,}; refused before decoding: downscale the scan "
+            "(signature models need far less than a megapixel) or pass a larger max_pixels"
+        )
     return ""
 
 
@@ -128,10 +128,11 @@ def _decode_problem(image: Image.Image) -> str:
     try:
         image.load()
     except Exception as err:  # truncated streams raise OSError, SyntaxError, ValueError, ...
-        return (f"cannot be decoded completely ({type(err).__name__}: {err}): the file is "
-                "truncated or corrupt; copy it again from the source or delete it")
+        return (
+            f"cannot be decoded completely ({type(err).__name__}: {err}): the file is "
+            "truncated or corrupt; copy it again from the source or delete it"
+        )
     return ""
-
 
 
 # --------------------------------------------------------------------------------------------
@@ -162,8 +163,7 @@ def _transcode_to_png(image: Image.Image, sha1: str, cache_dir: Path) -> Path:
     except OSError as err:
         partial.unlink(missing_ok=True)
         raise DatasetError(
-            f"cannot write the transcoded PNG {target} ({err}): pass a writable cache_dir= "
-            "or set SIGKIT_CACHE"
+            f"cannot write the transcoded PNG {target} ({err}): pass a writable cache_dir= or set SIGKIT_CACHE"
         ) from err
     return target
 

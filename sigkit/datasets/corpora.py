@@ -60,20 +60,37 @@ def load_corpora(paths: Sequence[str | os.PathLike], **options) -> pd.DataFrame:
             skipped.append({"path": row.path, "reason": f"same bytes as {seen[row.sha1]}"})
         if duplicate.any():
             first = manifest[duplicate].iloc[0]
-            warnings.warn(f"dropped {int(duplicate.sum())} image(s) of {path} already read from another corpus, "
-                          f"e.g. {first['path']} (same bytes as {seen[first['sha1']]})",
-                          DuplicateImagesWarning, stacklevel=2)
+            warnings.warn(
+                f"dropped {int(duplicate.sum())} image(s) of {path} already read from another corpus, "
+                f"e.g. {first['path']} (same bytes as {seen[first['sha1']]})",
+                DuplicateImagesWarning,
+                stacklevel=2,
+            )
         manifest = manifest[~duplicate]
         seen.update(zip(manifest["sha1"], manifest["path"]))
         manifest = manifest.assign(corpus=name, writer=name + SEPARATOR + manifest["writer"].astype(str))
         parts.append(manifest)
-        counts.append({"corpus": name, "path": str(Path(path).expanduser().absolute()),
-                       "layout": str(manifest["source"].iloc[0]) if len(manifest) else None,
-                       "writers": int(manifest["writer"].nunique()), "genuine": int(manifest["genuine"].sum()),
-                       "forged": int((~manifest["genuine"]).sum()), "duplicates_dropped": int(duplicate.sum())})
+        counts.append(
+            {
+                "corpus": name,
+                "path": str(Path(path).expanduser().absolute()),
+                "layout": str(manifest["source"].iloc[0]) if len(manifest) else None,
+                "writers": int(manifest["writer"].nunique()),
+                "genuine": int(manifest["genuine"].sum()),
+                "forged": int((~manifest["genuine"]).sum()),
+                "duplicates_dropped": int(duplicate.sum()),
+            }
+        )
     merged = pd.concat(parts, ignore_index=True)[COLUMNS]
-    order = sorted(range(len(merged)), key=lambda i: (natural_key(merged["writer"].iat[i]), not merged["genuine"].iat[i],
-                                                      natural_key(merged["sample"].iat[i]), merged["path"].iat[i]))
+    order = sorted(
+        range(len(merged)),
+        key=lambda i: (
+            natural_key(merged["writer"].iat[i]),
+            not merged["genuine"].iat[i],
+            natural_key(merged["sample"].iat[i]),
+            merged["path"].iat[i],
+        ),
+    )
     merged = merged.iloc[order].reset_index(drop=True)
     merged.attrs["skipped"] = skipped
     merged.attrs["corpora"] = counts
@@ -83,5 +100,10 @@ def load_corpora(paths: Sequence[str | os.PathLike], **options) -> pd.DataFrame:
 def corpus_counts(manifest: pd.DataFrame) -> pd.DataFrame:
     """Writers, genuine and forged images per corpus (one row for a single-corpus manifest)."""
     groups = manifest.groupby("corpus", sort=False)
-    return pd.DataFrame({"writers": groups["writer"].nunique(), "genuine": groups["genuine"].sum(),
-                         "forged": groups["genuine"].size() - groups["genuine"].sum()}).astype(int)
+    return pd.DataFrame(
+        {
+            "writers": groups["writer"].nunique(),
+            "genuine": groups["genuine"].sum(),
+            "forged": groups["genuine"].size() - groups["genuine"].sum(),
+        }
+    ).astype(int)

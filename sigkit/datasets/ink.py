@@ -34,8 +34,7 @@ def ink_problem(image: Image.Image) -> str:
     try:
         counts = _grey_histogram(image)
     except ValueError as err:  # a colour mode Pillow cannot convert, e.g. LAB
-        return (f"unsupported colour mode {image.mode} ({err}): save it as greyscale or RGB "
-                "PNG")
+        return f"unsupported colour mode {image.mode} ({err}): save it as greyscale or RGB PNG"
     pixels = int(counts.sum())
     paper = _median_level(counts)
     distance = np.abs(np.arange(256) - paper)
@@ -44,9 +43,11 @@ def ink_problem(image: Image.Image) -> str:
     ink = int(counts[distance >= contrast].sum())
     if ink >= max(MIN_INK_PIXELS, MIN_INK_FRACTION * pixels):
         return ""
-    return (f"blank page: {ink} of {pixels:,} pixels differ from the paper (grey {paper}) by "
-            f"{contrast:.0f}+ grey levels, fewer than {MIN_INK_FRACTION:.2%}; check the scan "
-            "(exposure, empty page) or delete it")
+    return (
+        f"blank page: {ink} of {pixels:,} pixels differ from the paper (grey {paper}) by "
+        f"{contrast:.0f}+ grey levels, fewer than {MIN_INK_FRACTION:.2%}; check the scan "
+        "(exposure, empty page) or delete it"
+    )
 
 
 def _median_level(counts: np.ndarray) -> int:

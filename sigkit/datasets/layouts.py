@@ -88,13 +88,19 @@ def _parse_kaggle(rel: PurePosixPath) -> tuple[str, bool, str] | None:
 # it is only the answer when no stricter layout explains the files.
 _LAYOUTS = (
     Layout("cedar", "full_org/original_1_1.png + full_forg/forgeries_1_1.png", _parse_cedar),
-    Layout("bhsig", "Bengali/001/B-S-1-G-01.tif + Bengali/001/B-S-1-F-01.tif "
-                     "(Hindi: H-S-...; the Bengali/ or Hindi/ level is optional)", _parse_bhsig),
-    Layout("generic", "alice/genuine/01.png + alice/forged/01.png "
-                       "(also forgeries/, forgery/, forg/)", _parse_generic),
-    Layout("kaggle", "train/001/001_01.png + train/001_forg/0101001.png "
-                      "(the train/ or test/ level is optional)", _parse_kaggle,
-            needs_forgeries=True),
+    Layout(
+        "bhsig",
+        "Bengali/001/B-S-1-G-01.tif + Bengali/001/B-S-1-F-01.tif "
+        "(Hindi: H-S-...; the Bengali/ or Hindi/ level is optional)",
+        _parse_bhsig,
+    ),
+    Layout("generic", "alice/genuine/01.png + alice/forged/01.png (also forgeries/, forgery/, forg/)", _parse_generic),
+    Layout(
+        "kaggle",
+        "train/001/001_01.png + train/001_forg/0101001.png (the train/ or test/ level is optional)",
+        _parse_kaggle,
+        needs_forgeries=True,
+    ),
 )
 
 
@@ -112,8 +118,7 @@ def image_files(root: Path) -> list[Path]:
     """The image files below `root` in path order, hidden files and __MACOSX/ left out."""
     images, others = [], 0
     for folder, subfolders, names in os.walk(root):
-        subfolders[:] = [d for d in subfolders
-                         if not d.startswith(".") and d not in _IGNORED_FOLDERS]
+        subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in _IGNORED_FOLDERS]
         for name in names:
             if name.startswith("."):  # ._x.png are macOS resource forks, not images
                 continue
@@ -125,8 +130,7 @@ def image_files(root: Path) -> list[Path]:
         found = f"{others} file(s) with other extensions" if others else "nothing"
         raise DatasetError(
             f"no image files in {root} (found {found}); expected "
-            f"{', '.join(sorted(IMAGE_EXTENSIONS))} files in one of these layouts:\n"
-            + _layouts_help()
+            f"{', '.join(sorted(IMAGE_EXTENSIONS))} files in one of these layouts:\n" + _layouts_help()
         )
     return sorted(images, key=str)
 
@@ -161,15 +165,14 @@ def single_top_folder(root: Path, files: list[Path]) -> Path | None:
     return inner if inner.is_dir() else None
 
 
-def _unknown_layout_message(root: Path, relative: list[PurePosixPath],
-                            partial: tuple[Layout, list[Entry]] | None) -> str:
+def _unknown_layout_message(
+    root: Path, relative: list[PurePosixPath], partial: tuple[Layout, list[Entry]] | None
+) -> str:
     top_level = sorted({rel.parts[0] for rel in relative if len(rel.parts) > 1})
     examples = ", ".join(str(rel) for rel in relative[:5])
     lines = [
-        f"unrecognised signature layout in {root}: found {len(relative)} image file(s), "
-        f"e.g. {examples}",
-        "top-level folders: "
-        + (shortlist(top_level) or "(none: the images sit in the folder itself)"),
+        f"unrecognised signature layout in {root}: found {len(relative)} image file(s), e.g. {examples}",
+        "top-level folders: " + (shortlist(top_level) or "(none: the images sit in the folder itself)"),
     ]
     if partial is not None and partial[1]:
         lines.append(f"only {len(partial[1])} of them follow the {partial[0].name} layout")
@@ -183,5 +186,4 @@ def _layouts_help() -> str:
 
 def layout_mismatch_reason(layout: Layout) -> str:
     """The skip reason for a file that the detected layout does not explain."""
-    return (f"file name does not follow the {layout.name} layout (e.g. {layout.example}); "
-            "rename or move it")
+    return f"file name does not follow the {layout.name} layout (e.g. {layout.example}); rename or move it"

@@ -34,8 +34,19 @@ from sigkit.datasets.layouts import (
 logger = logging.getLogger("sigkit.datasets")
 
 COLUMNS = [
-    "path", "writer", "genuine", "sample", "source", "decode_path",
-    "format", "mode", "height", "width", "file_bytes", "corpus", "sha1",
+    "path",
+    "writer",
+    "genuine",
+    "sample",
+    "source",
+    "decode_path",
+    "format",
+    "mode",
+    "height",
+    "width",
+    "file_bytes",
+    "corpus",
+    "sha1",
 ]
 _SHOWN_IN_ERRORS = 20
 
@@ -66,8 +77,7 @@ def load_dataset(
 
     sources = data_sources(path)
     if len(sources) != 1 or not isinstance(path, (str, os.PathLike)):
-        return load_corpora(sources, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels,
-                            cache_dir=cache_dir)
+        return load_corpora(sources, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels, cache_dir=cache_dir)
     if isinstance(min_genuine, bool) or not isinstance(min_genuine, int) or min_genuine < 0:
         raise ValueError(f"min_genuine must be an integer >= 0, got {min_genuine!r}")
     if max_pixels is not None and (isinstance(max_pixels, bool) or max_pixels < 1):
@@ -96,8 +106,7 @@ def load_dataset(
             stacklevel=2,
         )
     problems = [_Skip(str(p), layout_mismatch_reason(layout)) for p in unmatched]
-    problems += [_Skip(str(e.path), checks[e.path].problem)
-                 for e in entries if checks[e.path].problem]
+    problems += [_Skip(str(e.path), checks[e.path].problem) for e in entries if checks[e.path].problem]
     _skip_or_raise(problems, strict)
 
     usable = _unique_samples([e for e in entries if not checks[e.path].problem], root)
@@ -113,7 +122,11 @@ def load_dataset(
     manifest.attrs["skipped"] = [dataclasses.asdict(skip) for skip in skipped]
     logger.info(
         "%s: %d images of %d writers (%s layout), %d file(s) skipped",
-        root, len(manifest), manifest["writer"].nunique(), layout.name, len(skipped),
+        root,
+        len(manifest),
+        manifest["writer"].nunique(),
+        layout.name,
+        len(skipped),
     )
     return manifest
 
@@ -123,14 +136,14 @@ def _unique_samples(entries: list[Entry], root: Path) -> list[Entry]:
     # different bytes) would make `sample` ambiguous; their relative paths never are.
     counts = Counter((e.writer, e.genuine, e.sample) for e in entries)
     return [
-        e if counts[(e.writer, e.genuine, e.sample)] == 1
+        e
+        if counts[(e.writer, e.genuine, e.sample)] == 1
         else dataclasses.replace(e, sample=e.path.relative_to(root).with_suffix("").as_posix())
         for e in entries
     ]
 
 
-def _drop_duplicates(entries: list[Entry],
-                     checks: dict[Path, FileCheck]) -> tuple[list[Entry], list[_Skip]]:
+def _drop_duplicates(entries: list[Entry], checks: dict[Path, FileCheck]) -> tuple[list[Entry], list[_Skip]]:
     kept_by_hash: dict[str, Path] = {}
     kept, dropped = [], []
     for entry in sorted(entries, key=lambda e: str(e.path)):
@@ -146,8 +159,7 @@ def _drop_duplicates(entries: list[Entry],
 def _skip_or_raise(problems: list[_Skip], strict: bool) -> None:
     if problems and strict:
         raise DatasetError(
-            f"{len(problems)} unusable file(s) (strict=True; strict=False skips them):\n"
-            + _listing(problems)
+            f"{len(problems)} unusable file(s) (strict=True; strict=False skips them):\n" + _listing(problems)
         )
     for problem in problems:
         logger.warning("skipping %s: %s", problem.path, problem.reason)
@@ -171,22 +183,23 @@ def _row(entry: Entry, check: FileCheck, source: str, corpus: str) -> dict:
     }
 
 
-def _drop_writers_with_few_genuine(rows: list[dict], min_genuine: int,
-                                   strict: bool) -> tuple[list[dict], list[_Skip]]:
+def _drop_writers_with_few_genuine(rows: list[dict], min_genuine: int, strict: bool) -> tuple[list[dict], list[_Skip]]:
     genuine_counts = Counter(row["writer"] for row in rows if row["genuine"])
-    too_few = sorted({row["writer"] for row in rows if genuine_counts[row["writer"]] < min_genuine},
-                     key=natural_key)
+    too_few = sorted({row["writer"] for row in rows if genuine_counts[row["writer"]] < min_genuine}, key=natural_key)
     if not too_few:
         return rows, []
     reasons = {
-        writer: (f"writer {writer!r} has {genuine_counts[writer]} genuine sample(s) after the "
-                 f"file checks, fewer than min_genuine={min_genuine}: add genuine scans or lower "
-                 "min_genuine")
+        writer: (
+            f"writer {writer!r} has {genuine_counts[writer]} genuine sample(s) after the "
+            f"file checks, fewer than min_genuine={min_genuine}: add genuine scans or lower "
+            "min_genuine"
+        )
         for writer in too_few
     }
     if strict:
-        raise DatasetError("writers with too few genuine samples (strict=True):\n"
-                           + "\n".join(f"  {reasons[w]}" for w in too_few))
+        raise DatasetError(
+            "writers with too few genuine samples (strict=True):\n" + "\n".join(f"  {reasons[w]}" for w in too_few)
+        )
     for writer in too_few:
         logger.warning("skipping %s", reasons[writer])
     skips = [_Skip(row["path"], reasons[row["writer"]]) for row in rows if row["writer"] in reasons]
@@ -194,11 +207,11 @@ def _drop_writers_with_few_genuine(rows: list[dict], min_genuine: int,
 
 
 def _manifest(rows: list[dict]) -> pd.DataFrame:
-    rows = sorted(rows, key=lambda row: (natural_key(row["writer"]), not row["genuine"],
-                                         natural_key(row["sample"]), row["path"]))
+    rows = sorted(
+        rows, key=lambda row: (natural_key(row["writer"]), not row["genuine"], natural_key(row["sample"]), row["path"])
+    )
     manifest = pd.DataFrame(rows, columns=COLUMNS)
-    return manifest.astype({"genuine": bool, "height": "int64", "width": "int64",
-                            "file_bytes": "int64"})
+    return manifest.astype({"genuine": bool, "height": "int64", "width": "int64", "file_bytes": "int64"})
 
 
 def natural_key(text: str) -> tuple:

@@ -31,8 +31,9 @@ def _writer_and_kind(relative: str) -> tuple[str, bool]:
     return (folder[: -len("_forg")] if forged else folder), not forged
 
 
-def read_pair_list(csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None,
-                   forged_label: int = KAGGLE_FORGED_LABEL) -> pd.DataFrame:
+def read_pair_list(
+    csv_path: str | os.PathLike, image_root: str | os.PathLike | None = None, forged_label: int = KAGGLE_FORGED_LABEL
+) -> pd.DataFrame:
     """The pairs of a Kaggle-style CSV in sigkit's convention.
 
     Columns: path_a, path_b (absolute), label (1 = genuine pair, 0 = forged or another writer),
@@ -64,17 +65,25 @@ def read_pair_list(csv_path: str | os.PathLike, image_root: str | os.PathLike | 
         raise DatasetError(
             f"{csv_path}: only {100 * agree:.0f} % of its labels agree with the folder names under "
             f"forged_label={forged_label} (a '<writer>_forg/' image makes a forged pair); the list "
-            f"probably uses the other convention: pass forged_label={1 - forged_label}")
-    pairs = pd.DataFrame({
-        "path_a": [str(root / a) for a in raw["a"]], "path_b": [str(root / b) for b in raw["b"]],
-        "label": label.to_numpy(), "writer_a": [w for w, _ in parts_a], "writer_b": [w for w, _ in parts_b],
-        "kind": ["genuine" if g else ("skilled" if s else "random") for g, s in zip(genuine_pair, same_writer)],
-        "csv_label": raw["csv_label"].to_numpy(),
-    })
+            f"probably uses the other convention: pass forged_label={1 - forged_label}"
+        )
+    pairs = pd.DataFrame(
+        {
+            "path_a": [str(root / a) for a in raw["a"]],
+            "path_b": [str(root / b) for b in raw["b"]],
+            "label": label.to_numpy(),
+            "writer_a": [w for w, _ in parts_a],
+            "writer_b": [w for w, _ in parts_b],
+            "kind": ["genuine" if g else ("skilled" if s else "random") for g, s in zip(genuine_pair, same_writer)],
+            "csv_label": raw["csv_label"].to_numpy(),
+        }
+    )
     missing = sorted({p for p in pd.concat([pairs["path_a"], pairs["path_b"]]) if not Path(p).is_file()})
     if missing:
-        raise DatasetError(f"{csv_path}: {len(missing)} image(s) of the list are missing under {root}, "
-                           f"e.g. {missing[0]}; pass image_root= the folder the list's paths start from")
+        raise DatasetError(
+            f"{csv_path}: {len(missing)} image(s) of the list are missing under {root}, "
+            f"e.g. {missing[0]}; pass image_root= the folder the list's paths start from"
+        )
     return pairs
 
 
@@ -82,14 +91,22 @@ def pair_list_overlap(train: pd.DataFrame, test: pd.DataFrame, sha1_of: dict[str
     """How much of a test pair list is not held out from a training one: shared pairs (in either
     order), shared writers, and, given `sha1_of` (path -> sha1), test images whose bytes are also
     training images."""
+
     def keys(frame):
         return {frozenset((a, b)) for a, b in zip(frame["path_a"].map(_relative), frame["path_b"].map(_relative))}
 
     test_keys = keys(test)
     shared_pairs = len(test_keys & keys(train))
-    writers = lambda frame: set(frame["writer_a"]) | set(frame["writer_b"])  # noqa: E731
-    out = {"test_pairs": len(test_keys), "test_pairs_also_in_train": shared_pairs,
-           "test_writers": len(writers(test)), "test_writers_also_in_train": len(writers(test) & writers(train))}
+
+    def writers(frame):
+        return set(frame["writer_a"]) | set(frame["writer_b"])
+
+    out = {
+        "test_pairs": len(test_keys),
+        "test_pairs_also_in_train": shared_pairs,
+        "test_writers": len(writers(test)),
+        "test_writers_also_in_train": len(writers(test) & writers(train)),
+    }
     if sha1_of is not None:
         train_bytes = {sha1_of[p] for p in pd.concat([train["path_a"], train["path_b"]]) if p in sha1_of}
         test_images = set(pd.concat([test["path_a"], test["path_b"]]))

@@ -43,10 +43,7 @@ def split_writers(
         groups = _explicit_split(writers, *explicit)
     else:
         groups = _random_split_by_corpus(manifest, writers, val, test, seed)
-    splits = {
-        name: manifest[manifest["writer"].isin(group)].reset_index(drop=True)
-        for name, group in groups.items()
-    }
+    splits = {name: manifest[manifest["writer"].isin(group)].reset_index(drop=True) for name, group in groups.items()}
     _assert_writer_disjoint(splits)
     return splits
 
@@ -77,9 +74,17 @@ def splits_for(manifest: pd.DataFrame, config) -> dict[str, pd.DataFrame]:
     other writers then train) and seed, and its `references_per_writer` cap on the training
     writers (the limited-sample setting)."""
     if isinstance(config.val_writers, (list, tuple)) or isinstance(config.test_writers, (list, tuple)):
-        val, test = (list(ids) if isinstance(ids, (list, tuple)) else [] for ids in (config.val_writers, config.test_writers))
-        named = {str(w) for part in split_writers(manifest, val_writers=val, test_writers=test).values() for w in part["writer"]}
-        splits = split_writers(manifest, train_writers=sorted(set(_writers(manifest)) - named), val_writers=val, test_writers=test)
+        val, test = (
+            list(ids) if isinstance(ids, (list, tuple)) else [] for ids in (config.val_writers, config.test_writers)
+        )
+        named = {
+            str(w)
+            for part in split_writers(manifest, val_writers=val, test_writers=test).values()
+            for w in part["writer"]
+        }
+        splits = split_writers(
+            manifest, train_writers=sorted(set(_writers(manifest)) - named), val_writers=val, test_writers=test
+        )
     else:
         splits = split_writers(manifest, val=config.val_writers, test=config.test_writers, seed=config.seed)
     if config.references_per_writer:
@@ -93,14 +98,18 @@ def rows_in(manifest: pd.DataFrame, part: pd.DataFrame) -> np.ndarray:
     position = pd.Series(np.arange(len(manifest)), index=manifest["path"].to_numpy())
     missing = ~part["path"].isin(position.index)
     if missing.any():
-        raise DatasetError(f"{int(missing.sum())} file(s) are not in the manifest, e.g. {part['path'][missing].iloc[0]}")
+        raise DatasetError(
+            f"{int(missing.sum())} file(s) are not in the manifest, e.g. {part['path'][missing].iloc[0]}"
+        )
     return position.loc[part["path"].to_numpy()].to_numpy()
 
 
 def summarize(manifest: pd.DataFrame) -> pd.DataFrame:
     """Genuine and forged counts per writer (index "writer", natural order)."""
     counts = (
-        manifest.groupby(["writer", "genuine"]).size().unstack("genuine", fill_value=0)
+        manifest.groupby(["writer", "genuine"])
+        .size()
+        .unstack("genuine", fill_value=0)
         .reindex(columns=[True, False], fill_value=0)
         .rename(columns={True: "genuine", False: "forged"})
         .astype(int)
@@ -109,13 +118,11 @@ def summarize(manifest: pd.DataFrame) -> pd.DataFrame:
     return counts.reindex(_writers(manifest))
 
 
-
 def _writers(manifest: pd.DataFrame) -> list[str]:
     return sorted(manifest["writer"].astype(str).unique(), key=natural_key)
 
 
-def _random_split(writers: list[str], val: float | int, test: float | int,
-                  seed: int) -> dict[str, list[str]]:
+def _random_split(writers: list[str], val: float | int, test: float | int, seed: int) -> dict[str, list[str]]:
     n_val = _writer_count(val, len(writers), "val")
     n_test = _writer_count(test, len(writers), "test")
     n_train = len(writers) - n_val - n_test
@@ -127,15 +134,16 @@ def _random_split(writers: list[str], val: float | int, test: float | int,
         )
     shuffled = [writers[i] for i in np.random.default_rng(seed).permutation(len(writers))]
     groups = {
-        "train": shuffled[n_test + n_val:],
-        "val": shuffled[n_test:n_test + n_val],
+        "train": shuffled[n_test + n_val :],
+        "val": shuffled[n_test : n_test + n_val],
         "test": shuffled[:n_test],
     }
     return {name: sorted(group, key=natural_key) for name, group in groups.items()}
 
 
-def _random_split_by_corpus(manifest: pd.DataFrame, writers: list[str], val: float | int, test: float | int,
-                            seed: int) -> dict[str, list[str]]:
+def _random_split_by_corpus(
+    manifest: pd.DataFrame, writers: list[str], val: float | int, test: float | int, seed: int
+) -> dict[str, list[str]]:
     shares = not isinstance(val, (int, np.integer)) and not isinstance(test, (int, np.integer))
     if not shares or "corpus" not in manifest or manifest["corpus"].nunique() < 2:
         return _random_split(writers, val, test, seed)
@@ -156,16 +164,17 @@ def _writer_count(share: float | int, n_writers: int, name: str) -> int:
             raise ValueError(f"{name} must be >= 0 writers, got {share}")
         return int(share)
     if not 0.0 <= share < 1.0:
-        raise ValueError(f"{name} as a fraction must be in [0, 1), got {share!r}; "
-                         "pass an int for a writer count")
+        raise ValueError(f"{name} as a fraction must be in [0, 1), got {share!r}; pass an int for a writer count")
     # Any positive fraction asks for that split to exist, so it gets at least one writer.
     return max(1, round(share * n_writers)) if share > 0 else 0
 
 
-def _explicit_split(writers: list[str], train: Iterable | None, val: Iterable | None,
-                    test: Iterable | None) -> dict[str, list[str]]:
-    groups = {name: _known_writers(ids, writers, name)
-              for name, ids in (("train", train), ("val", val), ("test", test))}
+def _explicit_split(
+    writers: list[str], train: Iterable | None, val: Iterable | None, test: Iterable | None
+) -> dict[str, list[str]]:
+    groups = {
+        name: _known_writers(ids, writers, name) for name, ids in (("train", train), ("val", val), ("test", test))
+    }
     seen: dict[str, str] = {}
     clashes = []
     for name, group in groups.items():
@@ -207,7 +216,7 @@ def _known_writers(ids: Iterable | None, writers: list[str], split: str) -> list
 def _assert_writer_disjoint(splits: dict[str, pd.DataFrame]) -> None:
     names = list(splits)
     for i, first in enumerate(names):
-        for second in names[i + 1:]:
+        for second in names[i + 1 :]:
             shared = set(splits[first]["writer"]) & set(splits[second]["writer"])
             if shared:
                 raise AssertionError(f"writers in both {first} and {second}: {sorted(shared)}")

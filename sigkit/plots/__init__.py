@@ -5,8 +5,21 @@ histograms, confusion matrix, training curves, EER against references, per-write
 """
 
 from sigkit.plots.data import (  # noqa: F401
-    genuine_and_forged, image_grid, pair_examples, preprocessing_steps, raw_image, save,
+    genuine_and_forged,
+    image_grid,
+    pair_examples,
+    preprocessing_steps,
+    raw_image,
+    save,
 )
 from sigkit.plots.evaluation import (  # noqa: F401
-    confusion_matrix, det, distance_histograms, eer_by_method, eer_vs_references, far_frr_curves, per_writer, roc, training_curves,
+    confusion_matrix,
+    det,
+    distance_histograms,
+    eer_by_method,
+    eer_vs_references,
+    far_frr_curves,
+    per_writer,
+    roc,
+    training_curves,
 )

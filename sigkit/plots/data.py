@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import matplotlib
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -33,7 +32,9 @@ def raw_image(path: str) -> np.ndarray:
 
 def genuine_and_forged(manifest: pd.DataFrame, writers: list[str], per_class: int = 3) -> matplotlib.figure.Figure:
     """Raw scans, one row per writer: genuine samples on the left, skilled forgeries on the right."""
-    fig, axes = plt.subplots(len(writers), 2 * per_class, figsize=(2.2 * 2 * per_class, 1.3 * len(writers)), squeeze=False)
+    fig, axes = plt.subplots(
+        len(writers), 2 * per_class, figsize=(2.2 * 2 * per_class, 1.3 * len(writers)), squeeze=False
+    )
     for row, writer in zip(axes, writers):
         mine = manifest[manifest["writer"] == writer]
         picks = list(mine[mine["genuine"]]["path"][:per_class]) + list(mine[~mine["genuine"]]["path"][:per_class])
@@ -52,19 +53,31 @@ def preprocessing_steps(step_images: dict[str, np.ndarray], raw: np.ndarray | No
     panels = ({"raw file": raw} if raw is not None else {}) | step_images
     fig, axes = plt.subplots(1, len(panels), figsize=(3.0 * len(panels), 2.4))
     for ax, (title, image) in zip(axes, panels.items()):
-        ax.imshow(image, cmap=None if image.ndim == 3 else INK_CMAP, vmin=None if image.ndim == 3 else 0, vmax=None if image.ndim == 3 else 1)
+        ax.imshow(
+            image,
+            cmap=None if image.ndim == 3 else INK_CMAP,
+            vmin=None if image.ndim == 3 else 0,
+            vmax=None if image.ndim == 3 else 1,
+        )
         ax.set_title(title, fontsize=8)
         ax.axis("off")
     fig.tight_layout()
     return fig
 
 
-def image_grid(images: np.ndarray, titles: list[str] | None = None, columns: int = 6, title: str = "") -> matplotlib.figure.Figure:
+def image_grid(
+    images: np.ndarray, titles: list[str] | None = None, columns: int = 6, title: str = ""
+) -> matplotlib.figure.Figure:
     """A grid of preprocessed (N, H, W, 1) images in [0, 1] or uint8."""
     images = np.asarray(images)
     rows = int(np.ceil(len(images) / columns))
     height, width = images.shape[1:3]
-    fig, axes = plt.subplots(rows, columns, figsize=(columns * 2.2 * width / max(height, width) + 0.5, rows * 2.2 * height / max(height, width) + 0.6), squeeze=False)
+    fig, axes = plt.subplots(
+        rows,
+        columns,
+        figsize=(columns * 2.2 * width / max(height, width) + 0.5, rows * 2.2 * height / max(height, width) + 0.6),
+        squeeze=False,
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < len(images):

@@ -22,8 +22,12 @@ DET_TICKS = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
 def line_styles(names) -> dict[str, dict]:
     """One colour per protocol; its `_aligned` twin (sigkit.align) in the same colour, dashed."""
     bases = list(dict.fromkeys(name.removesuffix("_aligned") for name in names))
-    return {name: dict(color=f"C{bases.index(name.removesuffix('_aligned')) % 10}",
-                       ls="--" if name.endswith("_aligned") else "-") for name in names}
+    return {
+        name: dict(
+            color=f"C{bases.index(name.removesuffix('_aligned')) % 10}", ls="--" if name.endswith("_aligned") else "-"
+        )
+        for name in names
+    }
 
 
 def roc(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
@@ -34,8 +38,13 @@ def roc(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
         _, far, frr = far_frr(frame["distance"], frame["label"])
         ax.plot(far, 1 - frr, **styles[name], label=f"{name} (AUC {roc_auc(frame['distance'], frame['label']):.3f})")
     ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
-    ax.set(xlabel="false acceptance rate (FAR)", ylabel="genuine acceptance rate (1 - FRR)", title="ROC, test writers",
-           xlim=(0, 1), ylim=(0, 1.01))
+    ax.set(
+        xlabel="false acceptance rate (FAR)",
+        ylabel="genuine acceptance rate (1 - FRR)",
+        title="ROC, test writers",
+        xlim=(0, 1),
+        ylim=(0, 1.01),
+    )
     ax.legend(loc="lower right", fontsize=7)
     return fig
 
@@ -48,8 +57,12 @@ def det(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
     for name, frame in scores.items():
         _, far, frr = far_frr(frame["distance"], frame["label"])
         rate, _ = eer(frame["distance"], frame["label"])
-        line, = ax.plot(norm.ppf(np.clip(far, 1e-4, 1 - 1e-4)), norm.ppf(np.clip(frr, 1e-4, 1 - 1e-4)),
-                        **styles[name], label=f"{name} (EER {100 * rate:.1f} %)")
+        (line,) = ax.plot(
+            norm.ppf(np.clip(far, 1e-4, 1 - 1e-4)),
+            norm.ppf(np.clip(frr, 1e-4, 1 - 1e-4)),
+            **styles[name],
+            label=f"{name} (EER {100 * rate:.1f} %)",
+        )
         point = norm.ppf(np.clip(rate, 1e-4, 1 - 1e-4))
         ax.plot(point, point, "o", color=line.get_color())
     ax.plot(limit, limit, ":", color="grey")
@@ -73,8 +86,12 @@ def far_frr_curves(frame: pd.DataFrame, threshold: float | None = None, title: s
     ax.plot(at, rate, "ko", label=f"EER {100 * rate:.1f} % at {at:.3f}")
     if threshold is not None:
         ax.axvline(threshold, ls="--", color="grey", label=f"validation threshold {threshold:.3f}")
-    ax.set(xlabel="distance threshold (accept when distance <= threshold)", ylabel="rate", ylim=(0, 1.02),
-           title=title or "FAR and FRR against the threshold")
+    ax.set(
+        xlabel="distance threshold (accept when distance <= threshold)",
+        ylabel="rate",
+        ylim=(0, 1.02),
+        title=title or "FAR and FRR against the threshold",
+    )
     ax.legend(fontsize=8)
     return fig
 
@@ -98,13 +115,19 @@ def confusion_matrix(frame: pd.DataFrame, threshold: float, title: str = "") -> 
     """Counts of accepted / rejected genuine and forged cases at `threshold`."""
     accepted = frame["distance"].to_numpy() <= threshold
     genuine = frame["label"].to_numpy().astype(bool)
-    counts = np.array([[np.sum(genuine & accepted), np.sum(genuine & ~accepted)],
-                       [np.sum(~genuine & accepted), np.sum(~genuine & ~accepted)]])
+    counts = np.array(
+        [
+            [np.sum(genuine & accepted), np.sum(genuine & ~accepted)],
+            [np.sum(~genuine & accepted), np.sum(~genuine & ~accepted)],
+        ]
+    )
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
     ax.imshow(counts / counts.sum(axis=1, keepdims=True), cmap="Blues", vmin=0, vmax=1)
     for (i, j), count in np.ndenumerate(counts):
         share = count / counts[i].sum()
-        ax.text(j, i, f"{count}\n{100 * share:.1f} %", ha="center", va="center", color="white" if share > 0.5 else "black")
+        ax.text(
+            j, i, f"{count}\n{100 * share:.1f} %", ha="center", va="center", color="white" if share > 0.5 else "black"
+        )
     ax.set_xticks([0, 1], ["accepted\n(genuine)", "rejected\n(forged)"])
     ax.set_yticks([0, 1], ["genuine", "forged"])
     accuracy = at_threshold(frame["distance"], frame["label"], threshold)["accuracy"]
@@ -119,12 +142,21 @@ def training_curves(history: pd.DataFrame) -> matplotlib.figure.Figure:
     for member, part in members:
         suffix = "" if member is None else f", member {member}"
         left.plot(part["epoch"] + 1, part["loss"], label=f"training loss{suffix}")
-        line, = right.plot(part["epoch"] + 1, 100 * part["val_eer"], label=f"validation EER{suffix}",
-                           color="tab:orange" if member is None else None)
+        (line,) = right.plot(
+            part["epoch"] + 1,
+            100 * part["val_eer"],
+            label=f"validation EER{suffix}",
+            color="tab:orange" if member is None else None,
+        )
         best = part["val_eer"].idxmin()
-        right.plot(part.loc[best, "epoch"] + 1, 100 * part.loc[best, "val_eer"], "o", color=line.get_color(),
-                   markeredgecolor="k",
-                   label=f"best: epoch {int(part.loc[best, 'epoch']) + 1}, {100 * part.loc[best, 'val_eer']:.1f} %")
+        right.plot(
+            part.loc[best, "epoch"] + 1,
+            100 * part.loc[best, "val_eer"],
+            "o",
+            color=line.get_color(),
+            markeredgecolor="k",
+            label=f"best: epoch {int(part.loc[best, 'epoch']) + 1}, {100 * part.loc[best, 'val_eer']:.1f} %",
+        )
     left.set(xlabel="epoch", ylabel="contrastive loss", title="Training loss")
     right.set(xlabel="epoch", ylabel="EER (%)", title="Validation EER (model selection)")
     right.legend(fontsize=7)
@@ -136,8 +168,12 @@ def eer_vs_references(by_references: pd.DataFrame) -> matplotlib.figure.Figure:
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     for aggregate, part in by_references.groupby("aggregate"):
         ax.plot(part["k"], 100 * part["eer"], "o-", label=f"{aggregate} distance to the references")
-    ax.set(xlabel="references of the claimed writer (K)", ylabel="EER, skilled forgeries (%)",
-           title="EER against the number of references", xticks=sorted(by_references["k"].unique()))
+    ax.set(
+        xlabel="references of the claimed writer (K)",
+        ylabel="EER, skilled forgeries (%)",
+        title="EER against the number of references",
+        xticks=sorted(by_references["k"].unique()),
+    )
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     return fig
@@ -150,8 +186,12 @@ def eer_by_method(curve: pd.DataFrame) -> matplotlib.figure.Figure:
     labels = {"mean": "mean distance", "spread": "spread-corrected distance", "wd": "writer-dependent classifier"}
     for method in curve.columns:
         ax.plot(curve.index, 100 * curve[method], "o-", label=labels.get(method, method))
-    ax.set(xlabel="references of the claimed writer (K)", ylabel="EER, skilled forgeries (%)",
-           title="EER against K, three ways to decide", xticks=list(curve.index))
+    ax.set(
+        xlabel="references of the claimed writer (K)",
+        ylabel="EER, skilled forgeries (%)",
+        title="EER against K, three ways to decide",
+        xticks=list(curve.index),
+    )
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=8)
     return fig

@@ -31,8 +31,10 @@ def pretrained_path(folder: str | Path | None = None) -> Path:
     """The shipped `.keras` file (its model card sits beside it as `tower.json`)."""
     path = Path(folder or FOLDER) / TOWER_FILE
     if not path.is_file():
-        raise PretrainedMissing(f"{path}: the pretrained tower is missing; rebuild it with "
-                                "`python -m sigkit.shipped.build --data DIR1,DIR2,...` or give a model file")
+        raise PretrainedMissing(
+            f"{path}: the pretrained tower is missing; rebuild it with "
+            "`python -m sigkit.shipped.build --data DIR1,DIR2,...` or give a model file"
+        )
     return path
 
 

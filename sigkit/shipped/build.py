@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import keras
-import numpy as np
 
 from sigkit.callbacks import validation_eers
 from sigkit.config import profile
@@ -35,8 +34,10 @@ from sigkit.preprocess import preprocess_options
 from sigkit.shipped import BACKGROUND_FILE, CARD_FILE, TOWER_FILE
 from sigkit.wd import background_rows, choose_settings, save_background, wd_scores
 
-LICENCE = ("Trained on public signature corpora licensed for non-commercial academic research only; "
-           "the weights inherit that restriction. No image of them is shipped.")
+LICENCE = (
+    "Trained on public signature corpora licensed for non-commercial academic research only; "
+    "the weights inherit that restriction. No image of them is shipped."
+)
 BACKGROUND_PER_WRITER = 4
 WD_K = 5  # references per writer when the card's writer-dependent settings and threshold are chosen
 
@@ -79,10 +80,18 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> dict:
         "train_seconds": round(result.seconds, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
         "background": {"file": BACKGROUND_FILE, "images": int(len(rows)), "per_writer": BACKGROUND_PER_WRITER},
-        "writer_dependent": {**settings.to_dict(), "threshold": float(wd_threshold), "k": WD_K,
-                             "val_eer_skilled": float(wd_eer),
-                             "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}"},
-        "versions": {"python": platform.python_version(), "keras": keras.__version__, "backend": keras.backend.backend()},
+        "writer_dependent": {
+            **settings.to_dict(),
+            "threshold": float(wd_threshold),
+            "k": WD_K,
+            "val_eer_skilled": float(wd_eer),
+            "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}",
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "keras": keras.__version__,
+            "backend": keras.backend.backend(),
+        },
         "licence": LICENCE,
         "config": json.loads(json.dumps(config.to_dict())),
     }
@@ -92,7 +101,9 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sigkit.shipped.build", description=__doc__.split("\n")[0])
-    parser.add_argument("--data", required=True, help="corpus folders, comma-separated (never the transfer test corpus)")
+    parser.add_argument(
+        "--data", required=True, help="corpus folders, comma-separated (never the transfer test corpus)"
+    )
     parser.add_argument("--out", default=str(Path(__file__).parent), help="where the shipped files go")
     parser.add_argument("--run", default=None, help="training folder (default reports/pretrain-<seed>)")
     parser.add_argument("--seed", type=int, default=0)

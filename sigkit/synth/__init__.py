@@ -84,17 +84,20 @@ disk (`generate`, the manifest, the README, worker processes).
 """
 
 from sigkit.synth.files import GENERATOR_VERSION, MANIFEST, generate, is_complete
-from sigkit.synth.render import FILE_MODES
-from sigkit.synth.samples import render_writer
-from sigkit.synth.trajectory import Component, Plan
-from sigkit.synth.writers import N_FORGERS
 
 # private names that tests/test_synth.py reads (it patches the steps in `samples`, where
 # render_writer looks them up)
-from sigkit.synth.render import _scan_params, _to_file  # noqa: F401
-from sigkit.synth.samples import _SCAN, _rng  # noqa: F401
-from sigkit.synth.trajectory import _writer_plan  # noqa: F401
-from sigkit.synth.writers import _genuine  # noqa: F401
+from sigkit.synth.render import FILE_MODES, _scan_params, _to_file  # noqa: F401
+from sigkit.synth.samples import _SCAN, _rng, render_writer  # noqa: F401
+from sigkit.synth.trajectory import (
+    Component,
+    Plan,
+    _writer_plan,  # noqa: F401
+)
+from sigkit.synth.writers import (
+    N_FORGERS,
+    _genuine,  # noqa: F401
+)
 
 __all__ = [
     "Component",

@@ -131,7 +131,7 @@ def _render(strokes, plan: Plan, scan: dict, rng, ref_ext: np.ndarray) -> Image.
         cuts = np.flatnonzero(np.diff(wq)) + 1
         bounds = np.concatenate([[0], cuts, [len(wq)]])
         for a, b in zip(bounds[:-1], bounds[1:]):
-            seg = px[a:min(b + 1, len(px))]
+            seg = px[a : min(b + 1, len(px))]
             ww = int(wq[a])
             pts = [tuple(p) for p in seg.tolist()]
             if len(pts) >= 2:
@@ -165,8 +165,11 @@ def _to_file(cov: np.ndarray, scan: dict, rng) -> Image.Image:
         gx, gy = rng.normal(0, 1, 2)
         g = gaussian_filter(rng.normal(0, 1, (5, 5)), 1.0)
         g = np.asarray(Image.fromarray(g.astype(np.float32), "F").resize((W, H), Image.BICUBIC))
-        g = g / (g.std() + 1e-6) + (gx * np.arange(W, dtype=np.float32) / W)[None, :] \
+        g = (
+            g / (g.std() + 1e-6)
+            + (gx * np.arange(W, dtype=np.float32) / W)[None, :]
             + (gy * np.arange(H, dtype=np.float32) / H)[:, None]
+        )
         paper += scan["shade"] * (g - g.mean()) / (g.std() + 1e-6)
     noise = 0.0
     if scan["noise"] > 0:

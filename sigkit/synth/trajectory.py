@@ -33,8 +33,15 @@ class Component:
     role: str = "word"
 
     def copy(self) -> "Component":
-        return Component(self.start, self.targets.copy(), self.dtheta.copy(), self.mu.copy(),
-                         self.sigma.copy(), self.gap.copy(), self.role)
+        return Component(
+            self.start,
+            self.targets.copy(),
+            self.dtheta.copy(),
+            self.mu.copy(),
+            self.sigma.copy(),
+            self.gap.copy(),
+            self.role,
+        )
 
 
 @dataclass
@@ -109,14 +116,17 @@ def _word(rng, st, x0, first_tall=False):
     start = complex(x0 - 0.25 * st["w"], rng.uniform(-0.3, 0.4))
     for k in range(n_letters):
         w = st["w"] * math.exp(rng.normal(0, 0.15))
-        kind = "cap" if (k == 0 and first_tall) else rng.choice(
-            ["x", "asc", "desc", "hump", "round"], p=st["kinds"])
+        kind = "cap" if (k == 0 and first_tall) else rng.choice(["x", "asc", "desc", "hump", "round"], p=st["kinds"])
         up = st["loop"] + rng.normal(0, 0.35)
         down = st["down"] + rng.normal(0, 0.25)
         if kind == "cap":
             h = st["cap"]
-            pts += [complex(x + 0.3 * w, h), complex(x + 0.15 * w, 0.0),
-                    complex(x + 0.8 * w, 0.8), complex(x + 1.1 * w, 0.0)]
+            pts += [
+                complex(x + 0.3 * w, h),
+                complex(x + 0.15 * w, 0.0),
+                complex(x + 0.8 * w, 0.8),
+                complex(x + 1.1 * w, 0.0),
+            ]
             dth += [rng.normal(0.4, 0.6), rng.normal(0, 0.3), rng.normal(-1.2, 0.5), down]
             x += 1.2 * w
         elif kind == "x":
@@ -126,23 +136,29 @@ def _word(rng, st, x0, first_tall=False):
                 dots.append(complex(x + 0.5 * w + 0.6 * st["slant"], 1.7 + rng.normal(0, 0.1)))
             x += w
         elif kind == "asc":
-            pts += [complex(x + 0.55 * w, st["asc"] * math.exp(rng.normal(0, 0.08))),
-                    complex(x + 0.45 * w, 0.0)]
+            pts += [complex(x + 0.55 * w, st["asc"] * math.exp(rng.normal(0, 0.08))), complex(x + 0.45 * w, 0.0)]
             dth += [abs(up) + 1.0, rng.normal(0, 0.2)]
             x += 0.75 * w
         elif kind == "desc":
-            pts += [complex(x + 0.5 * w, 1.0), complex(x + 0.4 * w, -st["desc"]),
-                    complex(x + w, 0.3)]
+            pts += [complex(x + 0.5 * w, 1.0), complex(x + 0.4 * w, -st["desc"]), complex(x + w, 0.3)]
             dth += [up, rng.normal(0, 0.2), -(abs(up) + 1.2)]
             x += w
         elif kind == "hump":
-            pts += [complex(x + 0.25 * w, 1.0), complex(x + 0.35 * w, 0.0),
-                    complex(x + 0.75 * w, 1.0), complex(x + 0.9 * w, 0.0)]
+            pts += [
+                complex(x + 0.25 * w, 1.0),
+                complex(x + 0.35 * w, 0.0),
+                complex(x + 0.75 * w, 1.0),
+                complex(x + 0.9 * w, 0.0),
+            ]
             dth += [-1.0 + 0.3 * up, rng.normal(0, 0.2), -1.3 + 0.3 * up, down]
             x += w
         else:  # round: a/o, a counter-clockwise oval closed by a down-stroke
-            pts += [complex(x + 0.7 * w, 1.0), complex(x + 0.2 * w, 0.2),
-                    complex(x + 0.75 * w, 0.9), complex(x + w, 0.0)]
+            pts += [
+                complex(x + 0.7 * w, 1.0),
+                complex(x + 0.2 * w, 0.2),
+                complex(x + 0.75 * w, 0.9),
+                complex(x + w, 0.0),
+            ]
             dth += [1.0 + 0.3 * up, 1.8, 0.8, down]
             x += w
     # a writer's size drift along the word (commonly diminishing), about the baseline
@@ -174,12 +190,10 @@ def _writer_plan(rng) -> Plan:
     }
     comps: list[Component] = []
     x = 0.0
-    layout = rng.choice(["initial+surname", "initials+surname", "name", "first+surname"],
-                        p=[0.35, 0.15, 0.25, 0.25])
+    layout = rng.choice(["initial+surname", "initials+surname", "name", "first+surname"], p=[0.35, 0.15, 0.25, 0.25])
     for _ in range(2 if layout == "initials+surname" else 1 if layout == "initial+surname" else 0):
         h = st["cap"] * math.exp(rng.normal(0, 0.1))
-        pts = [complex(rng.uniform(0.2, 0.8), h),
-               complex(rng.uniform(-0.2, 0.4), rng.uniform(-0.3, 0.2))]
+        pts = [complex(rng.uniform(0.2, 0.8), h), complex(rng.uniform(-0.2, 0.4), rng.uniform(-0.3, 0.2))]
         dth = [rng.normal(0.3, 0.8), rng.normal(0, 0.4)]
         if rng.random() < 0.7:
             pts.append(complex(rng.uniform(0.9, 1.6), rng.uniform(0.5, 0.85) * h))
@@ -187,8 +201,9 @@ def _writer_plan(rng) -> Plan:
             pts.append(complex(rng.uniform(1.1, 1.9), rng.uniform(-0.2, 0.5)))
             dth.append(rng.normal(0, 0.6))
         pts = [p + x for p in pts]
-        comps.append(_component(rng, complex(x + rng.uniform(-0.4, 0.2), rng.uniform(0.0, 0.9)),
-                                pts, dth, st, "initial"))
+        comps.append(
+            _component(rng, complex(x + rng.uniform(-0.4, 0.2), rng.uniform(0.0, 0.9)), pts, dth, st, "initial")
+        )
         x = max(p.real for p in pts) + rng.uniform(0.3, 0.8)
         if rng.random() < 0.4:  # a full stop after the initial
             comps.append(_dot(rng, complex(x - 0.1, rng.uniform(-0.05, 0.15)), st))
@@ -201,24 +216,31 @@ def _writer_plan(rng) -> Plan:
     s, pts, dth, dots, x_end = _word(rng, st, x, first_tall=rng.random() < 0.7)
     if rng.random() < 0.35:  # flourish: the last stroke swings back under the name
         back = rng.uniform(0.2, 0.9) * (x_end - x) + x
-        pts += [complex(x_end + rng.uniform(0.2, 0.6), rng.uniform(0.3, 1.2)),
-                complex(back, -rng.uniform(0.5, 1.2))]
+        pts += [complex(x_end + rng.uniform(0.2, 0.6), rng.uniform(0.3, 1.2)), complex(back, -rng.uniform(0.5, 1.2))]
         dth += [rng.uniform(1.5, 3.0), rng.normal(0, 0.4)]
     comps.append(_component(rng, s, pts, dth, st, "word"))
     comps += [_dot(rng, d, st) for d in dots]
     if rng.random() < 0.2:  # separate underline
         y = -rng.uniform(0.7, 1.3)
-        comps.append(_component(rng, complex(rng.uniform(-0.3, 0.8), y),
-                                [complex(x_end + rng.uniform(-0.3, 0.5), y + rng.normal(0, 0.25))],
-                                [rng.normal(0, 0.3)], st, "underline"))
+        comps.append(
+            _component(
+                rng,
+                complex(rng.uniform(-0.3, 0.8), y),
+                [complex(x_end + rng.uniform(-0.3, 0.5), y + rng.normal(0, 0.25))],
+                [rng.normal(0, 0.3)],
+                st,
+                "underline",
+            )
+        )
     # baseline drift: a tilt and a bow along the writing direction
     tilt, bow = rng.normal(0, 0.07), rng.normal(0, 0.012)
     span = max(x_end, 1.0)
     for c in comps:
         c.start = _drift(c.start, tilt, bow, span)
         c.targets = _drift(c.targets, tilt, bow, span)
-    return Plan(comps, slant=float(st["slant"]), pen=rng.uniform(0.07, 0.13),
-                ink=rng.uniform(0.7, 0.95), extra={"style": st})
+    return Plan(
+        comps, slant=float(st["slant"]), pen=rng.uniform(0.07, 0.13), ink=rng.uniform(0.7, 0.95), extra={"style": st}
+    )
 
 
 def _dot(rng, p, st):

@@ -61,8 +61,7 @@ def _genuine(plan: Plan, rng) -> tuple[Plan, dict]:
 # How far a skilled forger's copy strays from the prototype (standard deviations, in
 # x-heights, log-scale or radians). Set so that, with the naive pixel measure of the tests,
 # skilled forgeries are clearly harder than random ones but far from indistinguishable.
-_FORGER_ERROR = {"aspect": 0.06, "size": 0.07, "shift": 0.12, "target": 0.06, "turn": 0.18,
-                 "slant": 0.07}
+_FORGER_ERROR = {"aspect": 0.06, "size": 0.07, "shift": 0.12, "target": 0.06, "turn": 0.18, "slant": 0.07}
 
 
 def _forger(plan: Plan, rng) -> tuple[Plan, dict]:
@@ -125,6 +124,7 @@ def _forgery(fplan: Plan, fexec: dict, rng) -> tuple[Plan, dict]:
     p.slant += rng.normal(0, 0.03)
     return p, fexec
 
+
 def _slow_down(c: Component, fexec, rng) -> Component:
     """Copying is slow: strokes overlap less, and some are drawn in two pieces."""
     pts, dth, mu, sig, gap = [], [], [], [], []
@@ -146,5 +146,4 @@ def _slow_down(c: Component, fexec, rng) -> Component:
             sig.append(c.sigma[i])
             gap.append(c.gap[i] * fexec["slow"])
         prev = tgt
-    return Component(c.start, np.array(pts, complex), np.array(dth), np.array(mu), np.array(sig),
-                     np.array(gap), c.role)
+    return Component(c.start, np.array(pts, complex), np.array(dth), np.array(mu), np.array(sig), np.array(gap), c.role)
