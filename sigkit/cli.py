@@ -2,7 +2,7 @@
 
     sigkit synth OUT [--writers N] [--genuine G] [--forged F] [--seed S]   write the synthetic set
     sigkit info PATH [--strict]                                            load a data set, summarise it
-    sigkit reports [--profile P] [--data PATH] [--run NAME] [--params F]   run the notebooks (papermill)
+    sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
     sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q [--method distance|wd] [--threshold T]
                   [--explain OUT.png]                                   no --model: the shipped tower
     sigkit evaluate --model M.keras --data PATH [--writers 46-55] [--val-writers 36-45] [--out DIR]
@@ -49,14 +49,6 @@ def _info(args) -> int:
         for item in skipped:
             print(f"  {item['path']}: {item['reason']}")
     return 0
-
-
-def _reports(args) -> int:
-    from sigkit import reports
-
-    argv = ["--profile", args.profile] + (["--data", args.data] if args.data else [])
-    argv += (["--run", args.run] if args.run else []) + (["--params", args.params] if args.params else [])
-    return reports.main(argv)
 
 
 def _verify(args) -> int:
@@ -111,12 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     info.set_defaults(run=_info)
 
-    rep = verbs.add_parser("reports", help="run the numbered notebooks into reports/<run>/")
-    rep.add_argument("--profile", default="default")
-    rep.add_argument("--data", default=None)
-    rep.add_argument("--run", default=None)
-    rep.add_argument("--params", default=None)
-    rep.set_defaults(run=_reports)
+    # its options are sigkit.reports' own parser (`sigkit reports --help`); main() hands them over
+    verbs.add_parser("reports", help="run the numbered notebooks into reports/<run>/", add_help=False)
 
     ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
     ver.add_argument(
@@ -161,6 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["reports"]:  # one parser for the report runner: python -m sigkit.reports takes the same
+        from sigkit import reports
+
+        return reports.main(argv[1:])
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s: %(message)s")
     if args.verb in ("verify", "evaluate"):

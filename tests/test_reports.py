@@ -153,3 +153,13 @@ def test_params_file_must_be_a_mapping(tmp_path):
 def test_unknown_profile_is_refused():
     with pytest.raises(ValueError, match="unknown profile"):
         reports.run_reports(profile="nope")
+
+
+def test_the_cli_hands_every_option_to_the_report_runners_parser(capsys):
+    from sigkit import cli
+
+    with pytest.raises(SystemExit) as done:
+        cli.main(["reports", "--help"])
+    assert done.value.code == 0
+    out = capsys.readouterr().out
+    assert "--reuse" in out and "--only" in out and "sigkit reports" in out
