@@ -39,7 +39,8 @@ from common import parse_overrides
 
 import sigkit
 from sigkit import evaluate
-from sigkit.align import ALIGNMENTS, TURNS, embed_variants, scores_aligned
+from sigkit.assess import evaluate_run
+from sigkit.card import ModelCard
 from sigkit.compare import scorer_for
 from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
 from sigkit.metrics import eer
@@ -47,7 +48,6 @@ from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
 from sigkit.train import train
-from sigkit.verify import model_card, preprocessing_for
 
 
 def with_synthetic_writers(train_set, n_writers: int, seed: int):
@@ -114,34 +114,19 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
     splits, images = cedar["splits"], cedar["images"]
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
-    options = preprocessing_for(tower, model_card(model_path))
-    # where the aligned protocols do not apply (sigkit.align.scores_aligned), the aligned rows are the plain ones
-    turns, shifts = (TURNS, ALIGNMENTS) if scores_aligned(tower) else ((0.0,), ALIGNMENTS[:1])
-    aligned = {
-        name: embed_variants(
-            tower,
-            splits[name]["decode_path"],
-            options,
-            images=images[name],
-            turns=turns,
-            alignments=shifts,
-            cache_dir=project_root() / "reports" / "cache",
-        )
-        for name in ("val", "test")
-    }
-    evaluation = evaluate.evaluate_embeddings(
-        aligned["test"][0],
-        splits["test"],
-        aligned["val"][0],
-        splits["val"],
+    evaluation = evaluate_run(
+        model_path,
+        splits,
+        images,
         k=5,
         seed=seed,
         n_boot=1000,
-        test_aligned=aligned["test"],
-        val_aligned=aligned["val"],
-        scorer=scorer,
+        aligned=True,
+        cache_dir=project_root() / "reports" / "cache",
     )
-    metrics = evaluation.metrics
+    aligned = evaluation.embeddings
+    # where the aligned protocols do not apply (sigkit.align.scores_aligned), the aligned rows are the plain ones
+    metrics = {**{f"{name}_aligned": m for name, m in evaluation.metrics.items()}, **evaluation.metrics}
     if scores_csv:
         kept = ("single_skilled", "single_random", "references_5_normalised")
         pd.concat(
@@ -180,7 +165,7 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
         "5ref_at_val_threshold": {k: five[k] for k in keys},
         "5ref_normalised_at_val_threshold": {k: five_norm[k] for k in keys},
         # the same protocols on the validation writers (what settings may be chosen by)
-        "val_eer_by_protocol": {name: m["val_eer"] for name, m in metrics.items()},
+        "val_eer_by_protocol": {name: m["val_eer"] for name, m in evaluation.metrics.items()},
         # each writer's 5 references drawn 10 times: mean and spread of the EER over the draws
         "5ref_over_10_draws": references_over_draws(aligned, splits, seed, scorer=scorer),
         "train_writer_unseen_sample_eer": train_writer_eer,
@@ -229,9 +214,7 @@ def main() -> None:
     line.update(
         {
             "val_eer_best": result.best_val_eer,
-            "members_val_eer": [
-                m["val_eer"] for m in json.loads((run_dir / "model.json").read_text()).get("members", [])
-            ],
+            "members_val_eer": [m["val_eer"] for m in ModelCard.for_model(result.model_path).members],
             "epochs_run": int(len(result.history)),
             "train_seconds": round(result.seconds, 1),
             "wall_seconds": round(time.perf_counter() - start, 1),

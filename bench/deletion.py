@@ -26,12 +26,11 @@ import numpy as np  # noqa: E402
 from cedar import load_cedar  # noqa: E402
 from common import parse_overrides  # noqa: E402
 
-import sigkit  # noqa: E402
 from sigkit import heatmaps, plots  # noqa: E402
+from sigkit.card import ModelCard  # noqa: E402
 from sigkit.metrics import writer_bootstrap  # noqa: E402
 from sigkit.model import find_tower, load_siamese  # noqa: E402
 from sigkit.paths import cedar_path, project_root  # noqa: E402
-from sigkit.verify import model_card  # noqa: E402
 
 
 def main() -> None:
@@ -43,9 +42,7 @@ def main() -> None:
     run_dir = project_root() / "reports" / "bench-cedar" / str(args.get("run", "ablation-match-s0"))
     model_path = Path(args.get("model", run_dir / "model.keras"))
     out = Path(args.get("out", model_path.parent))
-    card = model_card(model_path)
-    fields = {k: v for k, v in card.get("config", {}).items() if k in sigkit.Config.__dataclass_fields__}
-    config = sigkit.Config().replace(**fields)
+    config = ModelCard.for_model(model_path).config_object()
     seed = int(args.get("seed", config.seed))
     cedar = load_cedar(folder, config)
     test, images = cedar["splits"]["test"].reset_index(drop=True), cedar["images"]["test"]

@@ -85,7 +85,7 @@ def embed_variants(
 ) -> np.ndarray:
     """(T x V, N, D) embeddings of the files `paths` turned by each of T angles, each under V shifts.
 
-    `options` are the preprocessing options of the model (`sigkit.verify.preprocessing_for`);
+    `options` are the preprocessing options of the model (`sigkit.card.ModelCard.preprocessing`);
     `images`, when given, are the files already preprocessed without a turn (saves decoding them
     again). [0] is every image as it is (no turn, no shift), so `aligned_distances` takes the
     smallest distance over all turns and shifts of either signature.

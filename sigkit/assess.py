@@ -16,12 +16,12 @@ import matplotlib.pyplot as plt
 
 from sigkit import plots
 from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants, scores_aligned
+from sigkit.card import ModelCard
 from sigkit.compare import scorer_for
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
 from sigkit.preprocess import load_images
-from sigkit.verify import model_card, preprocessing_for
 from sigkit.wd import background_beside
 
 
@@ -77,6 +77,69 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | 
     return path
 
 
+def evaluate_run(
+    model_path: str | Path,
+    splits: dict,
+    images: dict | None = None,
+    *,
+    k: int = 5,
+    seed: int | None = None,
+    n_boot: int = 1000,
+    aligned: bool = True,
+    draws: int = 10,
+    cache_dir: str | Path | None = None,
+) -> Evaluation:
+    """The one path from a model file plus data to metrics: every protocol on `splits["test"]`,
+    thresholds chosen on `splits["val"]` (or, without validation writers, the threshold the model
+    card stored at training time, never one fitted to the test writers).
+
+    `images` are the splits' preprocessed images when already loaded (else they are decoded with
+    the model card's preprocessing). `aligned` scores every protocol a second time with distances
+    that tolerate a small turn and shift (`sigkit.align`, the `*_aligned` rows) where that applies
+    (`sigkit.align.scores_aligned`; validation writers needed). A model with a background beside it
+    (`background.npz`, e.g. the shipped tower) also gets the writer-dependent protocol
+    (`references_<k>_wd`, `sigkit.wd`). The embeddings come back in `Evaluation.embeddings`.
+    """
+    card = ModelCard.for_model(model_path)
+    seed = int(card.config.get("seed", 0)) if seed is None else seed
+    tower = find_tower(load_siamese(model_path))
+    options = card.preprocessing(tower)
+    parts = {name: splits[name] for name in ("val", "test") if name in splits and len(splits[name])}
+    if "test" not in parts:
+        raise ValueError("evaluate_run needs test writers (splits['test'] is missing or empty)")
+    if images is None:
+        images = {name: load_images(p["decode_path"], cache_dir=cache_dir, **options) for name, p in parts.items()}
+    threshold = None if "val" in parts else card.threshold
+    if threshold is None and "val" not in parts:
+        raise ValueError(f"{model_path}: no stored threshold (model.json) and no validation writers to choose one on")
+    aligned = aligned and "val" in parts and scores_aligned(tower)
+    if aligned:
+        emb = {
+            name: embed_variants(tower, part["decode_path"], options, images=images[name], cache_dir=cache_dir)
+            for name, part in parts.items()
+        }
+    else:
+        emb = {name: embed_aligned(tower, images[name], ALIGNMENTS[:1]) for name in parts}
+    has_val = "val" in parts
+    evaluation = evaluate_embeddings(
+        emb["test"][0],
+        parts["test"],
+        emb["val"][0] if has_val else None,
+        parts["val"] if has_val else None,
+        threshold=threshold,
+        k=k,
+        seed=seed,
+        n_boot=n_boot,
+        test_aligned=emb["test"] if aligned else None,
+        val_aligned=emb.get("val") if aligned else None,
+        draws=draws,
+        scorer=scorer_for(tower),
+        background=background_beside(model_path),
+    )
+    evaluation.embeddings = emb
+    return evaluation
+
+
 def evaluate_model(
     model_path: str | Path,
     data: str | Path,
@@ -89,63 +152,26 @@ def evaluate_model(
     n_boot: int = 1000,
     aligned: bool = True,
 ) -> tuple[Evaluation, Path]:
-    """Evaluate `model_path` on the writers of `data`; returns the evaluation and the metrics path.
+    """`sigkit evaluate`: `evaluate_run` on the writers of `data`, written to `metrics.json` and figures.
 
-    `aligned` scores every protocol a second time with distances that tolerate a small turn and
-    shift (`sigkit.align`, the `*_aligned` rows) when there are validation writers to choose their
-    thresholds on. A model with a background beside it (`background.npz`, e.g. the shipped tower)
-    also gets the writer-dependent protocol (`references_<k>_wd`, `sigkit.wd`).
+    `writers` are the test writers (default: all but `val_writers`), `val_writers` choose the
+    thresholds (default: the threshold stored with the model).
     """
-    card = model_card(model_path)
-    seed = int(card.get("config", {}).get("seed", 0)) if seed is None else seed
-    tower = find_tower(load_siamese(model_path))
     manifest = load_dataset(data)
     if writers is None:
-        val = (
-            {str(w) for w in split_writers(manifest, val_writers=val_writers)["val"]["writer"]}
-            if val_writers
-            else set()
-        )
+        val = set()
+        if val_writers:
+            val = {str(w) for w in split_writers(manifest, val_writers=val_writers)["val"]["writer"]}
         writers = sorted(set(manifest["writer"].astype(str)) - val)
     splits = split_writers(manifest, val_writers=val_writers, test_writers=writers)
-    options = preprocessing_for(tower, card)
-    images = {
-        name: load_images(part["decode_path"], **options)
-        for name, part in splits.items()
-        if name != "train" and len(part)
-    }
-    threshold = None if "val" in images else card.get("threshold")
-    if threshold is None and "val" not in images:
-        raise ValueError(f"{model_path}: no stored threshold (model.json) and no --val-writers to choose one on")
-    # an aligned threshold can only come from validation writers
-    aligned = aligned and "val" in images and scores_aligned(tower)
-    if aligned:
-        emb = {
-            name: embed_variants(tower, splits[name]["decode_path"], options, images=part)
-            for name, part in images.items()
-        }
-    else:
-        emb = {name: embed_aligned(tower, part, ALIGNMENTS[:1]) for name, part in images.items()}
-    evaluation = evaluate_embeddings(
-        emb["test"][0],
-        splits["test"],
-        emb["val"][0] if "val" in emb else None,
-        splits["val"] if "val" in emb else None,
-        threshold=threshold,
-        k=k,
-        seed=seed,
-        n_boot=n_boot,
-        test_aligned=emb["test"] if aligned else None,
-        val_aligned=emb.get("val") if aligned else None,
-        scorer=scorer_for(tower),
-        background=background_beside(model_path),
-    )
+    evaluation = evaluate_run(model_path, splits, k=k, seed=seed, n_boot=n_boot, aligned=aligned)
     out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
+    has_val = len(splits["val"]) > 0
     extra = {
         "model": str(model_path),
         "data": str(data),
         "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
         "val_writers": sorted(splits["val"]["writer"].unique().tolist()),
-        "threshold_from": "validation writers" if "val" in emb else "model.json (training-time validation)",
+        "threshold_from": "validation writers" if has_val else "model.json (training-time validation)",
     }
     return evaluation, write_evaluation(evaluation, out_dir, extra)

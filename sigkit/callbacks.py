@@ -25,6 +25,7 @@ import keras
 import numpy as np
 import pandas as pd
 
+from sigkit.card import ModelCard, library_versions
 from sigkit.compare import pair_distances, scorer_for
 from sigkit.metrics import eer
 from sigkit.model import build_siamese, embed
@@ -45,16 +46,18 @@ def save_atomic(model: keras.Model, path: Path) -> None:
     os.replace(partial, path)
 
 
-def model_card(state: dict) -> dict:
-    """What `model.json` says next to `model.keras`: the threshold and how it was chosen."""
-    return {
-        "threshold": state["threshold"],
-        "threshold_rule": "EER point on validation writers"
-        + ("" if state["config"].get("select_on", "both") == "both" else f" ({state['config']['select_on']} pairs)"),
-        "val_eer": state["best_val_eer"],
-        "epoch": state["best_epoch"],
-        "config": state["config"],
-    }
+def run_card(state: dict, data: dict | None = None) -> ModelCard:
+    """The model card of a run's selected model: its threshold and how it was chosen, its config."""
+    select_on = state["config"].get("select_on", "both")
+    return ModelCard(
+        threshold=state["threshold"],
+        threshold_rule="EER point on validation writers" + ("" if select_on == "both" else f" ({select_on} pairs)"),
+        val_eer=state["best_val_eer"],
+        epoch=state["best_epoch"],
+        config=state["config"],
+        data=data or {},
+        versions=library_versions(),
+    )
 
 
 SELECT_ON = ("both", "skilled", "random")
@@ -103,12 +106,14 @@ class ValidationEER(keras.callbacks.Callback):
         run_dir: Path,
         state: dict,
         select_on: str = "both",
+        data: dict | None = None,
     ):
         super().__init__()
         if select_on not in SELECT_ON:
             raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
         self.tower, self.val_images, self.val_pairs = tower, val_images, val_pairs
         self.run_dir, self.state, self.select_on = run_dir, state, select_on
+        self.data = data  # what the model card says of the training data (sigkit.card.data_summary)
 
     def on_epoch_end(self, epoch, logs=None):
         logs = logs if logs is not None else {}
@@ -132,7 +137,7 @@ class ValidationEER(keras.callbacks.Callback):
         if val_eer < self.state["best_val_eer"]:
             self.state.update(best_val_eer=val_eer, best_epoch=epoch, threshold=threshold, wait=0)
             save_atomic(build_siamese(self.tower), self.run_dir / "model.keras")
-            write_json_atomic(self.run_dir / "model.json", model_card(self.state))
+            run_card(self.state, self.data).save(self.run_dir / "model.json")
         else:
             self.state["wait"] += 1
 

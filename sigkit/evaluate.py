@@ -278,6 +278,7 @@ class Evaluation:
     by_references: pd.DataFrame
     pairs: pd.DataFrame = field(repr=False)
     over_draws: dict = field(default_factory=dict)  # K-reference protocol -> `eer_over_draws` on the test writers
+    embeddings: dict = field(default_factory=dict, repr=False)  # split -> (variants, N, ...) when kept (evaluate_run)
 
     def table(self) -> pd.DataFrame:
         """One row per protocol: the paper's metrics in percent, with intervals."""

@@ -17,15 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants, scores_aligned
-from sigkit.compare import scorer_for
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
-from sigkit.evaluate import Evaluation, evaluate_embeddings
-from sigkit.model import find_tower, load_siamese
+from sigkit.evaluate import Evaluation
 from sigkit.paths import resolve_data
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.verify import model_card, preprocessing_for
 
 
 @dataclass
@@ -57,34 +53,12 @@ def prepare(
 def evaluate_model_file(
     model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000, aligned: bool = False
 ) -> Evaluation:
-    """Every protocol on the test writers, thresholds chosen on the validation writers.
+    """Every protocol on the prepared test writers, thresholds chosen on its validation writers
+    (`sigkit.assess.evaluate_run` on the images already preprocessed)."""
+    from sigkit.assess import evaluate_run
 
-    `aligned` scores every protocol a second time with distances that tolerate a small turn and
-    shift (`sigkit.align`, the `*_aligned` rows; 35 embeddings per image instead of one); not for
-    a match tower, whose cross-matching already tolerates small shifts.
-    """
-    tower = find_tower(load_siamese(model_path))
-    aligned = aligned and scores_aligned(tower)
-    if aligned:
-        options = preprocessing_for(tower, model_card(model_path))
-        emb = {
-            name: embed_variants(tower, prepared.splits[name]["decode_path"], options, images=prepared.images[name])
-            for name in ("val", "test")
-        }
-    else:
-        emb = {name: embed_aligned(tower, prepared.images[name], ALIGNMENTS[:1]) for name in ("val", "test")}
-    return evaluate_embeddings(
-        emb["test"][0],
-        prepared.splits["test"],
-        emb["val"][0],
-        prepared.splits["val"],
-        k=k,
-        seed=seed,
-        n_boot=n_boot,
-        test_aligned=emb["test"] if aligned else None,
-        val_aligned=emb["val"] if aligned else None,
-        scorer=scorer_for(tower),
-    )
+    images = {name: prepared.images[name] for name in ("val", "test")}
+    return evaluate_run(model_path, prepared.splits, images, k=k, seed=seed, n_boot=n_boot, aligned=aligned)
 
 
 def headline(evaluation: Evaluation, k: int = 5) -> dict:

@@ -36,7 +36,8 @@ import pandas as pd
 import tensorflow as tf
 
 from sigkit.augment import AugmentOptions
-from sigkit.callbacks import Checkpoint, ValidationEER, model_card, save_atomic, validation_eer, write_json_atomic
+from sigkit.callbacks import Checkpoint, ValidationEER, run_card, save_atomic, validation_eer
+from sigkit.card import data_summary
 from sigkit.compare import match_layer
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
@@ -281,7 +282,9 @@ def train(
             rows = pd.read_csv(history)
             rows[rows["epoch"] < first_epoch].to_csv(history, index=False)
         callbacks = [
-            ValidationEER(tower, images["val"], val_pairs, run_dir, state, select_on=config.select_on),
+            ValidationEER(
+                tower, images["val"], val_pairs, run_dir, state, select_on=config.select_on, data=data_summary(splits)
+            ),
             keras.callbacks.CSVLogger(str(history), append=first_epoch > 0),
             Checkpoint(
                 checkpoint, state, seed=config.seed, patience=config.patience, time_budget_s=config.time_budget_s
@@ -337,18 +340,15 @@ def train_ensemble(
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
     val_eer, threshold = validation_eer(tower, images["val"], val_pairs, config.select_on)
     save_atomic(build_siamese(tower), run_dir / "model.keras")
-    card = {
-        **model_card(
-            {
-                "threshold": threshold,
-                "best_val_eer": val_eer,
-                "best_epoch": None,
-                "config": json.loads(json.dumps(config.to_dict())),
-            }
-        ),
-        "members": [{"val_eer": r.best_val_eer, "epochs": len(r.history)} for r in results],
+    state = {
+        "threshold": threshold,
+        "best_val_eer": val_eer,
+        "best_epoch": None,
+        "config": json.loads(json.dumps(config.to_dict())),
     }
-    write_json_atomic(run_dir / "model.json", card)
+    card = run_card(state, data_summary(splits))
+    card.members = [{"val_eer": r.best_val_eer, "epochs": len(r.history)} for r in results]
+    card.save(run_dir / "model.json")
     history = pd.concat([r.history.assign(member=i) for i, r in enumerate(results)], ignore_index=True)
     history.to_csv(run_dir / "history.csv", index=False)
     return TrainResult(

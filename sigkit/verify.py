@@ -9,42 +9,20 @@ Every file is checked (and preprocessed) exactly as the training data were.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import keras
 import numpy as np
 
+from sigkit.card import ModelCard
 from sigkit.compare import pair_distances, scorer_for
-from sigkit.config import Config
 from sigkit.datasets.checks import check_files, default_cache_dir
 from sigkit.model import embed, find_tower, load_siamese
-from sigkit.preprocess import load_images, preprocess_options
+from sigkit.preprocess import load_images
 
 
 class InputFileError(ValueError):
     """An input image sigkit cannot use, naming the file and what to do."""
-
-
-def model_card(model_path: str | Path) -> dict:
-    """`<name>.json` (or `model.json`) beside the model, as written at training time; {} if absent."""
-    model_path = Path(model_path)
-    for candidate in (model_path.with_suffix(".json"), model_path.parent / "model.json"):
-        if candidate.is_file():
-            try:
-                return json.loads(candidate.read_text())
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{candidate}: not valid JSON ({error}); delete it or pass --threshold") from error
-    return {}
-
-
-def preprocessing_for(tower: keras.Model, card: dict) -> dict:
-    """The preprocessing the model was trained with: the card's config, the model's input size."""
-    fields = {name: value for name, value in card.get("config", {}).items() if name in Config.__dataclass_fields__}
-    config = Config().replace(**fields)
-    height, width = tower.input_shape[1:3]
-    return preprocess_options(config.replace(image_size=(int(height), int(width))))
 
 
 def checked_images(paths: list[str | Path], options: dict) -> np.ndarray:
@@ -96,12 +74,12 @@ def background_for(model_path: Path) -> np.ndarray:
 
 
 def wd_decision(
-    card: dict, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray, threshold: float | None
+    card: ModelCard, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray, threshold: float | None
 ) -> tuple[float, float]:
     """(score, threshold) of the writer-dependent classifier the model card names (`sigkit.wd`)."""
     from sigkit.wd import WDSettings, writer_classifier
 
-    stored = card.get("writer_dependent")
+    stored = card.extra.get("writer_dependent")
     if stored is None:
         raise ValueError(
             f"{model_path}: its model card has no writer_dependent settings and threshold; "
@@ -138,13 +116,13 @@ def verify(
 
         model_path = pretrained_path()
     siamese = load_siamese(model_path)
-    card = model_card(model_path)
+    card = ModelCard.for_model(model_path)
     if threshold is None and method == "distance":
-        if "threshold" not in card:
+        if card.threshold is None:
             raise ValueError(f"{model_path}: no model.json with a stored threshold beside it; pass --threshold")
-        threshold = float(card["threshold"])
+        threshold = float(card.threshold)
     tower = find_tower(siamese)
-    images = checked_images([*references, questioned], preprocessing_for(tower, card))
+    images = checked_images([*references, questioned], card.preprocessing(tower))
     embeddings = embed(tower, images)
     reference_rows = np.arange(len(images) - 1)
     distances = pair_distances(

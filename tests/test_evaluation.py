@@ -198,3 +198,24 @@ def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):
     lone.write_bytes(result.model_path.read_bytes())  # no model.json beside it
     assert cli.main(["verify", "--model", str(lone), "--reference", reference, "--questioned", reference]) == 2
     assert "--threshold" in capsys.readouterr().err
+
+
+def test_one_evaluation_path_for_the_notebook_the_cli_and_the_benchmark(trained, tmp_path):
+    """Notebook 03 (`evaluate_model_file`), `sigkit evaluate` (`evaluate_model`) and bench/cedar.py
+    all go through `evaluate_run`: on the same model and writers, the same figures."""
+    from sigkit.assess import evaluate_model, evaluate_run
+    from sigkit.experiment import Prepared, evaluate_model_file
+
+    folder, splits, images, result = trained
+    manifest = load_dataset(folder)
+    prepared = Prepared(folder, manifest, None, splits, images)
+    notebook = evaluate_model_file(result.model_path, prepared, k=3, seed=0, n_boot=20, aligned=True)
+    test, val = sorted(splits["test"]["writer"].unique()), sorted(splits["val"]["writer"].unique())
+    command, _ = evaluate_model(result.model_path, folder, test, val, out_dir=tmp_path, k=3, seed=0, n_boot=20)
+    library = evaluate_run(result.model_path, splits, k=3, seed=0, n_boot=20)  # decodes the images itself
+    assert set(notebook.metrics) == set(command.metrics) == set(library.metrics)
+    assert any(name.endswith("_aligned") for name in notebook.metrics)
+    for name in notebook.metrics:
+        for key in ("eer", "auc", "threshold", "accuracy", "eer_ci"):
+            assert notebook.metrics[name][key] == pytest.approx(command.metrics[name][key], abs=1e-6), (name, key)
+            assert notebook.metrics[name][key] == pytest.approx(library.metrics[name][key], abs=1e-6), (name, key)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np  # noqa: F401  (the return type of background)
 
 TOWER_FILE = "tower.keras"
-CARD_FILE = "tower.json"  # the model card; `sigkit.verify.model_card` finds it beside the .keras file
+CARD_FILE = "tower.json"  # the model card; `sigkit.card.ModelCard.for_model` finds it beside the .keras file
 BACKGROUND_FILE = "background.npz"
 FOLDER = Path(__file__).parent
 

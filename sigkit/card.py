@@ -1,0 +1,117 @@
+"""The run folder's contract: `model.keras` and its model card `model.json`, one small dataclass.
+
+Training writes the card next to the model; verification, evaluation, the notebooks and the
+benchmarks read it through `ModelCard.for_model(path)`, the one reader. It says what a user of
+the model must know: the config it was trained with (and so its preprocessing), the decision
+threshold and how it was chosen, the ensemble's members, the data it saw (writers and images per
+split, corpora), and the library versions. Fields a card does not know (the shipped tower's
+corpora, its writer-dependent settings) travel in `extra` and stay at the JSON's top level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+CARD_NAME = "model.json"
+
+
+def library_versions() -> dict:
+    """Python, sigkit, Keras and its backend, NumPy (TensorFlow when it is installed)."""
+    import keras
+    import numpy as np
+
+    import sigkit
+
+    versions = {
+        "python": platform.python_version(),
+        "sigkit": sigkit.__version__,
+        "keras": keras.__version__,
+        "backend": keras.backend.backend(),
+        "numpy": np.__version__,
+    }
+    try:
+        import tensorflow as tf
+
+        versions["tensorflow"] = tf.__version__
+    except ImportError:
+        pass
+    return versions
+
+
+def data_summary(splits: dict) -> dict:
+    """Writers and images per split, and the corpora they come from (manifest column `corpus`)."""
+    summary = {"writers": {}, "images": {}}
+    corpora = set()
+    for name, part in splits.items():
+        summary["writers"][name] = int(part["writer"].nunique())
+        summary["images"][name] = int(len(part))
+        if "corpus" in part:
+            corpora |= set(part["corpus"].astype(str))
+    summary["corpora"] = sorted(corpora)
+    return summary
+
+
+@dataclass
+class ModelCard:
+    threshold: float | None = None  # distance at or below which a pair is genuine
+    threshold_rule: str = "EER point on validation writers"
+    val_eer: float | None = None  # the selected model's validation EER
+    epoch: int | None = None  # the selected epoch (None for an ensemble)
+    config: dict = field(default_factory=dict)  # sigkit.Config.to_dict() of the run
+    members: list = field(default_factory=list)  # an ensemble's towers: val_eer, epochs
+    data: dict = field(default_factory=dict)  # data_summary of the training splits
+    versions: dict = field(default_factory=dict)  # library_versions at training time
+    extra: dict = field(default_factory=dict)  # anything else, kept at the JSON's top level
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelCard":
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        known = {k: v for k, v in values.items() if k in names}
+        return cls(**known, extra={k: v for k, v in values.items() if k not in names})
+
+    def to_dict(self) -> dict:
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "extra"}
+        return json.loads(json.dumps({**values, **self.extra}))
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write the card (to a temporary name, then renamed: a kill never leaves half a file)."""
+        path = Path(path)
+        partial = path.with_name(path.name + ".partial")
+        partial.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+        os.replace(partial, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "ModelCard":
+        path = Path(path)
+        try:
+            return cls.from_dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: not valid JSON ({error}); delete it or pass --threshold") from error
+
+    @classmethod
+    def for_model(cls, model_path: str | os.PathLike) -> "ModelCard":
+        """The card beside `model_path` (`<name>.json`, else `model.json`); an empty card if none."""
+        model_path = Path(model_path)
+        for candidate in (model_path.with_suffix(".json"), model_path.parent / CARD_NAME):
+            if candidate.is_file():
+                return cls.load(candidate)
+        return cls()
+
+    def config_object(self):
+        """The run's `sigkit.Config` (fields this version does not know are left out)."""
+        from sigkit.config import Config
+
+        return Config().replace(**{k: v for k, v in self.config.items() if k in Config.__dataclass_fields__})
+
+    def preprocessing(self, tower) -> dict:
+        """The preprocessing the model was trained with: the card's config, the model's own input size."""
+        from sigkit.preprocess import preprocess_options
+
+        height, width = tower.input_shape[1:3]
+        return preprocess_options(self.config_object().replace(image_size=(int(height), int(width))))
