@@ -1,6 +1,7 @@
 """The papermill runner behind `make reports`: executes notebooks, writes the run, fails safely."""
 
 import json
+import math
 from pathlib import Path
 
 import nbformat
@@ -57,7 +58,7 @@ TINY = {
 
 
 @pytest.mark.slow
-def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, tmp_path):
+def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, tmp_path, capfd):
     params = {"overrides": TINY, "k": 3, "n_boot": 50, "leak_bootstrap": 50, "references_grid": [2, 4]}
     run = reports.run_reports(data=str(tiny_data), run="tiny", params=params, reports_dir=tmp_path, timeout=600)
     assert run == tmp_path / "tiny"
@@ -69,7 +70,16 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     assert training["epochs_run"] == 2 and (run / "model" / "model.keras").exists()
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"single_skilled", "single_random", "references_3"} <= set(metrics["metrics"])
-    assert 0 < metrics["attention_ink_ratio"]
+    assert math.isfinite(metrics["attention_ink_ratio"])  # CBAM maps computed, none degenerate
+    # K references decided three ways, skilled and random apart, and the EER-against-K curve
+    methods = {(r["method"], r["forgeries"]) for r in metrics["references_by_method"]}
+    assert methods == {(m, f) for m in ("mean", "spread", "wd") for f in ("skilled", "random")}
+    assert set(metrics["eer_by_k_and_method"]) == {"mean", "spread", "wd"}
+    # what the console showed: one line per training epoch, no TensorFlow C++ start-up lines
+    console = capfd.readouterr()
+    assert "Epoch 2/2" in console.out
+    assert "oneDNN" not in console.out + console.err and "absl::InitializeLog" not in console.out + console.err
+    assert (run / "kernels.log").exists()  # the kernels' stderr is kept with the run instead
     experiments = json.loads((run / "experiments.json").read_text())
     assert set(experiments) == {"references_2", "references_4", "no_attention", "comparison"}
     assert experiments["no_attention"]["config"]["attention"] == "none"
@@ -89,6 +99,7 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
         "03_attention_heatmaps",
         "03_gradcam_heatmaps",
         "03_deletion_test",
+        "03_eer_by_k_and_method",
         "04_comparison",
         "04_ablation_and_limited_data",
     } <= figures

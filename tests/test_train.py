@@ -152,3 +152,36 @@ def test_a_cosine_run_ends_its_decay_with_the_last_epoch(tiny, tmp_path):
     last = keras.saving.load_model(tmp_path / "checkpoint" / "last-0001.keras", safe_mode=True)
     assert int(last.optimizer.iterations) == 6
     assert float(last.optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
+
+
+@pytest.mark.slow
+def test_a_short_training_learns_not_just_runs(tmp_path):
+    """Learning, not just running: without augmentation or dropout, 25 epochs on 8 synthetic
+    writers must fit them (the training writers' pairs near-perfectly separated, where the same
+    tower untrained is near chance on skilled forgeries) and lower the validation EER."""
+    from sigkit import synth
+    from sigkit.datasets import load_dataset, split_writers
+    from sigkit.evaluate import pair_scores, skilled_only
+    from sigkit.metrics import eer
+    from sigkit.model import build_tower, tower_options
+    from sigkit.preprocess import load_images, preprocess_options
+
+    folder = synth.generate(tmp_path / "synth", n_writers=16, n_genuine=8, n_forged=6, seed=3)
+    splits = split_writers(load_dataset(folder), val=3, test=5, seed=0)
+    config = sigkit.profile(
+        "default", image_size=(48, 96), epochs=25, writers_per_batch=6, patience=100, augment=False, dropout=0.0
+    )
+    images = {name: load_images(part["decode_path"], **preprocess_options(config)) for name, part in splits.items()}
+    keras.utils.set_random_seed(0)
+    untrained = build_tower(config.tower, **tower_options(config))
+    result = train(config, splits, images, tmp_path / "run")
+    last = keras.saving.load_model(sorted((tmp_path / "run" / "checkpoint").glob("last-*.keras"))[-1], safe_mode=True)
+
+    def skilled_eer(tower):
+        pairs = skilled_only(pair_scores(embed(tower, images["train"]), splits["train"]))
+        return eer(pairs["distance"], pairs["label"])[0]
+
+    assert skilled_eer(untrained) > 0.25 and skilled_eer(last) < 0.05
+    history = result.history
+    assert history["loss"].iloc[-1] < 0.2 * history["loss"].iloc[0]
+    assert history["val_eer"].min() < history["val_eer"].iloc[0] - 0.03
