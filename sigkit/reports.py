@@ -221,15 +221,27 @@ def experiments_table(results: dict) -> list[str]:
         }
     )
     lines = [
-        "| variant | head | attention | references per writer | epochs | val EER | " + " | ".join(keys) + " |",
-        "| --- " * (5 + len(keys)) + "| --- |",
+        "| variant | head | attention | references per writer | epochs | val EER | "
+        + " | ".join(keys)
+        + " | single skilled EER 95 % CI |",
+        "| --- " * (6 + len(keys)) + "| --- |",
     ]
     for name, r in results.items():
+        ci = r.get("eer_single_skilled_ci")
         lines.append(
             f"| {name} | {r['config'].get('head', 'embedding')} | {r['config']['attention']} | "
             f"{r['config']['references_per_writer']} | {r['epochs_run']} | "
-            f"{r['val_eer']:.2f} | " + " | ".join(f"{r[key]:.2f}" for key in keys) + " |"
+            f"{r['val_eer']:.2f} | "
+            + " | ".join(f"{r[key]:.2f}" for key in keys)
+            + (f" | {ci[0]:.1f}-{ci[1]:.1f} |" if ci else " | |")
         )
+    limited = [name for name in results if name.startswith("references_")]
+    baseline = max(limited, key=lambda name: int(name.split("_")[1]), default=None)
+    arms = [name for name in ("no_attention", "comparison") if name in results]
+    if baseline and arms:
+        from sigkit.experiment import ablation_verdicts
+
+        lines += [""] + [f"- {sentence}" for sentence in ablation_verdicts(results, baseline, arms)]
     return lines
 
 

@@ -105,7 +105,7 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     } <= figures
     summary = (run / "summary.md").read_text()
     assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
-    assert "| comparison | match |" in summary
+    assert "| comparison | match |" in summary and "no_attention: single-pair skilled EER" in summary
     assert "| references_3 | 10 |" in summary  # the K-reference protocol over 10 draws of references
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
@@ -174,3 +174,27 @@ def test_the_cli_hands_every_option_to_the_report_runners_parser(capsys):
     assert done.value.code == 0
     out = capsys.readouterr().out
     assert "--reuse" in out and "--only" in out and "sigkit reports" in out
+
+
+def test_the_ablation_table_carries_intervals_and_says_what_they_mean():
+    def result(attention, refs, eer, ci):
+        return {
+            "config": {"attention": attention, "references_per_writer": refs, "head": "embedding"},
+            "epochs_run": 3,
+            "val_eer": 10.0,
+            "eer_single_skilled": eer,
+            "eer_single_skilled_ci": ci,
+        }
+
+    results = {
+        "references_2": result("last", 2, 30.0, [25.0, 35.0]),
+        "references_4": result("last", 4, 20.0, [15.0, 26.0]),
+        "no_attention": result("none", 4, 24.0, None),
+    }
+    results["no_attention"]["eer_single_skilled_ci"] = [19.0, 29.0]
+    lines = reports.experiments_table(results)
+    assert "| references_4 | embedding | last | 4 | 3 | 10.00 | 20.00 | 15.0-26.0 |" in lines
+    assert lines[-1] == (
+        "- no_attention: single-pair skilled EER 24.0 % against 20.0 % for references_4, inside its "
+        "95 % interval 15.0-26.0: cannot be told apart"
+    )
