@@ -126,7 +126,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = cedar_path()
     if folder is None:
-        print("bench/ablation.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
+        print("bench/ablation.py: skipped, CEDAR not found (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
         return
     overrides = parse_overrides(sys.argv[1:])
     seeds = [int(s) for s in overrides.pop("seeds", [0, 1, 2])]

@@ -36,7 +36,7 @@ from sigkit.paths import cedar_path, project_root  # noqa: E402
 def main() -> None:
     folder = cedar_path()
     if folder is None:
-        print("bench/deletion.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
+        print("bench/deletion.py: skipped, CEDAR not found (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
         return
     args = parse_overrides(sys.argv[1:])
     run_dir = project_root() / "reports" / "bench-cedar" / str(args.get("run", "ablation-match-s0"))

@@ -80,7 +80,7 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     folder = cedar_path()
     if folder is None:
-        print("bench/transfer.py: skipped, CEDAR not found (set SIGKIT_CEDAR or put it at ../shared/data/cedar)")
+        print("bench/transfer.py: skipped, CEDAR not found (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
         return
     start = time.perf_counter()
     overrides = parse_overrides(sys.argv[1:])

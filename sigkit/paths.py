@@ -49,7 +49,19 @@ def default_data(seed: int = 0, n_writers: int = 30) -> Path:
     return synth.generate(project_root() / "data" / "synth", n_writers=n_writers, seed=seed)
 
 
+def corpora_folder() -> Path:
+    """Where real corpora live (SIGKIT_DATA, else shared/data beside the project); tests and
+    benchmarks look for them there and skip what is absent."""
+    return Path(os.environ.get("SIGKIT_DATA", project_root() / ".." / "shared" / "data")).resolve()
+
+
+def corpus_path(name: str) -> Path | None:
+    """`corpora_folder() / name` when it exists, else None."""
+    path = corpora_folder() / name
+    return path if path.is_dir() else None
+
+
 def cedar_path() -> Path | None:
-    """The real CEDAR set (SIGKIT_CEDAR, else ../shared/data/cedar beside the project), or None."""
-    path = Path(os.environ.get("SIGKIT_CEDAR", project_root() / ".." / "shared" / "data" / "cedar")).resolve()
+    """The real CEDAR set (SIGKIT_CEDAR, else `corpus_path("cedar")`), or None."""
+    path = Path(os.environ["SIGKIT_CEDAR"]).resolve() if os.environ.get("SIGKIT_CEDAR") else corpora_folder() / "cedar"
     return path if (path / "full_org").is_dir() else None

@@ -1,7 +1,6 @@
 """sigkit.preprocess against scikit-image, and the invariants of its output."""
 
 import glob
-import os
 from pathlib import Path
 
 import numpy as np
@@ -12,8 +11,9 @@ from PIL import Image, ImageDraw
 from skimage.filters import gaussian, threshold_otsu
 
 from sigkit import preprocess as pp
+from sigkit.paths import cedar_path
 
-CEDAR = Path(os.environ.get("SIGKIT_CEDAR", Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "cedar"))
+CEDAR = cedar_path() or Path("no-cedar-here")
 
 
 def tf_otsu(uint8_image: np.ndarray) -> int:
