@@ -8,6 +8,7 @@ the one stored with the model at training time, never one fitted to the test wri
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from pathlib import Path
@@ -26,7 +27,8 @@ from sigkit.wd import background_beside
 
 
 def parse_writers(tokens: list[str] | None) -> list[int | str] | None:
-    """Command-line writer ids: `46-55` is a range, `7` a number (matches "007"), anything else a name."""
+    """Command-line writer ids: `46-55` is a range, `7` a number (matches "007"), anything else a
+    name or a pattern (`B-*`, `bhsig-bengali:*`: see `match_writers`)."""
     if tokens is None:
         return None
     ids: list[int | str] = []
@@ -38,6 +40,33 @@ def parse_writers(tokens: list[str] | None) -> list[int | str] | None:
             else:
                 ids.append(int(part) if part.isdigit() else part)
     return ids
+
+
+def match_writers(ids, manifest) -> list[int | str] | None:
+    """`ids` with every shell-style pattern (`*`, `?`, `[...]`) replaced by the manifest's writers it
+    matches, so writer ids that are not numbers (`B-12`, `sigcomp2009:004`) can be named in bulk."""
+    if ids is None:
+        return None
+    writers = sorted(manifest["writer"].astype(str).unique())
+    out: list[int | str] = []
+    for writer in ids:
+        if isinstance(writer, str) and any(c in writer for c in "*?["):
+            matched = fnmatch.filter(writers, writer)
+            if not matched:
+                raise ValueError(f"no writer matches {writer!r}; writers are e.g. {', '.join(writers[:5])}")
+            out.extend(matched)
+        else:
+            out.append(writer)
+    return out
+
+
+def random_halves(manifest, val_share: float, seed: int = 0) -> tuple[list[str], list[str]]:
+    """(validation writers, test writers): a seeded writer-disjoint split of every writer of the data,
+    `val_share` of them to choose thresholds on, the rest to test (cross-dataset evaluation)."""
+    if not 0 < val_share < 1:
+        raise ValueError(f"--split takes the validation share in (0, 1), e.g. 0.3, not {val_share}")
+    splits = split_writers(manifest, val=val_share, test=0.0, seed=seed)
+    return sorted(splits["val"]["writer"].unique()), sorted(splits["train"]["writer"].unique())
 
 
 def evaluation_figures(evaluation: Evaluation) -> dict:
@@ -151,13 +180,20 @@ def evaluate_model(
     seed: int | None = None,
     n_boot: int = 1000,
     aligned: bool = True,
+    split: float | None = None,
 ) -> tuple[Evaluation, Path]:
     """`sigkit evaluate`: `evaluate_run` on the writers of `data`, written to `metrics.json` and figures.
 
     `writers` are the test writers (default: all but `val_writers`), `val_writers` choose the
-    thresholds (default: the threshold stored with the model).
+    thresholds (default: the threshold stored with the model); both may hold patterns (`B-*`).
+    `split` instead draws `split` of the writers for validation and tests on the rest.
     """
     manifest = load_dataset(data)
+    writers, val_writers = match_writers(writers, manifest), match_writers(val_writers, manifest)
+    if split is not None:
+        if writers is not None or val_writers is not None:
+            raise ValueError("give --split or --writers / --val-writers, not both")
+        val_writers, writers = random_halves(manifest, split, seed=seed or 0)
     if writers is None:
         val = set()
         if val_writers:

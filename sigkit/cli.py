@@ -5,7 +5,7 @@
     sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
     sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q [--method distance|wd] [--threshold T]
                   [--explain OUT.png]                                   no --model: the shipped tower
-    sigkit evaluate --model M.keras --data PATH [--writers 46-55] [--val-writers 36-45] [--out DIR]
+    sigkit evaluate --model M.keras --data PATH [--writers 46-55 | B-*] [--val-writers 36-45] [--split 0.3] [--out DIR]
 
 Exit status 0 on success (`verify`: genuine), 1 when `verify` finds a forgery, 2 on bad input
 (with a message naming the file and what to do).
@@ -76,6 +76,7 @@ def _evaluate(args) -> int:
         out_dir=args.out,
         k=args.k,
         n_boot=args.bootstrap,
+        split=args.split,
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
         print(evaluation.table().round(3).to_string())
@@ -140,6 +141,13 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="+",
         default=None,
         help="writers to choose the threshold on (default: the threshold stored with the model)",
+    )
+    ev.add_argument(
+        "--split",
+        type=float,
+        default=None,
+        metavar="VAL_SHARE",
+        help="a writer-disjoint split instead: this share of the writers chooses thresholds, the rest is tested",
     )
     ev.add_argument("--out", default=None, help="output folder (default: <model folder>/evaluation)")
     ev.add_argument("--k", type=int, default=5, help="references per questioned signature (default 5)")

@@ -219,3 +219,20 @@ def test_one_evaluation_path_for_the_notebook_the_cli_and_the_benchmark(trained,
         for key in ("eer", "auc", "threshold", "accuracy", "eer_ci"):
             assert notebook.metrics[name][key] == pytest.approx(command.metrics[name][key], abs=1e-6), (name, key)
             assert notebook.metrics[name][key] == pytest.approx(library.metrics[name][key], abs=1e-6), (name, key)
+
+
+def test_writer_patterns_and_the_split_shortcut():
+    import pandas as pd
+
+    from sigkit.assess import match_writers, random_halves
+
+    manifest = pd.DataFrame({"writer": ["B-1", "B-2", "B-10", "sigcomp2009:004", "7"], "genuine": True})
+    assert match_writers(parse_writers(["B-*", "7"]), manifest) == ["B-1", "B-10", "B-2", 7]
+    assert match_writers(parse_writers(["sigcomp2009:*"]), manifest) == ["sigcomp2009:004"]
+    with pytest.raises(ValueError, match="no writer matches"):
+        match_writers(["H-*"], manifest)
+    val, test = random_halves(manifest, 0.4, seed=1)
+    assert len(val) == 2 and len(test) == 3 and not set(val) & set(test)
+    assert random_halves(manifest, 0.4, seed=1) == (val, test)
+    with pytest.raises(ValueError, match="validation share"):
+        random_halves(manifest, 1.0)
