@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import logging
 import re
 from pathlib import Path
 
@@ -24,6 +25,8 @@ from sigkit.evaluate import Evaluation, evaluate_embeddings
 from sigkit.model import find_tower, load_siamese
 from sigkit.preprocess import load_images
 from sigkit.wd import background_beside
+
+log = logging.getLogger(__name__)
 
 
 def parse_writers(tokens: list[str] | None) -> list[int | str] | None:
@@ -106,6 +109,24 @@ def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | 
     return path
 
 
+ALIGNED_AUTO_MAX_IMAGES = 2000  # 35 turned and shifted embeddings each: about 3 minutes on a 2-core CPU
+
+
+def aligned_is_affordable(n_images: int) -> bool:
+    """Whether `aligned="auto"` scores aligned: up to `ALIGNED_AUTO_MAX_IMAGES` validation and test
+    images (CEDAR's 20 writers: 960); above, it says what it skips and how to ask for it."""
+    if n_images <= ALIGNED_AUTO_MAX_IMAGES:
+        return True
+    minutes = n_images * 35 / 250 / 60  # about 250 embeddings a second at 96 x 192 on a 2-core CPU
+    log.warning(
+        "aligned scoring skipped: %d images x 35 turns and shifts would take about %.0f minutes here; "
+        "pass aligned=True to score it anyway",
+        n_images,
+        minutes,
+    )
+    return False
+
+
 def evaluate_run(
     model_path: str | Path,
     splits: dict,
@@ -114,7 +135,7 @@ def evaluate_run(
     k: int = 5,
     seed: int | None = None,
     n_boot: int = 1000,
-    aligned: bool = True,
+    aligned: bool | str = "auto",
     draws: int = 10,
     cache_dir: str | Path | None = None,
 ) -> Evaluation:
@@ -125,7 +146,8 @@ def evaluate_run(
     `images` are the splits' preprocessed images when already loaded (else they are decoded with
     the model card's preprocessing). `aligned` scores every protocol a second time with distances
     that tolerate a small turn and shift (`sigkit.align`, the `*_aligned` rows) where that applies
-    (`sigkit.align.scores_aligned`; validation writers needed). A model with a background beside it
+    (`sigkit.align.scores_aligned`; validation writers needed); "auto" only while that stays cheap
+    (`aligned_is_affordable`). A model with a background beside it
     (`background.npz`, e.g. the shipped tower) also gets the writer-dependent protocol
     (`references_<k>_wd`, `sigkit.wd`). The embeddings come back in `Evaluation.embeddings`.
     """
@@ -141,7 +163,11 @@ def evaluate_run(
     threshold = None if "val" in parts else card.threshold
     if threshold is None and "val" not in parts:
         raise ValueError(f"{model_path}: no stored threshold (model.json) and no validation writers to choose one on")
-    aligned = aligned and "val" in parts and scores_aligned(tower)
+    applies = "val" in parts and scores_aligned(tower)
+    if aligned == "auto":
+        aligned = applies and aligned_is_affordable(sum(len(part) for part in parts.values()))
+    else:
+        aligned = bool(aligned) and applies
     if aligned:
         emb = {
             name: embed_variants(tower, part["decode_path"], options, images=images[name], cache_dir=cache_dir)
@@ -179,7 +205,7 @@ def evaluate_model(
     k: int = 5,
     seed: int | None = None,
     n_boot: int = 1000,
-    aligned: bool = True,
+    aligned: bool | str = "auto",
     split: float | None = None,
 ) -> tuple[Evaluation, Path]:
     """`sigkit evaluate`: `evaluate_run` on the writers of `data`, written to `metrics.json` and figures.

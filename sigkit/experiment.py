@@ -51,7 +51,12 @@ def prepare(
 
 
 def evaluate_model_file(
-    model_path: str | Path, prepared: Prepared, k: int = 5, seed: int = 0, n_boot: int = 1000, aligned: bool = False
+    model_path: str | Path,
+    prepared: Prepared,
+    k: int = 5,
+    seed: int = 0,
+    n_boot: int = 1000,
+    aligned: bool | str = False,
 ) -> Evaluation:
     """Every protocol on the prepared test writers, thresholds chosen on its validation writers
     (`sigkit.assess.evaluate_run` on the images already preprocessed)."""

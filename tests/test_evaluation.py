@@ -236,3 +236,12 @@ def test_writer_patterns_and_the_split_shortcut():
     assert random_halves(manifest, 0.4, seed=1) == (val, test)
     with pytest.raises(ValueError, match="validation share"):
         random_halves(manifest, 1.0)
+
+
+def test_aligned_auto_skips_what_would_take_too_long(caplog):
+    from sigkit.assess import ALIGNED_AUTO_MAX_IMAGES, aligned_is_affordable
+
+    assert aligned_is_affordable(960)  # CEDAR's validation and test writers
+    with caplog.at_level("WARNING"):
+        assert not aligned_is_affordable(ALIGNED_AUTO_MAX_IMAGES + 1)
+    assert "aligned=True" in caplog.text and "minutes" in caplog.text
