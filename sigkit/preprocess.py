@@ -27,6 +27,7 @@ import logging
 import os
 from pathlib import Path
 
+import keras
 import numpy as np
 import tensorflow as tf
 
@@ -343,6 +344,9 @@ def _cache_key(paths: list[str], options: dict) -> str:
     return digest.hexdigest()[:16]
 
 
+PROGRESS_FROM = 2000  # images: below this, preprocessing takes seconds and shows no progress bar
+
+
 def load_images(paths, cache_dir: str | os.PathLike | None = None, batch_size: int = 64, **options) -> np.ndarray:
     """Preprocess every file once: an (N, H, W, 1) uint8 array (ink 255 on 0), in `paths` order.
 
@@ -361,8 +365,15 @@ def load_images(paths, cache_dir: str | os.PathLike | None = None, batch_size: i
             log.info("preprocessed images from cache %s", cache_file)
             return np.load(cache_file)
     batches = image_dataset(paths, **options).map(to_uint8).batch(batch_size).prefetch(2)
+    # a progress bar where it takes a while (thousands of scans: minutes on a 2-core CPU)
+    progress = keras.utils.Progbar(len(paths), unit_name="image") if len(paths) >= PROGRESS_FROM else None
     try:
-        images = np.concatenate([batch.numpy() for batch in batches], axis=0)
+        chunks = []
+        for batch in batches:
+            chunks.append(batch.numpy())
+            if progress is not None:
+                progress.add(len(chunks[-1]))
+        images = np.concatenate(chunks, axis=0)
     except tf.errors.InvalidArgumentError as error:
         raise ValueError(
             f"{first_undecodable(paths)}: TensorFlow cannot decode this file although Pillow "
