@@ -175,6 +175,100 @@ def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
         )
 
 
+def training_schedule(config: Config, train_set: pd.DataFrame) -> tuple[int, np.ndarray | pd.DataFrame]:
+    """(steps per epoch, what the steps draw): the P x K batch plan of every epoch (batch mode) or
+    the training pairs (pairs mode)."""
+    if config.mode == "batch":
+        batch = config.writers_per_batch * (config.k_genuine + config.k_forged)
+        steps = config.steps_per_epoch or max(1, len(train_set) // batch)
+        plan = pk_plan(
+            train_set,
+            writers_per_batch=config.writers_per_batch,
+            k_genuine=config.k_genuine,
+            k_forged=config.k_forged,
+            n_batches=steps * config.epochs,
+            seed=config.seed,
+            mirrors=config.writer_mirrors,
+        )
+        return steps, plan
+    if config.mode == "pairs":
+        if config.writer_mirrors > 1:
+            raise ValueError("writer_mirrors needs mode='batch' (mirrored writers are drawn into P x K batches)")
+        train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
+        return config.steps_per_epoch or max(1, len(train_pairs) // config.batch_size), train_pairs
+    raise ValueError(f"mode must be 'batch' or 'pairs', not {config.mode!r}")
+
+
+def build_or_resume(
+    config: Config, run_dir: Path, steps: int, tower_name: str
+) -> tuple[dict, keras.Model, keras.Model]:
+    """(state, the model `fit` trains, its tower): the last checkpoint of `run_dir` when there is
+    one (refused if it was trained with another config), else a new compiled model."""
+    checkpoint = run_dir / "checkpoint"
+    state_file = checkpoint / "state.json"
+    strategy = device_strategy(config)
+    jit = "auto" if config.jit_compile == "auto" else bool(config.jit_compile)
+    with strategy.scope():
+        if state_file.exists():
+            state = json.loads(state_file.read_text())
+            check_same_run(state, config, run_dir)
+            trainable = keras.saving.load_model(checkpoint / state["checkpoint"], safe_mode=True)
+            tower = trainable if config.mode == "batch" else trainable.get_layer("tower")
+            log.info("resuming %s after epoch %d", run_dir, state["epoch"])
+            return state, trainable, tower
+        tower = build_tower(config.tower, **tower_options(config), name=tower_name)
+        if config.init:
+            copy_initial_weights(tower, config.init)
+        optimizer = keras.optimizers.Adam(
+            learning_rate(config, steps),
+            use_ema=config.ema_momentum is not None,
+            ema_momentum=config.ema_momentum or 0.99,
+        )
+        if config.mode == "batch":
+            matcher = match_layer(tower)
+            trainable, loss = (
+                tower,
+                InBatchContrastiveLoss(
+                    config.margin,
+                    config.skilled_weight,
+                    positive_margin=config.positive_margin,
+                    average=config.loss_average,
+                    match=matcher.settings.to_dict() if matcher else None,
+                ),
+            )
+        else:
+            trainable = build_siamese(tower)
+            loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
+        trainable.compile(optimizer, loss, jit_compile=jit)
+    return new_state(config), trainable, tower
+
+
+def training_dataset(
+    config: Config, images: np.ndarray, train_set: pd.DataFrame, schedule, first_epoch: int, steps: int
+):
+    """The `tf.data` input of `fit` from `first_epoch` on: what an uninterrupted run would draw there."""
+    augment = AugmentOptions.from_config(config) if config.augment else None
+    if config.mode == "batch":
+        return pk_dataset(
+            images,
+            train_set,
+            schedule[first_epoch * steps :],
+            augment=augment,
+            seed=config.seed,
+            first_step=first_epoch * steps,
+            mirrors=config.writer_mirrors,
+        )
+    return pair_dataset(
+        images,
+        schedule,
+        batch_size=config.batch_size,
+        augment=augment,
+        seed=config.seed,
+        repeat=True,
+        skip_batches=first_epoch * steps,
+    )
+
+
 def train(
     config: Config,
     splits: dict[str, pd.DataFrame],
@@ -194,90 +288,15 @@ def train(
     keras.utils.set_random_seed(config.seed)
     train_set = splits["train"].reset_index(drop=True)
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
-    augment = AugmentOptions.from_config(config) if config.augment else None
-
-    if config.mode == "batch":
-        batch = config.writers_per_batch * (config.k_genuine + config.k_forged)
-        steps = config.steps_per_epoch or max(1, len(train_set) // batch)
-        plan = pk_plan(
-            train_set,
-            writers_per_batch=config.writers_per_batch,
-            k_genuine=config.k_genuine,
-            k_forged=config.k_forged,
-            n_batches=steps * config.epochs,
-            seed=config.seed,
-            mirrors=config.writer_mirrors,
-        )
-    elif config.mode == "pairs":
-        if config.writer_mirrors > 1:
-            raise ValueError("writer_mirrors needs mode='batch' (mirrored writers are drawn into P x K batches)")
-        train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
-        steps = config.steps_per_epoch or max(1, len(train_pairs) // config.batch_size)
-    else:
-        raise ValueError(f"mode must be 'batch' or 'pairs', not {config.mode!r}")
-
-    checkpoint = run_dir / "checkpoint"
-    state_file = checkpoint / "state.json"
-    strategy = device_strategy(config)
-    jit = "auto" if config.jit_compile == "auto" else bool(config.jit_compile)
-    with strategy.scope():
-        if state_file.exists():
-            state = json.loads(state_file.read_text())
-            check_same_run(state, config, run_dir)
-            trainable = keras.saving.load_model(checkpoint / state["checkpoint"], safe_mode=True)
-            tower = trainable if config.mode == "batch" else trainable.get_layer("tower")
-            log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-        else:
-            state = new_state(config)
-            tower = build_tower(config.tower, **tower_options(config), name=tower_name)
-            if config.init:
-                copy_initial_weights(tower, config.init)
-            optimizer = keras.optimizers.Adam(
-                learning_rate(config, steps),
-                use_ema=config.ema_momentum is not None,
-                ema_momentum=config.ema_momentum or 0.99,
-            )
-            if config.mode == "batch":
-                trainable = tower
-                matcher = match_layer(tower)
-                loss = InBatchContrastiveLoss(
-                    config.margin,
-                    config.skilled_weight,
-                    positive_margin=config.positive_margin,
-                    average=config.loss_average,
-                    match=matcher.settings.to_dict() if matcher else None,
-                )
-                trainable.compile(optimizer, loss, jit_compile=jit)
-            else:
-                trainable = build_siamese(tower)
-                loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
-                trainable.compile(optimizer, loss, jit_compile=jit)
+    steps, schedule = training_schedule(config, train_set)
+    state, trainable, tower = build_or_resume(config, run_dir, steps, tower_name)
 
     first_epoch = state["epoch"] + 1
     history = run_dir / "history.csv"
     if state["stopped"] or first_epoch >= config.epochs:
         log.info("%s already finished (%s)", run_dir, state["stopped"] or "all epochs")
     else:
-        if config.mode == "batch":
-            data = pk_dataset(
-                images["train"],
-                train_set,
-                plan[first_epoch * steps :],
-                augment=augment,
-                seed=config.seed,
-                first_step=first_epoch * steps,
-                mirrors=config.writer_mirrors,
-            )
-        else:
-            data = pair_dataset(
-                images["train"],
-                train_pairs,
-                batch_size=config.batch_size,
-                augment=augment,
-                seed=config.seed,
-                repeat=True,
-                skip_batches=first_epoch * steps,
-            )
+        data = training_dataset(config, images["train"], train_set, schedule, first_epoch, steps)
         if first_epoch > 0 and history.exists():  # drop rows of an epoch that ran but was not checkpointed
             rows = pd.read_csv(history)
             rows[rows["epoch"] < first_epoch].to_csv(history, index=False)
@@ -287,7 +306,11 @@ def train(
             ),
             keras.callbacks.CSVLogger(str(history), append=first_epoch > 0),
             Checkpoint(
-                checkpoint, state, seed=config.seed, patience=config.patience, time_budget_s=config.time_budget_s
+                run_dir / "checkpoint",
+                state,
+                seed=config.seed,
+                patience=config.patience,
+                time_budget_s=config.time_budget_s,
             ),
         ]
         if config.tensorboard:
