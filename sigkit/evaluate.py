@@ -263,6 +263,17 @@ def eer_by_references(
     return pd.DataFrame(rows, columns=["k", "aggregate", "eer", "writers"])
 
 
+def add_writer_dependent(val, test, val_emb, val_manifest, test_emb, test_manifest, background, k: int, seed: int):
+    """Add `references_<k>_wd` (`sigkit.wd`, kind and C chosen on the validation writers) to the
+    validation and test score dicts; returns the chosen settings."""
+    from sigkit.wd import choose_settings, wd_scores
+
+    settings, _ = choose_settings(val_emb, val_manifest, background, k, seed=seed)
+    val[f"references_{k}_wd"] = wd_scores(val_emb, val_manifest, background, k, settings, seed=seed)
+    test[f"references_{k}_wd"] = wd_scores(test_emb, test_manifest, background, k, settings, seed=seed)
+    return settings
+
+
 @dataclass
 class Evaluation:
     """Everything the evaluation notebook and `sigkit evaluate` show, from embeddings.
@@ -363,11 +374,9 @@ def evaluate_embeddings(
         }
     wd_settings = None
     if background is not None and val:
-        from sigkit.wd import choose_settings, wd_scores
-
-        wd_settings, _ = choose_settings(val_emb, val_manifest, background, k, seed=seed)
-        val[f"references_{k}_wd"] = wd_scores(val_emb, val_manifest, background, k, wd_settings, seed=seed)
-        test[f"references_{k}_wd"] = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed)
+        wd_settings = add_writer_dependent(
+            val, test, val_emb, val_manifest, test_emb, test_manifest, background, k, seed
+        )
     metrics = {
         name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
         for name, scores in test.items()
@@ -379,12 +388,13 @@ def evaluate_embeddings(
     over_draws = {}
     for name in test if draws > 1 else ():
         if name.startswith("references_"):
-            embeddings = test_aligned if name.endswith("_aligned") else test_emb
             if name.endswith("_wd"):
-                over_draws[name] = summarise_draws(
-                    wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed, draws=draws)
-                )
+                from sigkit.wd import wd_scores
+
+                scores = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed, draws=draws)
+                over_draws[name] = summarise_draws(scores)
                 continue
+            embeddings = test_aligned if name.endswith("_aligned") else test_emb
             over_draws[name] = eer_over_draws(
                 embeddings, test_manifest, k=k, draws=draws, seed=seed, normalise="normalised" in name, scorer=scorer
             )
