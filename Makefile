@@ -14,7 +14,7 @@ PARAMS  ?=
 REUSE   ?=
 PYTEST_ARGS ?=
 
-.PHONY: reports test venv bench clean-reports
+.PHONY: reports test venv bench clean-reports pretrained
 
 venv: $(STAMP)
 
@@ -33,6 +33,10 @@ test: $(STAMP)
 	$(PY) -m ruff check sigkit tests bench
 	$(PY) -m ruff format --check sigkit tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the shipped tower again, from the corpora DATA names (comma-separated; never the transfer test set)
+pretrained: $(STAMP)
+	$(PY) -m sigkit.shipped.build --data "$(DATA)"
 
 bench: $(STAMP)
 	$(PY) bench/preprocess.py
