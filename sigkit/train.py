@@ -87,7 +87,9 @@ def learning_rate(config: Config, steps_per_epoch: int):
     raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, not {config.lr_schedule!r}")
 
 
-def check_inputs(splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], config: Config) -> None:
+def check_inputs(
+    splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], config: Config, given_val_pairs: bool = False
+) -> None:
     """Clear errors before anything is built, not a TensorFlow trace in the first epoch."""
     for name in ("train", "val"):
         if name not in splits or name not in images:
@@ -102,7 +104,7 @@ def check_inputs(splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray],
                 f"{name}: images are {images[name].shape[1:3]}, the config says {tuple(config.image_size)}"
             )
     val_writers = splits["val"][splits["val"]["genuine"]].groupby("writer").size()
-    if (val_writers >= 2).sum() < 2:
+    if not given_val_pairs and (val_writers >= 2).sum() < 2:
         raise ValueError(
             "validation needs at least 2 writers with 2+ genuine signatures (model selection and "
             "the threshold come from them); give split_writers a larger val share"
@@ -175,9 +177,13 @@ def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
         )
 
 
-def training_schedule(config: Config, train_set: pd.DataFrame) -> tuple[int, np.ndarray | pd.DataFrame]:
+def training_schedule(
+    config: Config, train_set: pd.DataFrame, train_pairs: pd.DataFrame | None = None
+) -> tuple[int, np.ndarray | pd.DataFrame]:
     """(steps per epoch, what the steps draw): the P x K batch plan of every epoch (batch mode) or
-    the training pairs (pairs mode)."""
+    the training pairs (pairs mode; `train_pairs` when given, e.g. a published pair list)."""
+    if train_pairs is not None and config.mode != "pairs":
+        raise ValueError("given training pairs need mode='pairs'")
     if config.mode == "batch":
         batch = config.writers_per_batch * (config.k_genuine + config.k_forged)
         steps = config.steps_per_epoch or max(1, len(train_set) // batch)
@@ -194,7 +200,8 @@ def training_schedule(config: Config, train_set: pd.DataFrame) -> tuple[int, np.
     if config.mode == "pairs":
         if config.writer_mirrors > 1:
             raise ValueError("writer_mirrors needs mode='batch' (mirrored writers are drawn into P x K batches)")
-        train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
+        if train_pairs is None:
+            train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
         return config.steps_per_epoch or max(1, len(train_pairs) // config.batch_size), train_pairs
     raise ValueError(f"mode must be 'batch' or 'pairs', not {config.mode!r}")
 
@@ -275,20 +282,26 @@ def train(
     images: dict[str, np.ndarray],
     run_dir: str | Path,
     tower_name: str = "tower",
+    pairs: dict[str, pd.DataFrame] | None = None,
 ) -> TrainResult:
     """Train on `splits["train"]`, select on `splits["val"]`; `images[name]` aligned with each split.
 
-    With `config.ensemble` > 1, trains that many towers (see `train_ensemble`).
+    With `config.ensemble` > 1, trains that many towers (see `train_ensemble`). `pairs` replaces the
+    sampled pairs with given ones (`pairs["train"]`, `pairs["val"]`: columns a, b as row positions
+    in that split, label, kind), as a published pair list fixes them (`sigkit.published`); pairs mode.
     """
-    check_inputs(splits, images, config)
+    pairs = pairs or {}
+    check_inputs(splits, images, config, given_val_pairs="val" in pairs)
     if config.ensemble > 1:
+        if pairs:
+            raise ValueError("given pairs train one tower; set ensemble=1")
         return train_ensemble(config, splits, images, run_dir)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     keras.utils.set_random_seed(config.seed)
     train_set = splits["train"].reset_index(drop=True)
-    val_pairs = validation_pairs(splits["val"], seed=config.seed)
-    steps, schedule = training_schedule(config, train_set)
+    val_pairs = pairs["val"] if "val" in pairs else validation_pairs(splits["val"], seed=config.seed)
+    steps, schedule = training_schedule(config, train_set, pairs.get("train"))
     state, trainable, tower = build_or_resume(config, run_dir, steps, tower_name)
 
     first_epoch = state["epoch"] + 1

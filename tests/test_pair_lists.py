@@ -92,3 +92,17 @@ def test_the_downloads_own_top_folder_is_accepted_with_a_note(kaggle, caplog):
         manifest = load_dataset(archive, cache_dir=archive.parent / "cache")
     assert "one level down" in caplog.text and str(kaggle) in caplog.text
     assert (manifest["source"] == "kaggle").all() and set(manifest["writer"]) == {"001", "002"}
+
+
+def test_the_published_protocol_trains_on_the_list_and_scores_its_test_pairs(kaggle, tmp_path):
+    import sigkit
+    from conftest import TINY
+    from sigkit.published import published_protocol
+
+    config = sigkit.profile("default", **{**TINY, "epochs": 2, "steps_per_epoch": 2, "batch_size": 4})
+    figures = published_protocol(config, kaggle, tmp_path / "run", cache_dir=tmp_path / "cache")
+    assert figures["pairs"] == {"train": 5, "test": 2}
+    assert figures["overlap"]["test_pairs_also_in_train"] == 2  # the trap, measured
+    assert 0 <= figures["eer"] <= 1 and set(figures["at_test_threshold"]) >= {"accuracy", "precision", "recall", "f1"}
+    assert figures["epochs_run"] == 2 and figures["config"]["mode"] == "pairs"
+    assert (tmp_path / "run" / "result.json").exists()
