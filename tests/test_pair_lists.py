@@ -95,8 +95,9 @@ def test_the_downloads_own_top_folder_is_accepted_with_a_note(kaggle, caplog):
 
 
 def test_the_published_protocol_trains_on_the_list_and_scores_its_test_pairs(kaggle, tmp_path):
-    import sigkit
     from conftest import TINY
+
+    import sigkit
     from sigkit.published import published_protocol
 
     config = sigkit.profile("default", **{**TINY, "epochs": 2, "steps_per_epoch": 2, "batch_size": 4})
