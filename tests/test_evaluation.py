@@ -2,6 +2,7 @@
 
 import json
 
+import conftest
 import matplotlib
 import matplotlib.pyplot
 import numpy as np
@@ -17,18 +18,7 @@ from sigkit.preprocess import load_images, preprocess_options
 from sigkit.train import train
 
 matplotlib.use("Agg")
-TINY = dict(
-    image_size=(32, 64),
-    widths=(8, 16),
-    convs_per_block=1,
-    embedding_dim=16,
-    writers_per_batch=3,
-    k_genuine=2,
-    k_forged=1,
-    learning_rate=1e-3,
-    epochs=2,
-    steps_per_epoch=3,
-)
+TINY = dict(conftest.TINY, epochs=2, steps_per_epoch=3)
 
 
 @pytest.fixture(scope="module")
