@@ -7,9 +7,7 @@ import pytest
 
 import sigkit
 from sigkit import cli, shipped, synth
-from sigkit.config import Config
 from sigkit.model import build_tower, embed, find_tower, tower_options
-from sigkit.preprocess import preprocess_options
 from sigkit.train import copy_initial_weights
 
 
@@ -27,23 +25,25 @@ def test_the_shipped_file_loads_in_safe_mode_and_is_small():
 def test_the_model_card_matches_the_file(loaded):
     model, card = loaded
     tower = find_tower(model)
-    assert list(tower.input_shape[1:3]) == card["input_size"]
-    config = Config().replace(**{k: v for k, v in card["config"].items() if k in Config.__dataclass_fields__})
-    stated = {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess_options(config).items()}
-    assert stated == card["preprocessing"]
+    assert list(tower.input_shape[1:3]) == card.extra["input_size"]
+    stated = {k: list(v) if isinstance(v, tuple) else v for k, v in card.preprocessing(tower).items()}
+    assert stated == card.extra["preprocessing"]
     background = shipped.background()
-    assert background.shape == (card["background"]["images"], tower.output_shape[-1])
-    assert sum(c["writers"] for c in card["corpora"].values()) == card["writers"]["train"] + card["writers"]["val"]
-    assert not any("cedar" in name.lower() for name in card["corpora"])  # CEDAR stays the untouched test of transfer
-    assert "non-commercial" in card["licence"]
-    assert 0 < card["val_eer"]["skilled"] < 0.5 and 0 <= card["val_eer"]["random"] < 0.5
-    assert {"kind", "C", "threshold"} <= set(card["writer_dependent"])
+    assert background.shape == (card.extra["background"]["images"], tower.output_shape[-1])
+    corpora = card.extra["corpora"]
+    assert sum(c["writers"] for c in corpora.values()) == card.data["writers"]["train"] + card.data["writers"]["val"]
+    assert sorted(corpora) == card.data["corpora"]
+    assert not any("cedar" in name.lower() for name in corpora)  # CEDAR stays the untouched test of transfer
+    assert "non-commercial" in card.extra["licence"]
+    assert card.val_eer == card.extra["val_eers"]["skilled"] and 0 <= card.extra["val_eers"]["random"] < 0.5
+    assert {"kind", "C", "threshold"} <= set(card.extra["writer_dependent"])
+    assert 0 < card.threshold < 2
 
 
 def test_the_shipped_embeddings_are_unit_length_and_reproduce_the_background_scale(loaded):
     model, card = loaded
     tower = find_tower(model)
-    blank = np.zeros((2, *card["input_size"], 1), np.uint8)
+    blank = np.zeros((2, *card.extra["input_size"], 1), np.uint8)
     emb = embed(tower, blank)
     np.testing.assert_allclose(np.linalg.norm(emb, axis=1), 1.0, atol=1e-3)
     np.testing.assert_allclose(np.linalg.norm(shipped.background(), axis=1), 1.0, atol=1e-2)
@@ -69,10 +69,10 @@ def test_verify_needs_no_model(scans, capsys, method):
 def test_fine_tuning_can_start_from_the_shipped_tower(loaded):
     _, card = loaded
     config = sigkit.profile("default", init="pretrained")
-    assert list(config.image_size) == card["input_size"]
+    assert list(config.image_size) == card.extra["input_size"]
     tower = build_tower(config.tower, **tower_options(config))
     copy_initial_weights(tower, config.init)
-    images = np.random.default_rng(0).integers(0, 255, (3, *card["input_size"], 1), dtype=np.uint8)
+    images = np.random.default_rng(0).integers(0, 255, (3, *card.extra["input_size"], 1), dtype=np.uint8)
     np.testing.assert_allclose(embed(tower, images), embed(find_tower(loaded[0]), images), atol=1e-5)
 
 

@@ -12,7 +12,6 @@ given; `sigkit.wd` uses the background for its writer-dependent classifiers.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np  # noqa: F401  (the return type of background)
@@ -38,9 +37,12 @@ def pretrained_path(folder: str | Path | None = None) -> Path:
     return path
 
 
-def card(folder: str | Path | None = None) -> dict:
-    """The model card: corpora, writers, preprocessing, input size, threshold, validation EERs, licence."""
-    return json.loads((pretrained_path(folder).parent / CARD_FILE).read_text())
+def card(folder: str | Path | None = None):
+    """The model card (`sigkit.card.ModelCard`): threshold, config; in `extra` the corpora and
+    writer counts, preprocessing, input size, validation EERs, writer-dependent settings, licence."""
+    from sigkit.card import ModelCard
+
+    return ModelCard.for_model(pretrained_path(folder))
 
 
 def load(folder: str | Path | None = None):

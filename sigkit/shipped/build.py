@@ -14,22 +14,19 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
-import platform
 import shutil
 import sys
-import time
 from pathlib import Path
 
-import keras
-
 from sigkit.callbacks import validation_eers
+from sigkit.card import ModelCard, data_summary, library_versions
 from sigkit.config import profile
 from sigkit.datasets import corpus_counts
 from sigkit.experiment import prepare
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.pairs import validation_pairs
-from sigkit.paths import resolve
+from sigkit.paths import corpora_folder, resolve
 from sigkit.preprocess import preprocess_options
 from sigkit.shipped import BACKGROUND_FILE, CARD_FILE, TOWER_FILE
 from sigkit.wd import background_rows, choose_settings, save_background, wd_scores
@@ -42,12 +39,11 @@ BACKGROUND_PER_WRITER = 4
 WD_K = 5  # references per writer when the card's writer-dependent settings and threshold are chosen
 
 
-def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> dict:
+def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCard:
     """Train (or resume) the `pretrain` profile on `data` and write the shipped files to `out`."""
     from sigkit.train import train
 
     config = profile("pretrain", seed=seed, **overrides)
-    start = time.perf_counter()
     prepared = prepare(config, data, cache_dir=run_dir.parent / "cache")
     result = train(config, prepared.splits, prepared.images, run_dir)
     tower = find_tower(load_siamese(result.model_path))
@@ -64,38 +60,39 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> dict:
     shutil.copyfile(result.model_path, out / TOWER_FILE)
     save_background(background, train_split["writer"].to_numpy()[rows], out / BACKGROUND_FILE)
     counts = corpus_counts(prepared.manifest)
-    card = {
-        "name": "sigkit pretrained tower",
-        "created": datetime.date.today().isoformat(),
-        "command": "python -m sigkit.shipped.build " + " ".join(sys.argv[1:]),
-        "corpora": {name: {k: int(v) for k, v in row.items()} for name, row in counts.to_dict("index").items()},
-        "writers": {name: int(part["writer"].nunique()) for name, part in prepared.splits.items()},
-        "input_size": [int(s) for s in tower.input_shape[1:3]],
-        "preprocessing": {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess_options(config).items()},
-        "threshold": float(result.threshold),
-        "threshold_rule": f"EER point on the validation writers' {config.select_on} pairs",
-        "val_eer": {kind: float(value[0]) for kind, value in eers.items()},
-        "epochs_run": int(len(result.history)),
-        "stopped": result.stopped,
-        "train_seconds": round(result.seconds, 1),
-        "wall_seconds": round(time.perf_counter() - start, 1),
-        "background": {"file": BACKGROUND_FILE, "images": int(len(rows)), "per_writer": BACKGROUND_PER_WRITER},
-        "writer_dependent": {
-            **settings.to_dict(),
-            "threshold": float(wd_threshold),
-            "k": WD_K,
-            "val_eer_skilled": float(wd_eer),
-            "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}",
+    source = ModelCard.for_model(result.model_path)  # what training wrote
+    card = ModelCard(
+        threshold=float(result.threshold),
+        threshold_rule=f"EER point on the validation writers' {config.select_on} pairs",
+        val_eer=float(result.best_val_eer),
+        epoch=source.epoch,
+        config=source.config,
+        data=data_summary(prepared.splits),
+        versions=source.versions or library_versions(),
+        extra={
+            "name": "sigkit pretrained tower",
+            "created": datetime.date.today().isoformat(),
+            "command": "python -m sigkit.shipped.build "
+            + " ".join(sys.argv[1:]).replace(str(corpora_folder()), "$SIGKIT_DATA"),
+            "licence": LICENCE,
+            "corpora": {name: {k: int(v) for k, v in row.items()} for name, row in counts.to_dict("index").items()},
+            "input_size": [int(s) for s in tower.input_shape[1:3]],
+            "preprocessing": {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess_options(config).items()},
+            "val_eers": {kind: float(value[0]) for kind, value in eers.items()},
+            "epochs_run": int(len(result.history)),
+            "stopped": result.stopped,
+            "train_seconds": round(result.seconds, 1),
+            "background": {"file": BACKGROUND_FILE, "images": int(len(rows)), "per_writer": BACKGROUND_PER_WRITER},
+            "writer_dependent": {
+                **settings.to_dict(),
+                "threshold": float(wd_threshold),
+                "k": WD_K,
+                "val_eer_skilled": float(wd_eer),
+                "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}",
+            },
         },
-        "versions": {
-            "python": platform.python_version(),
-            "keras": keras.__version__,
-            "backend": keras.backend.backend(),
-        },
-        "licence": LICENCE,
-        "config": json.loads(json.dumps(config.to_dict())),
-    }
-    (out / CARD_FILE).write_text(json.dumps(card, indent=2) + "\n")
+    )
+    card.save(out / CARD_FILE)
     return card
 
 
@@ -112,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = resolve(args.run or f"reports/pretrain-{args.seed}")
     overrides = {"time_budget_s": args.time_budget} if args.time_budget else {}
     card = build(args.data, Path(args.out), run_dir, seed=args.seed, **overrides)
-    print(json.dumps({k: card[k] for k in ("corpora", "writers", "val_eer", "epochs_run", "train_seconds")}))
+    shown = {"corpora": card.extra["corpora"], "writers": card.data["writers"], "val_eers": card.extra["val_eers"]}
+    print(json.dumps({**shown, "epochs_run": card.extra["epochs_run"], "train_seconds": card.extra["train_seconds"]}))
     return 0
 
 
