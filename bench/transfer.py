@@ -10,9 +10,10 @@ CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine re
 is never among the shipped tower's training corpora. For K = 5 and 12 references over 10 draws:
 mean distance, spread-corrected and writer-dependent (`sigkit.references`), skilled and random
 forgeries apart, plus single pairs; Accuracy / Precision / Recall / F1 at the validation
-threshold; wall time. Background of the writer-dependent classifiers: the one beside the model
-(`background.npz`, shipped with the pre-trained tower), else the CEDAR training writers' genuine
-signatures (4 each), as for the trained arms.
+threshold; wall time. Background of the writer-dependent classifiers (`references`): every genuine
+signature of CEDAR's 35 training writers (other people of the target population, no forgeries);
+zero-shot also scores with the background shipped beside the tower (`references_shipped_background`:
+no CEDAR image at all).
 Skips (exit 0, one line saying so) when CEDAR is absent.
 """
 
@@ -22,6 +23,7 @@ import logging
 import sys
 import time
 
+import numpy as np
 from cedar import load_cedar, to_json
 from common import parse_overrides
 
@@ -31,32 +33,30 @@ from sigkit.compare import scorer_for
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root, resolve
 from sigkit.references import reference_table
-from sigkit.shipped import background as shipped_background
+from sigkit.shipped import background as load_shipped_background
 from sigkit.shipped import pretrained_path
-from sigkit.wd import background_rows
 
 ARMS = ("zero-shot", "scratch", "finetune")
 # fine-tuning: a tenth of the from-scratch learning rate, so the pre-trained features are adapted, not replaced
 FINETUNE = dict(init="pretrained", learning_rate=1e-4, ensemble=1, patience=15)
 
 
-def figures(model_path, cedar: dict, background, seed: int) -> dict:
+def cedar_background(tower, cedar: dict) -> np.ndarray:
+    """Every genuine signature of CEDAR's training writers (35 x 24), embedded: other writers of
+    the target population, as a bank has its other customers' specimens (no forgeries, no labels
+    beyond who signed)."""
+    genuine = cedar["all_train"]["genuine"].to_numpy()
+    return embed(tower, cedar["all_train_images"][genuine])
+
+
+def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None = None) -> dict:
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
     splits, images = cedar["splits"], cedar["images"]
     features = {name: embed(tower, images[name]) for name in ("val", "test")}
-    if background is None:  # the trained arms: CEDAR's own training writers
-        rows = background_rows(splits["train"], per_writer=4, seed=seed)
-        background = embed(tower, images["train"][rows])
-    table = reference_table(
-        features["val"],
-        splits["val"],
-        features["test"],
-        splits["test"],
-        background=background,
-        seed=seed,
-        scorer=scorer,
-    )
+    tables = {"references": cedar_background(tower, cedar)}
+    if shipped_background is not None:
+        tables["references_shipped_background"] = shipped_background
     single = evaluate.evaluate_embeddings(
         features["test"],
         splits["test"],
@@ -69,11 +69,22 @@ def figures(model_path, cedar: dict, background, seed: int) -> dict:
         scorer=scorer,
     ).metrics
     keys = ("eer", "accuracy", "precision", "recall", "f1")
-    return {
+    out = {
         "single_skilled": {k: single["single_skilled"][k] for k in keys},
         "single_random": {k: single["single_random"][k] for k in keys},
-        "references": table.to_dict("records"),
     }
+    for name, background in tables.items():
+        table = reference_table(
+            features["val"],
+            splits["val"],
+            features["test"],
+            splits["test"],
+            background=background,
+            seed=seed,
+            scorer=scorer,
+        )
+        out[name] = table.to_dict("records")
+    return out
 
 
 def main() -> None:
@@ -97,7 +108,7 @@ def main() -> None:
     if arm == "zero-shot":
         model_path = resolve(model) if model else pretrained_path()
         beside = (model_path.parent / "background.npz").is_file()
-        background = shipped_background(model_path.parent) if beside else None
+        background = load_shipped_background(model_path.parent) if beside else None
         line["model"] = str(model_path)
     else:
         from sigkit.train import train
@@ -112,8 +123,7 @@ def main() -> None:
             run_dir=str(run_dir),
             config={k: v for k, v in config.to_dict().items() if k != "extra"},
         )
-    line["background"] = "the model's own (background.npz)" if background is not None else "CEDAR training writers"
-    line.update(figures(model_path, cedar, background, seed))
+    line.update(figures(model_path, cedar, seed, background))
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(to_json(line))
     out = project_root() / "reports" / "bench-transfer"
