@@ -7,8 +7,8 @@ draws of references:
 - `mean`: mean distance to the K references (`sigkit.evaluate.reference_scores`);
 - `spread`: that distance minus the references' own mean distance (the writer's spread);
 - `wd`: a writer-dependent classifier on the tower's features against a background of other
-  writers' genuine signatures (`sigkit.wd`), its kind and C chosen on the validation writers'
-  skilled forgeries at that K.
+  writers' genuine signatures (`sigkit.wd`), its kind and C chosen on the validation writers at
+  that K, for skilled and for random forgeries apart (each question gets its own).
 
 One row per (method, forgeries, K): the test EER over the draws (mean, std) and Accuracy,
 Precision, Recall, F1, FAR, FRR of all draws at the validation threshold.
@@ -59,17 +59,21 @@ def reference_table(
     scorer=None,
 ) -> pd.DataFrame:
     """The table of the module docstring; `wd` needs `background` (features of other writers)."""
+    if "wd" in methods and background is None:
+        raise ValueError("the wd method needs background features (genuine signatures of other writers)")
     rows = []
     for k in ks:
-        settings = None
-        if "wd" in methods:
-            if background is None:
-                raise ValueError("the wd method needs background features (genuine signatures of other writers)")
-            settings, _ = choose_settings(val_features, val_manifest, background, k, seed=seed)
+        # the classifier's kind and C are chosen for each question (skilled or random forgeries)
+        chosen = {
+            forgeries: choose_settings(val_features, val_manifest, background, k, seed=seed, forgeries=forgeries)[0]
+            for forgeries in ("skilled", "random")
+            if "wd" in methods
+        }
         for method in methods:
             if method == "spread" and k < 2:
                 continue
             for forgeries in ("skilled", "random"):
+                settings = chosen.get(forgeries)
                 common = dict(
                     method=method,
                     forgeries=forgeries,
