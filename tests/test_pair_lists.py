@@ -8,7 +8,7 @@ import shutil
 import pytest
 from test_datasets import save, signature
 
-from sigkit.datasets import DatasetError
+from sigkit.datasets import DatasetError, DuplicateImagesWarning
 from sigkit.datasets.pair_lists import pair_list_overlap, read_pair_list
 
 
@@ -88,8 +88,8 @@ def test_the_downloads_own_top_folder_is_accepted_with_a_note(kaggle, caplog):
 
     archive = kaggle.parent
     (archive / "README.txt").write_text("downloaded from Kaggle")
-    with caplog.at_level("WARNING", logger="sigkit.datasets"):
-        manifest = load_dataset(archive, cache_dir=archive.parent / "cache")
+    with caplog.at_level("WARNING", logger="sigkit.datasets"), pytest.warns(DuplicateImagesWarning):
+        manifest = load_dataset(archive, cache_dir=archive.parent / "cache")  # train/ and test/ share images
     assert "one level down" in caplog.text and str(kaggle) in caplog.text
     assert (manifest["source"] == "kaggle").all() and set(manifest["writer"]) == {"001", "002"}
 
