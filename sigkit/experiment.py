@@ -34,6 +34,12 @@ class Prepared:
     splits: dict[str, pd.DataFrame]
     images: dict[str, np.ndarray]
 
+    @property
+    def name(self) -> str:
+        """The data set's name: its folder's, or the corpora's joined by "+"."""
+        paths = self.data_path if isinstance(self.data_path, list) else [self.data_path]
+        return "+".join(Path(path).name for path in paths)
+
     def with_split(self, splits: dict[str, pd.DataFrame]) -> "Prepared":
         """The same data under another split (e.g. fewer references per training writer)."""
         images = {name: self.all_images[rows_in(self.manifest, part)] for name, part in splits.items()}
