@@ -79,19 +79,23 @@ def validation_eers(tower, val_images: np.ndarray, val_pairs: pd.DataFrame) -> d
     return out
 
 
-def validation_eer(
-    tower, val_images: np.ndarray, val_pairs: pd.DataFrame, select_on: str = "both"
-) -> tuple[float, float]:
-    """(EER, threshold at the EER point) of the validation pairs of kind `select_on` (`SELECT_ON`)."""
+def selected(eers: dict, select_on: str) -> tuple[float, float]:
+    """The (EER, threshold) of `validation_eers` that `select_on` (`SELECT_ON`) names, or a clear error."""
     if select_on not in SELECT_ON:
         raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
-    eers = validation_eers(tower, val_images, val_pairs)
     if select_on not in eers:
         raise ValueError(
             f"select_on={select_on!r} but the validation writers give no {select_on} forgery pairs; "
             "select on 'both' or 'random', or put writers with forgeries into validation"
         )
     return eers[select_on]
+
+
+def validation_eer(
+    tower, val_images: np.ndarray, val_pairs: pd.DataFrame, select_on: str = "both"
+) -> tuple[float, float]:
+    """(EER, threshold at the EER point) of the validation pairs of kind `select_on` (`SELECT_ON`)."""
+    return selected(validation_eers(tower, val_images, val_pairs), select_on)
 
 
 class ValidationEER(keras.callbacks.Callback):
@@ -109,8 +113,7 @@ class ValidationEER(keras.callbacks.Callback):
         data: dict | None = None,
     ):
         super().__init__()
-        if select_on not in SELECT_ON:
-            raise ValueError(f"select_on must be one of {SELECT_ON}, not {select_on!r}")
+        selected({kind: None for kind in SELECT_ON}, select_on)  # an unknown name fails here, not after an epoch
         self.tower, self.val_images, self.val_pairs = tower, val_images, val_pairs
         self.run_dir, self.state, self.select_on = run_dir, state, select_on
         self.data = data  # what the model card says of the training data (sigkit.card.data_summary)
@@ -125,12 +128,7 @@ class ValidationEER(keras.callbacks.Callback):
             eers = validation_eers(self.tower, self.val_images, self.val_pairs)
         except FloatingPointError as error:
             raise FloatingPointError(f"epoch {epoch}: {error}") from None
-        if self.select_on not in eers:
-            raise ValueError(
-                f"select_on={self.select_on!r} but the validation writers give no such pairs; "
-                "select on 'both' or 'random', or put writers with forgeries into validation"
-            )
-        val_eer, threshold = eers[self.select_on]
+        val_eer, threshold = selected(eers, self.select_on)
         logs["val_eer"] = val_eer  # the one that selects
         for kind in ("skilled", "random"):
             logs[f"val_eer_{kind}"] = eers.get(kind, (float("nan"), None))[0]
