@@ -16,7 +16,7 @@ from sigkit.config import Config, config_for, profile  # noqa: F401
 
 
 def pretrained(folder=None):
-    """(the Siamese model, its model card) of the tower shipped with sigkit (`sigkit.shipped`)."""
+    """(the Siamese model, its `sigkit.card.ModelCard`) of the tower shipped with sigkit (`sigkit.shipped`)."""
     from sigkit.shipped import load
 
     return load(folder)

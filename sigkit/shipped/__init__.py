@@ -1,6 +1,6 @@
 """The tower shipped with sigkit: verification on day one, without a training set.
 
-    model, card = sigkit.pretrained()              # the Siamese model and its model card
+    model, card = sigkit.pretrained()              # the Siamese model and its ModelCard (card.extra: corpora, ...)
     background = sigkit.shipped.background()       # embedded genuine signatures of its training writers
 
 One `cedar-cpu`-sized tower trained by `python -m sigkit.shipped.build` on public corpora other
