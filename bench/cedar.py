@@ -12,7 +12,7 @@ threshold come from the validation writers. Reported:
   (mean distance), skilled forgeries; also with the references' own mean spread taken off that
   distance (uses the references only);
 - Accuracy, Precision, Recall, F1 at the threshold chosen on the validation writers, per protocol;
-- the single-pair and calibrated 5-reference figures again with aligned distances
+- the single-pair and spread-corrected 5-reference figures again with aligned distances
   (`sigkit.align`: the smallest distance over a few turns and whole-pixel shifts of either
   signature);
 - the same protocols' EERs on the validation writers (what settings may be chosen by);

@@ -99,7 +99,7 @@ def reference_scores(
     `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
     writer's signatures become references moves the EER by points (`eer_over_draws`).
     Writers with K or fewer genuine signatures are left out (nothing genuine left to question).
-    With `normalise`, the score is calibrated by the writer's spread, the mean distance among the
+    With `normalise`, the score is corrected by the writer's spread, the mean distance among the
     K references themselves (K >= 2): `"difference"` (or True) subtracts it, `"ratio"` divides by
     it. A writer who signs loosely gets a looser threshold. It uses only the references, as a bank
     could on the specimens it holds. The difference was chosen on CEDAR's validation writers
