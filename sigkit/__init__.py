@@ -11,8 +11,12 @@ Importing sigkit registers its Keras classes (CBAM, EuclideanDistance, the losse
 
 __version__ = "0.1.0"
 
-from sigkit import attention, losses, model  # noqa: F401  (registers the serialisable classes)
-from sigkit.config import Config, config_for, profile  # noqa: F401
+from sigkit.quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # before anything imports TensorFlow: its C++ start-up lines stay off the console
+
+from sigkit import attention, losses, model  # noqa: E402, F401  (registers the serialisable classes)
+from sigkit.config import Config, config_for, profile  # noqa: E402, F401
 
 
 def pretrained(folder=None):

@@ -31,13 +31,18 @@ def stderr_to(path: str | os.PathLike):
 
 
 def import_tensorflow_quietly() -> None:
-    """Import TensorFlow and Keras with their C++ start-up lines discarded (`TF_CPP_MIN_LOG_LEVEL=2`
-    too, for the lines that come later); a no-op once they are imported."""
+    """Import Keras (and TensorFlow, when installed) with their C++ start-up lines discarded, and
+    `TF_CPP_MIN_LOG_LEVEL=2` for the lines that come later unless the environment says otherwise;
+    a no-op once TensorFlow is imported. `import sigkit` calls it first."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return
     with stderr_to(os.devnull):
+        try:
+            import tensorflow as tf
+        except ImportError:  # e.g. the JAX backend on a GPU machine without TensorFlow
+            tf = None
         import keras  # noqa: F401
-        import tensorflow as tf
 
-        tf.constant(0)  # the second batch of lines comes with the first op
+        if tf is not None:
+            tf.constant(0)  # the second batch of lines comes with the first op
