@@ -639,7 +639,7 @@ def cedar_path() -> Path:
 def test_real_cedar_set_loads_completely():
     root = cedar_path()
     if not (root / "full_org").is_dir():
-        pytest.skip(f"CEDAR not found at {root} (set SIGKIT_CEDAR)")
+        pytest.skip(f"CEDAR not found at {root} (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
     manifest = load_dataset(root, strict=True)
     assert manifest["writer"].nunique() == 55
     assert int(manifest["genuine"].sum()) == 1320
