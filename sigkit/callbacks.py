@@ -28,7 +28,7 @@ import pandas as pd
 from sigkit.card import ModelCard, library_versions
 from sigkit.compare import pair_distances, scorer_for
 from sigkit.metrics import eer
-from sigkit.model import build_siamese, embed
+from sigkit.model import build_siamese, embed, inference_copy
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class ValidationEER(keras.callbacks.Callback):
             logs[f"val_eer_{kind}"] = eers.get(kind, (float("nan"), None))[0]
         if val_eer < self.state["best_val_eer"]:
             self.state.update(best_val_eer=val_eer, best_epoch=epoch, threshold=threshold, wait=0)
-            save_atomic(build_siamese(self.tower), self.run_dir / "model.keras")
+            save_atomic(build_siamese(inference_copy(self.tower)), self.run_dir / "model.keras")
             run_card(self.state, self.data).save(self.run_dir / "model.json")
         else:
             self.state["wait"] += 1

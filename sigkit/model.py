@@ -230,6 +230,18 @@ def ensemble_members(tower: keras.Model) -> list[keras.Model]:
     return members or [tower]
 
 
+def inference_copy(tower: keras.Model) -> keras.Model:
+    """`tower` rebuilt from its config with its current weights and nothing else.
+
+    A tower trained in batch mode is itself the compiled model, so saving it (or a Siamese model
+    around it) would also write the optimizer's moments and moving averages: three times the
+    weights, of no use to a saved model.
+    """
+    copy = keras.Model.from_config(tower.get_config())  # clone_model would compile the copy like the original
+    copy.set_weights(tower.get_weights())
+    return copy
+
+
 def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
     """`(image_a, image_b) -> distance` sharing one tower's weights: Euclidean between embeddings,
     or cross-matched between the cells of a match tower (`sigkit.compare`)."""

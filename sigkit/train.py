@@ -41,7 +41,15 @@ from sigkit.card import data_summary
 from sigkit.compare import match_layer
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
-from sigkit.model import build_ensemble, build_siamese, build_tower, find_tower, load_siamese, tower_options
+from sigkit.model import (
+    build_ensemble,
+    build_siamese,
+    build_tower,
+    find_tower,
+    inference_copy,
+    load_siamese,
+    tower_options,
+)
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validation_pairs
 
 log = logging.getLogger(__name__)
@@ -375,7 +383,7 @@ def train_ensemble(
     tower = build_ensemble(members)
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
     val_eer, threshold = validation_eer(tower, images["val"], val_pairs, config.select_on)
-    save_atomic(build_siamese(tower), run_dir / "model.keras")
+    save_atomic(build_siamese(inference_copy(tower)), run_dir / "model.keras")
     state = {
         "threshold": threshold,
         "best_val_eer": val_eer,

@@ -185,3 +185,21 @@ def test_a_short_training_learns_not_just_runs(tmp_path):
     history = result.history
     assert history["loss"].iloc[-1] < 0.2 * history["loss"].iloc[0]
     assert history["val_eer"].min() < history["val_eer"].iloc[0] - 0.03
+
+
+def test_the_saved_model_holds_weights_not_the_optimizer(tiny, tmp_path):
+    import zipfile
+
+    import h5py
+
+    _, splits, images = tiny
+    result = train(
+        sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, ema_momentum=0.9), splits, images, tmp_path
+    )
+    with zipfile.ZipFile(result.model_path) as archive:
+        archive.extract("model.weights.h5", tmp_path)
+    names = []
+    with h5py.File(tmp_path / "model.weights.h5") as weights:
+        weights.visit(names.append)
+    assert not any("optimizer" in name for name in names)
+    assert (tmp_path / "checkpoint").exists()  # the optimizer's state lives in the checkpoint, for resuming
