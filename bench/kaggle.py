@@ -2,6 +2,7 @@
 
     python bench/kaggle.py [run=NAME] [key=value ...]     # Config overrides of the `cpu` profile
     python bench/kaggle.py protocol=honest [run=NAME] [key=value ...]   # the same copy, honestly
+    python bench/kaggle.py protocol=leaks [run=NAME] [key=value ...]    # the leaks taken away one by one
 
 The paper's setting on a CPU-sized tower (`cpu` profile: Siamese pairs, batch 32, Adam 1e-4, 12 minutes), trained
 on the pairs of `train_data.csv`, the epoch chosen on `test_data.csv`, and Accuracy / Precision /
@@ -9,7 +10,8 @@ Recall / F1 / EER on `test_data.csv` at the threshold read off those test pairs 
 (`sigkit.published`), with how much of the test list training already saw. `protocol=honest`:
 the same copy de-duplicated (train/ and test/ merged by content), writers split 55 / 15 / 30 %
 (seeded), one `cedar-cpu` tower, every threshold from the validation writers, the test writers'
-figures with writer-bootstrap intervals (`sigkit.assess.evaluate_run`); `make reports
+figures with writer-bootstrap intervals (`sigkit.assess.evaluate_run`). `protocol=leaks`: the
+published setting again, its leaks taken away one at a time (`sigkit.published.leak_steps`). `make reports
 DATA=$SIGKIT_DATA/sigcomp2011-kaggle` runs the notebooks on it. Skips (exit 0, one line) when the
 corpus is absent.
 """
@@ -25,7 +27,7 @@ from common import parse_overrides
 
 import sigkit
 from sigkit.paths import corpus_path, project_root
-from sigkit.published import published_protocol
+from sigkit.published import leak_steps, published_protocol
 
 PAPER_SETTING = dict(mode="pairs", batch_size=32, learning_rate=1e-4, epochs=30, patience=10, time_budget_s=12 * 60)
 
@@ -43,9 +45,12 @@ def main() -> None:
     cache = project_root() / "reports" / "cache"
     if protocol == "honest":
         figures = honest(root, out, cache, overrides)
-    else:
+    elif protocol in ("published", "leaks"):
         config = sigkit.profile("cpu", **{**PAPER_SETTING, **overrides})
-        figures = published_protocol(config, root, out, cache_dir=cache)
+        run_protocol = published_protocol if protocol == "published" else leak_steps
+        figures = run_protocol(config, root, out, cache_dir=cache)
+    else:
+        raise SystemExit(f"protocol must be published, honest or leaks, not {protocol!r}")
     print(json.dumps(figures, default=float))
 
 

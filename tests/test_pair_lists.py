@@ -107,3 +107,55 @@ def test_the_published_protocol_trains_on_the_list_and_scores_its_test_pairs(kag
     assert 0 <= figures["eer"] <= 1 and set(figures["at_test_threshold"]) >= {"accuracy", "precision", "recall", "f1"}
     assert figures["epochs_run"] == 2 and figures["config"]["mode"] == "pairs"
     assert (tmp_path / "run" / "result.json").exists()
+
+
+@pytest.fixture
+def four_writers(tmp_path):
+    """train/ with writers 001-004 (genuine + forged pairs each); test/ a copy of writer 004, as in the Kaggle copy."""
+    root = tmp_path / "sign_data"
+    lines = []
+    for w in ("001", "002", "003", "004"):
+        for i in range(3):
+            save(signature(int(w) * 100 + i), root / "train" / w / f"{i:02d}_{w}.png")
+            save(signature(int(w) * 100 + 50 + i), root / "train" / f"{w}_forg" / f"{i:02d}_0{w}.PNG")
+        lines += [f"{w}/00_{w}.png,{w}/01_{w}.png,0", f"{w}/01_{w}.png,{w}/02_{w}.png,0"]
+        lines += [f"{w}/00_{w}.png,{w}_forg/00_0{w}.PNG,1", f"{w}/02_{w}.png,{w}_forg/01_0{w}.PNG,1"]
+    shutil.copytree(root / "train" / "004", root / "test" / "004")
+    shutil.copytree(root / "train" / "004_forg", root / "test" / "004_forg")
+    (root / "train_data.csv").write_text("\n".join(lines) + "\n")
+    (root / "test_data.csv").write_text("\n".join(line for line in lines if line.startswith("004/")) + "\n")
+    return root
+
+
+def test_validation_writers_are_split_off_away_from_the_test_writers(four_writers):
+    from sigkit.published import read_lists, split_off_writers
+
+    lists = read_lists(four_writers)
+    training, validation = split_off_writers(lists["train"], lists["test"], val_writers=1, seed=0)
+    trained, chosen = set(training["writer_a"]), set(validation["writer_a"])
+    assert len(chosen) == 1 and len(trained) == 2 and not trained & chosen
+    assert "004" not in trained | chosen  # the test list's writer is in neither
+    assert len(training) == 8 and len(validation) == 4
+    again, _ = split_off_writers(lists["train"], lists["test"], val_writers=1, seed=0)
+    assert again.equals(training)  # seeded
+    with pytest.raises(ValueError, match="too few"):
+        split_off_writers(lists["train"], lists["test"], val_writers=2, seed=0)
+
+
+def test_the_leaks_are_taken_away_one_step_at_a_time_and_steps_resume(four_writers, tmp_path):
+    from conftest import TINY
+
+    import sigkit
+    from sigkit.published import LEAK_STEPS, leak_steps
+
+    config = sigkit.profile("default", **{**TINY, "epochs": 1, "steps_per_epoch": 1, "batch_size": 4})
+    out = leak_steps(config, four_writers, tmp_path / "run", val_writers=1, cache_dir=tmp_path / "cache")
+    steps = out["steps"]
+    assert [step["step"] for step in steps] == list(LEAK_STEPS)
+    assert [step["training_writers"] for step in steps] == [4, 2, 2]
+    assert "at_selection_threshold" in steps[2] and "at_selection_threshold" not in steps[1]
+    assert steps[2]["threshold_on_selection_pairs"] != steps[2]["threshold_on_test_pairs"]
+    assert out["test_pairs"] == 4 and len(out["validation_writers"]) == 1
+    (tmp_path / "run" / "1" / "result.json").write_text('{"step": "read back"}')
+    again = leak_steps(config, four_writers, tmp_path / "run", val_writers=1, cache_dir=tmp_path / "cache")
+    assert again["steps"][1] == {"step": "read back"}  # a finished step is not trained again
