@@ -39,7 +39,7 @@ VARIANTS = {
     "cbam": dict(attention="last"),
     "match": dict(attention="last", head="match"),
 }
-PROTOCOLS = ("single_skilled", "single_random", "references_5_normalised")
+PROTOCOLS = ("single_skilled", "single_random", "references_5_spread")
 
 
 def run(variant: str, seed: int, overrides: dict, folder) -> tuple[dict, pd.DataFrame]:
@@ -49,7 +49,7 @@ def run(variant: str, seed: int, overrides: dict, folder) -> tuple[dict, pd.Data
     record, scores = run_dir / "result.json", run_dir / "test_scores.csv"
     if record.exists() and scores.exists():
         line = json.loads(record.read_text())
-        if line["config"] == json.loads(to_json({k: v for k, v in config.to_dict().items() if k != "extra"})):
+        if line["config"] == json.loads(to_json(config.to_dict())):
             return line, pd.read_csv(scores)
     start = time.perf_counter()
     cedar = load_cedar(folder, config)
@@ -60,7 +60,7 @@ def run(variant: str, seed: int, overrides: dict, folder) -> tuple[dict, pd.Data
         epochs_run=int(len(result.history)),
         train_seconds=round(result.seconds, 1),
         wall_seconds=round(time.perf_counter() - start, 1),
-        config={k: v for k, v in config.to_dict().items() if k != "extra"},
+        config=config.to_dict(),
     )
     record.write_text(to_json(line))
     return line, pd.read_csv(scores)
@@ -81,7 +81,7 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
             "val single skilled": 100
             * np.mean([line["val_eer_by_protocol"]["single_skilled"] for line in by_seed.values()]),
             "val 5 refs over 10 draws": 100
-            * np.mean([line["5ref_over_10_draws"]["val_5ref_normalised"]["mean"] for line in by_seed.values()]),
+            * np.mean([line["5ref_over_10_draws"]["val_5ref_spread"]["mean"] for line in by_seed.values()]),
         }
         for protocol in PROTOCOLS:
             own = [scores[variant][s][scores[variant][s]["protocol"] == protocol] for s in seeds]
@@ -94,7 +94,7 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
                 )
                 row[f"vs {baseline}: {protocol}"] = f"{100 * low:+.1f} to {100 * high:+.1f}"
         row["test 5 refs over 10 draws"] = 100 * np.mean(
-            [line["5ref_over_10_draws"]["test_5ref_normalised"]["mean"] for line in by_seed.values()]
+            [line["5ref_over_10_draws"]["test_5ref_spread"]["mean"] for line in by_seed.values()]
         )
         # embedding towers also score aligned (turns and shifts, sigkit.align);
         # a match tower's rows repeat its plain ones
@@ -102,7 +102,7 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
             [line["test_eer_single_skilled_aligned"] for line in by_seed.values()]
         )
         row["test 5 refs aligned over 10 draws"] = 100 * np.mean(
-            [line["5ref_over_10_draws"]["test_5ref_normalised_aligned"]["mean"] for line in by_seed.values()]
+            [line["5ref_over_10_draws"]["test_5ref_spread_aligned"]["mean"] for line in by_seed.values()]
         )
         row["train min per tower"] = np.mean([line["train_seconds"] for line in by_seed.values()]) / 60
         rows.append(row)

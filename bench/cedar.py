@@ -38,11 +38,11 @@ import pandas as pd
 from common import parse_overrides
 
 import sigkit
-from sigkit import evaluate
-from sigkit.assess import evaluate_run
+from sigkit import scoring
 from sigkit.card import ModelCard
-from sigkit.compare import scorer_for
 from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
+from sigkit.evaluation import evaluate_run
+from sigkit.matching import scorer_for
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
@@ -128,21 +128,9 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
     # where the aligned protocols do not apply (sigkit.align.scores_aligned), the aligned rows are the plain ones
     metrics = {**{f"{name}_aligned": m for name, m in evaluation.metrics.items()}, **evaluation.metrics}
     if scores_csv:
-        kept = ("single_skilled", "single_random", "references_5_normalised")
-        pd.concat(
-            [evaluation.scores[name][["writer", "label", "distance"]].assign(protocol=name) for name in kept]
-        ).to_csv(scores_csv, index=False)
-    single, five, five_norm = metrics["single_skilled"], metrics["references_5"], metrics["references_5_normalised"]
-
-    # memorisation check: training writers' genuine signatures that training never saw
-    train_writers = cedar["all_train"].reset_index(drop=True)
-    train_pairs = evaluate.skilled_only(
-        evaluate.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed, scorer=scorer)
-    )
-    is_unseen = ~train_writers["path"].isin(splits["train"]["path"]).to_numpy()
-    touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
-    train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
-    train_seen_eer = eer(train_pairs["distance"][~touches_unseen], train_pairs["label"][~touches_unseen])[0]
+        write_test_scores(evaluation, scores_csv)
+    single, five, five_spread = metrics["single_skilled"], metrics["references_5"], metrics["references_5_spread"]
+    train_writer_eer, train_seen_eer = memorisation_eers(tower, cedar, seed, scorer)
 
     keys = ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")
     return {
@@ -151,19 +139,19 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
         "test_eer_single_random": metrics["single_random"]["eer"],
         # the same protocols scored aligned (sigkit.align: small turns and shifts)
         "test_eer_single_skilled_aligned": metrics["single_skilled_aligned"]["eer"],
-        "test_eer_5ref_skilled_normalised_aligned": metrics["references_5_normalised_aligned"]["eer"],
+        "test_eer_5ref_skilled_spread_aligned": metrics["references_5_spread_aligned"]["eer"],
         "test_eer_5ref_skilled": five["eer"],
-        "test_eer_5ref_skilled_normalised": five_norm["eer"],
+        "test_eer_5ref_skilled_spread": five_spread["eer"],
         # 95 % intervals over resampled test writers (1000 draws)
         "test_eer_ci": {
             name: metrics[name]["eer_ci"]
-            for name in ("single_skilled", "single_skilled_aligned", "references_5_normalised", "single_random")
+            for name in ("single_skilled", "single_skilled_aligned", "references_5_spread", "single_random")
         },
         "single_at_val_threshold": {k: single[k] for k in keys},
         "single_aligned_at_val_threshold": {k: metrics["single_skilled_aligned"][k] for k in keys},
-        "5ref_normalised_aligned_at_val_threshold": {k: metrics["references_5_normalised_aligned"][k] for k in keys},
+        "5ref_spread_aligned_at_val_threshold": {k: metrics["references_5_spread_aligned"][k] for k in keys},
         "5ref_at_val_threshold": {k: five[k] for k in keys},
-        "5ref_normalised_at_val_threshold": {k: five_norm[k] for k in keys},
+        "5ref_spread_at_val_threshold": {k: five_spread[k] for k in keys},
         # the same protocols on the validation writers (what settings may be chosen by)
         "val_eer_by_protocol": {name: m["val_eer"] for name, m in evaluation.metrics.items()},
         # each writer's 5 references drawn 10 times: mean and spread of the EER over the draws
@@ -173,17 +161,45 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
     }
 
 
+def write_test_scores(evaluation, scores_csv) -> None:
+    """The single-pair and spread-corrected 5-reference test scores as CSV, for comparing seeds."""
+    kept = ("single_skilled", "single_random", "references_5_spread")
+    pd.concat([evaluation.scores[name][["writer", "label", "distance"]].assign(protocol=name) for name in kept]).to_csv(
+        scores_csv, index=False
+    )
+
+
+def memorisation_eers(tower, cedar: dict, seed: int, scorer=None) -> tuple[float, float]:
+    """(EER of training writers' skilled pairs that touch a signature training never saw, EER of the
+    others): a memorisation check, and a check that inference mode matches training mode."""
+    train_writers = cedar["all_train"].reset_index(drop=True)
+    train_pairs = scoring.skilled_only(
+        scoring.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed, scorer=scorer)
+    )
+    is_unseen = ~train_writers["path"].isin(cedar["splits"]["train"]["path"]).to_numpy()
+    touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
+    train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
+    train_seen_eer = eer(train_pairs["distance"][~touches_unseen], train_pairs["label"][~touches_unseen])[0]
+    return train_writer_eer, train_seen_eer
+
+
 def references_over_draws(aligned: dict, splits: dict, seed: int, draws: int = 10, scorer=None) -> dict:
     """5-reference EERs (plain mean distance, spread taken off, and that aligned) over `draws` draws."""
     out = {}
     for name in ("test", "val"):
-        for label, embeddings, normalise in (
+        for label, embeddings, spread_correction in (
             ("5ref", aligned[name][0], False),
-            ("5ref_normalised", aligned[name][0], True),
-            ("5ref_normalised_aligned", aligned[name], True),
+            ("5ref_spread", aligned[name][0], True),
+            ("5ref_spread_aligned", aligned[name], True),
         ):
-            figures = evaluate.eer_over_draws(
-                embeddings, splits[name], k=5, draws=draws, seed=seed, normalise=normalise, scorer=scorer
+            figures = scoring.eer_over_draws(
+                embeddings,
+                splits[name],
+                k=5,
+                draws=draws,
+                seed=seed,
+                spread_correction=spread_correction,
+                scorer=scorer,
             )
             out[f"{name}_{label}"] = {key: figures[key] for key in ("mean", "std", "pooled")}
     return out
@@ -218,7 +234,7 @@ def main() -> None:
             "epochs_run": int(len(result.history)),
             "train_seconds": round(result.seconds, 1),
             "wall_seconds": round(time.perf_counter() - start, 1),
-            "config": {k: v for k, v in config.to_dict().items() if k != "extra"},
+            "config": config.to_dict(),
             "run_dir": str(run_dir),
         }
     )

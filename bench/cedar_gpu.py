@@ -29,6 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import parse_overrides  # noqa: E402  (TensorFlow-free)
 
 
+def known_fields(saved: dict) -> dict:
+    """The fields of a saved configuration this version of `sigkit.Config` knows (older files may hold others)."""
+    import sigkit
+
+    return {name: value for name, value in saved.items() if name in sigkit.Config.__dataclass_fields__}
+
+
 def prepare(out: str, overrides: dict) -> None:
     """Preprocess the protocol's train and validation writers and sample the training pairs."""
     from cedar import load_cedar
@@ -209,30 +216,111 @@ def probe(overrides: dict) -> None:
         )
 
 
+def load_prepared(npz: str, overrides: dict):
+    """(arrays, config): what `prepare` wrote, its config with the command line's overrides."""
+    import sigkit
+
+    data = np.load(npz)
+    saved = {**json.loads(str(data["config"])), **overrides}
+    config = sigkit.Config().replace(
+        **{**known_fields(saved), "image_size": tuple(saved["image_size"]), "widths": tuple(saved["widths"])}
+    )
+    return data, config
+
+
+def step_timer(start: float):
+    """A callback printing when a few first-epoch steps end: compilation vs steady speed."""
+    import keras
+
+    return keras.callbacks.LambdaCallback(
+        on_train_batch_end=lambda batch, logs: (
+            batch in (0, 1, 10, 50, 100)
+            and print(f"step {batch} done at {time.perf_counter() - start:.1f} s", flush=True)
+        )
+    )
+
+
+def fit_epoch(trainer, pairs: tuple, config, rng: np.random.Generator, on_host: bool, callbacks: list):
+    """One epoch over the training pairs in a new order, augmented on the host CPUs if `on_host`:
+    (Keras history, seconds with the augmentation, seconds of the augmentation)."""
+    train_images, a, b, label = pairs
+    order = rng.permutation(len(a))
+    tick = time.perf_counter()
+    first, second = train_images[a[order]], train_images[b[order]]
+    if on_host:
+        first, second = host_augment(first, config, rng), host_augment(second, config, rng)
+    augment_s = time.perf_counter() - tick
+    fit = trainer.fit(
+        [first, second],
+        label[order],
+        batch_size=config.batch_size,
+        epochs=1,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return fit, time.perf_counter() - tick, augment_s
+
+
+def validation_eer_of(tower, val_images: np.ndarray, data) -> float:
+    """EER of the prepared validation pairs by the Euclidean distance of their embeddings."""
+    from sigkit.metrics import eer
+    from sigkit.model import embed
+
+    emb = embed(tower, val_images)
+    distance = np.linalg.norm(emb[data["val_a"]] - emb[data["val_b"]], axis=1)
+    return eer(distance, data["val_label"])[0]
+
+
+def save_float32_model(config, weights: list, out_dir: Path) -> None:
+    """The Siamese model of a float32 tower with `weights` as out_dir/model.keras."""
+    import keras
+
+    from sigkit.model import build_siamese, build_tower, tower_options
+
+    keras.mixed_precision.set_global_policy("float32")  # a float32 model loads and runs anywhere
+    final = build_tower(config.tower, **tower_options(config))
+    final.set_weights(weights)
+    build_siamese(final).save(out_dir / "model.keras")
+
+
+def training_summary(history: list[dict], best: float, start: float, device, augment_on: str, config) -> dict:
+    """What history.json keeps of a training: its outcome, speed (after the compiling first
+    epoch), where and how it ran, the config and every epoch's row."""
+    import keras
+
+    steady = [r["train_images_per_s"] for r in history[1:]] or [history[0]["train_images_per_s"]]
+    return dict(
+        epochs_run=len(history),
+        best_val_eer=float(best),
+        train_seconds=round(time.perf_counter() - start, 1),
+        median_train_images_per_s=float(np.median(steady)),
+        backend=keras.backend.backend(),
+        device=device,
+        mixed_precision="mixed_bfloat16" if device is not None else "float32",
+        augment_on=augment_on if config.augment else None,
+        config=config.to_dict(),
+        history=history,
+    )
+
+
 def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     """Train with per-epoch validation EER; keep the best weights; save a float32 model."""
     import keras
-
-    import sigkit
-    from sigkit.metrics import eer
-    from sigkit.model import build_siamese, build_tower, embed, tower_options
 
     budget = float(overrides.pop("time_budget_s", 300))
     augment_on = overrides.pop("augment_on", "host")  # "host" (OpenCV between epochs) or "device" (Keras layers)
     if augment_on not in ("host", "device"):
         raise SystemExit(f"augment_on must be 'host' or 'device', not {augment_on!r}")
-    data = np.load(npz)
-    saved = {**json.loads(str(data["config"])), **overrides}
-    config = sigkit.Config(**saved).replace(image_size=tuple(saved["image_size"]), widths=tuple(saved["widths"]))
+    data, config = load_prepared(npz, overrides)
     keras.utils.set_random_seed(config.seed)
     device = accelerator()
-    gpu = device is not None
     print(f"backend {keras.backend.backend()}, device {device}, config {config}", flush=True)
 
     train_images, val_images = data["train_images"], data["val_images"]
     a, b, label = data["train_a"], data["train_b"], data["train_label"].astype(np.float32)
     shape = train_images.shape[1:]
-    if gpu:  # as sigkit.train does on a GPU; bfloat16 needs no loss scaling
+    if device is not None:  # as sigkit.train does on a GPU; bfloat16 needs no loss scaling
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
     tower, trainer = build_trainer(config, shape, config.augment and augment_on == "device")
     on_host = config.augment and augment_on == "host"
@@ -241,33 +329,11 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     history, best, best_weights, start = [], np.inf, None, time.perf_counter()
     rng = np.random.default_rng(config.seed)
-    # first-epoch step times: compilation vs steady speed
-    step_timer = keras.callbacks.LambdaCallback(
-        on_train_batch_end=lambda batch, logs: (
-            batch in (0, 1, 10, 50, 100)
-            and print(f"step {batch} done at {time.perf_counter() - start:.1f} s", flush=True)
-        )
-    )
+    timer = step_timer(start)
     for epoch in range(config.epochs):
-        order = rng.permutation(len(a))
-        tick = time.perf_counter()
-        first, second = train_images[a[order]], train_images[b[order]]
-        if on_host:
-            first, second = host_augment(first, config, rng), host_augment(second, config, rng)
-        augment_s = time.perf_counter() - tick
-        fit = trainer.fit(
-            [first, second],
-            label[order],
-            batch_size=config.batch_size,
-            epochs=1,
-            shuffle=False,
-            verbose=0,
-            callbacks=[step_timer] if epoch == 0 else [],
-        )
-        seconds = time.perf_counter() - tick
-        emb = embed(tower, val_images)
-        distance = np.linalg.norm(emb[data["val_a"]] - emb[data["val_b"]], axis=1)
-        val_eer = eer(distance, data["val_label"])[0]
+        callbacks = [timer] if epoch == 0 else []
+        fit, seconds, augment_s = fit_epoch(trainer, (train_images, a, b, label), config, rng, on_host, callbacks)
+        val_eer = validation_eer_of(tower, val_images, data)
         row = dict(
             epoch=epoch,
             loss=float(fit.history["loss"][-1]),
@@ -283,23 +349,8 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
         if time.perf_counter() - start + seconds > budget:  # the next epoch would overrun
             break
 
-    keras.mixed_precision.set_global_policy("float32")  # a float32 model loads and runs anywhere
-    final = build_tower(config.tower, **tower_options(config))
-    final.set_weights(best_weights)
-    build_siamese(final).save(out_dir / "model.keras")
-    steady = [r["train_images_per_s"] for r in history[1:]] or [history[0]["train_images_per_s"]]
-    summary = dict(
-        epochs_run=len(history),
-        best_val_eer=float(best),
-        train_seconds=round(time.perf_counter() - start, 1),
-        median_train_images_per_s=float(np.median(steady)),
-        backend=keras.backend.backend(),
-        device=device,
-        mixed_precision="mixed_bfloat16" if gpu else "float32",
-        augment_on=augment_on if config.augment else None,
-        config=config.to_dict(),
-        history=history,
-    )
+    save_float32_model(config, best_weights, out_dir)
+    summary = training_summary(history, best, start, device, augment_on, config)
     (out_dir / "history.json").write_text(json.dumps(summary, default=list))
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, default=list))
 
@@ -313,7 +364,9 @@ def report(model_path: str, history_path: str) -> None:
 
     summary = json.loads(Path(history_path).read_text())
     saved = summary["config"]
-    config = sigkit.Config(**saved).replace(image_size=tuple(saved["image_size"]), widths=tuple(saved["widths"]))
+    config = sigkit.Config().replace(
+        **{**known_fields(saved), "image_size": tuple(saved["image_size"]), "widths": tuple(saved["widths"])}
+    )
     line = test_figures(model_path, load_cedar(cedar_path(), config), config.seed)
     line.update({k: v for k, v in summary.items() if k != "history"})
     print(to_json(line))

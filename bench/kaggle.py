@@ -10,7 +10,7 @@ Recall / F1 / EER on `test_data.csv` at the threshold read off those test pairs 
 (`sigkit.published`), with how much of the test list training already saw. `protocol=honest`:
 the same copy de-duplicated (train/ and test/ merged by content), writers split 55 / 15 / 30 %
 (seeded), one `cedar-cpu` tower, every threshold from the validation writers, the test writers'
-figures with writer-bootstrap intervals (`sigkit.assess.evaluate_run`). `protocol=leaks`: the
+figures with writer-bootstrap intervals (`sigkit.evaluation.evaluate_run`). `protocol=leaks`: the
 published setting again, its leaks taken away one at a time (`sigkit.published.leak_steps`). `make reports
 DATA=$SIGKIT_DATA/sigcomp2011-kaggle` runs the notebooks on it. Skips (exit 0, one line) when the
 corpus is absent.
@@ -56,7 +56,7 @@ def main() -> None:
 
 def honest(root, out, cache, overrides: dict) -> dict:
     """Writer-disjoint splits of the de-duplicated copy, thresholds from validation writers."""
-    from sigkit.assess import evaluate_run
+    from sigkit.evaluation import evaluate_run
     from sigkit.experiment import headline, prepare
     from sigkit.train import train
 

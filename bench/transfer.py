@@ -28,8 +28,8 @@ from cedar import load_cedar, to_json
 from common import parse_overrides
 
 import sigkit
-from sigkit import evaluate
-from sigkit.compare import scorer_for
+from sigkit import scoring
+from sigkit.matching import scorer_for
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root, resolve
 from sigkit.references import reference_table
@@ -57,7 +57,7 @@ def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray |
     tables = {"references": cedar_background(tower, cedar)}
     if shipped_background is not None:
         tables["references_shipped_background"] = shipped_background
-    single = evaluate.evaluate_embeddings(
+    single = scoring.evaluate_embeddings(
         features["test"],
         splits["test"],
         features["val"],
@@ -121,7 +121,7 @@ def main() -> None:
             train_seconds=round(result.seconds, 1),
             val_eer_best=result.best_val_eer,
             run_dir=str(run_dir),
-            config={k: v for k, v in config.to_dict().items() if k != "extra"},
+            config=config.to_dict(),
         )
     line.update(figures(model_path, cedar, seed, background))
     line["wall_seconds"] = round(time.perf_counter() - start, 1)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sigkit.compare import match_layer, pair_distances
+from sigkit.matching import match_layer, pair_distances
 from sigkit.model import embed
 from sigkit.preprocess import load_images
 
@@ -107,7 +107,7 @@ def aligned_distances(aligned: np.ndarray, a, b, scorer=None) -> np.ndarray:
     """For pairs (a[i], b[i]): the smallest distance between one image as it is and the other
     under any variant (turn or shift), either way round (so swapping a and b gives the same).
     With one variant, the plain Euclidean distance. `scorer` compares other features
-    (`sigkit.compare.scorer_for`: the cells of a match tower)."""
+    (`sigkit.matching.scorer_for`: the cells of a match tower)."""
     aligned = np.asarray(aligned)
     if aligned.ndim != (scorer.item_ndim if scorer else 1) + 2:
         raise ValueError(f"aligned embeddings must be (alignments, images, dim), not shape {aligned.shape}")

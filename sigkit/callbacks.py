@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from sigkit.card import ModelCard, library_versions
-from sigkit.compare import pair_distances, scorer_for
+from sigkit.matching import pair_distances, scorer_for
 from sigkit.metrics import eer
 from sigkit.model import build_siamese, embed, inference_copy
 

@@ -66,7 +66,7 @@ def _verify(args) -> int:
 def _evaluate(args) -> int:
     import pandas as pd
 
-    from sigkit.assess import evaluate_model, parse_writers
+    from sigkit.evaluation import evaluate_model, parse_writers
 
     evaluation, path = evaluate_model(
         args.model,
@@ -82,6 +82,59 @@ def _evaluate(args) -> int:
         print(evaluation.table().round(3).to_string())
     print(f"metrics and figures written to {path.parent}")
     return 0
+
+
+def _add_verify_verb(verbs) -> None:
+    """The `verify` verb: one questioned signature against a writer's references."""
+    ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
+    ver.add_argument(
+        "--model",
+        default=None,
+        help="a sigkit .keras model (model.json beside it holds the threshold); default: the shipped tower",
+    )
+    ver.add_argument(
+        "--method",
+        default="distance",
+        choices=("distance", "wd"),
+        help="mean distance to the references, or a writer-dependent classifier (sigkit.wd)",
+    )
+    ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
+    ver.add_argument("--questioned", required=True, help="the signature to verify")
+    ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
+    ver.add_argument(
+        "--explain",
+        default=None,
+        metavar="OUT.png",
+        help="also draw where the questioned signature and each reference differ",
+    )
+    ver.set_defaults(run=_verify)
+
+
+def _add_evaluate_verb(verbs) -> None:
+    """The `evaluate` verb: a model's metrics and figures on a data set's test writers."""
+    ev = verbs.add_parser("evaluate", help="metrics JSON and figures of a model on a data set's writers")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--data", required=True)
+    ev.add_argument(
+        "--writers", nargs="+", default=None, help="test writers, e.g. 46-55 (default: all but --val-writers)"
+    )
+    ev.add_argument(
+        "--val-writers",
+        nargs="+",
+        default=None,
+        help="writers to choose the threshold on (default: the threshold stored with the model)",
+    )
+    ev.add_argument(
+        "--split",
+        type=float,
+        default=None,
+        metavar="VAL_SHARE",
+        help="a writer-disjoint split instead: this share of the writers chooses thresholds, the rest is tested",
+    )
+    ev.add_argument("--out", default=None, help="output folder (default: <model folder>/evaluation)")
+    ev.add_argument("--k", type=int, default=5, help="references per questioned signature (default 5)")
+    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
+    ev.set_defaults(run=_evaluate)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -107,52 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     # its options are sigkit.reports' own parser (`sigkit reports --help`); main() hands them over
     verbs.add_parser("reports", help="run the numbered notebooks into reports/<run>/", add_help=False)
 
-    ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
-    ver.add_argument(
-        "--model",
-        default=None,
-        help="a sigkit .keras model (model.json beside it holds the threshold); default: the shipped tower",
-    )
-    ver.add_argument(
-        "--method",
-        default="distance",
-        choices=("distance", "wd"),
-        help="mean distance to the references, or a writer-dependent classifier (sigkit.wd)",
-    )
-    ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
-    ver.add_argument("--questioned", required=True, help="the signature to verify")
-    ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
-    ver.add_argument(
-        "--explain",
-        default=None,
-        metavar="OUT.png",
-        help="also draw where the questioned signature and each reference differ",
-    )
-    ver.set_defaults(run=_verify)
-
-    ev = verbs.add_parser("evaluate", help="metrics JSON and figures of a model on a data set's writers")
-    ev.add_argument("--model", required=True)
-    ev.add_argument("--data", required=True)
-    ev.add_argument(
-        "--writers", nargs="+", default=None, help="test writers, e.g. 46-55 (default: all but --val-writers)"
-    )
-    ev.add_argument(
-        "--val-writers",
-        nargs="+",
-        default=None,
-        help="writers to choose the threshold on (default: the threshold stored with the model)",
-    )
-    ev.add_argument(
-        "--split",
-        type=float,
-        default=None,
-        metavar="VAL_SHARE",
-        help="a writer-disjoint split instead: this share of the writers chooses thresholds, the rest is tested",
-    )
-    ev.add_argument("--out", default=None, help="output folder (default: <model folder>/evaluation)")
-    ev.add_argument("--k", type=int, default=5, help="references per questioned signature (default 5)")
-    ev.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the intervals (0: none)")
-    ev.set_defaults(run=_evaluate)
+    _add_verify_verb(verbs)
+    _add_evaluate_verb(verbs)
     return parser
 
 

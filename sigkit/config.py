@@ -7,7 +7,7 @@ fields; one `seed` drives writer splits, pair sampling, augmentation and weight 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Config:
     grid_cell: int = 4  # grid pooling: side of a cell in feature-map pixels (4: 3 x 6 cells at 96 x 192)
     dropout: float = 0.2
     # "embedding" (one vector per signature, Euclidean distance) or "match" (cells of both
-    # signatures cross-matched; sigkit.compare): descriptor size, pooling of the last map into
+    # signatures cross-matched; sigkit.matching): descriptor size, pooling of the last map into
     # cells, softness of the matching and its preference for nearby cells
     head: str = "embedding"
     match_dim: int = 32
@@ -84,8 +84,6 @@ class Config:
     mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
     tensorboard: bool = False
     time_budget_s: float | None = None  # stop after the epoch that would overrun this budget
-
-    extra: dict = field(default_factory=dict)
 
     def replace(self, **changes) -> "Config":
         """A copy with some fields changed; unknown names are an error, not a silent no-op."""
@@ -157,7 +155,7 @@ PROFILES["pretrain"] = dict(
     time_budget_s=50 * 60,
     select_on="skilled",
 )
-# the same with the comparison head (sigkit.compare): five match towers, their distances averaged
+# the same with the comparison head (sigkit.matching): five match towers, their distances averaged
 PROFILES["cedar-match"] = dict(PROFILES["cedar-cpu"], head="match")
 
 

@@ -19,9 +19,9 @@ import pandas as pd
 
 from sigkit.config import Config
 from sigkit.datasets import load_dataset, rows_in, splits_for
-from sigkit.evaluate import Evaluation
 from sigkit.paths import resolve_data
 from sigkit.preprocess import load_images, preprocess_options
+from sigkit.scoring import Evaluation
 
 
 @dataclass
@@ -65,8 +65,8 @@ def evaluate_model_file(
     aligned: bool | str = False,
 ) -> Evaluation:
     """Every protocol on the prepared test writers, thresholds chosen on its validation writers
-    (`sigkit.assess.evaluate_run` on the images already preprocessed)."""
-    from sigkit.assess import evaluate_run
+    (`sigkit.evaluation.evaluate_run` on the images already preprocessed)."""
+    from sigkit.evaluation import evaluate_run
 
     images = {name: prepared.images[name] for name in ("val", "test")}
     return evaluate_run(model_path, prepared.splits, images, k=k, seed=seed, n_boot=n_boot, aligned=aligned)

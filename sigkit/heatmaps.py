@@ -10,7 +10,7 @@ Two views, both returned as (H, W) maps in [0, 1] at the input image size:
   (for a forgery: where it gives itself away); with `explain="similarity"` it follows -dd/dA, the
   regions that make the pair look *alike*.
 
-A match tower (`sigkit.compare`) has a third view, read off the comparison itself:
+A match tower (`sigkit.matching`) has a third view, read off the comparison itself:
 
 - `difference_maps`: each cell's share of the pair's squared distance (its weight times its cost
   of finding a match in the other signature), for both signatures: where the two differ.
@@ -32,7 +32,7 @@ import numpy as np
 from keras import ops
 
 from sigkit.attention import CBAM
-from sigkit.compare import cell_contributions, feature_distance, match_layer
+from sigkit.matching import cell_contributions, feature_distance, match_layer
 from sigkit.model import ensemble_members
 
 # layers whose 4-D output is a feature map Grad-CAM can explain; pooling, dropout and reshapes

@@ -18,7 +18,7 @@ from __future__ import annotations
 import keras
 from keras import ops
 
-from sigkit.compare import MatchSettings, all_pair_match_distances
+from sigkit.matching import MatchSettings, all_pair_match_distances
 
 
 def contrastive(y_true, distance, margin, positive_margin=0.0):
@@ -81,7 +81,7 @@ class InBatchContrastiveLoss(keras.losses.Loss):
 
     With `match` (the `MatchSettings` of a match tower, as a dict),
     `y_pred` is the (B, cells, C + 1) batch of match features and every pair's distance is the
-    cross-matched one (`sigkit.compare`).
+    cross-matched one (`sigkit.matching`).
     """
 
     def __init__(

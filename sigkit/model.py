@@ -23,7 +23,7 @@ import numpy as np
 from keras import layers, ops
 
 from sigkit.attention import CBAM
-from sigkit.compare import HEADS, CrossMatchDistance, join_match_members, match_head, match_layer
+from sigkit.matching import HEADS, CrossMatchDistance, join_match_members, match_head, match_layer
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
@@ -86,30 +86,12 @@ def cbam_tower(
     their layout (where the strokes are, too): a 3 x 6 grid at 96 x 192 input with four blocks
     and the default 4.
 
-    `head="match"` ends the tower in cells to be cross-matched (`sigkit.compare`) instead of
+    `head="match"` ends the tower in cells to be cross-matched (`sigkit.matching`) instead of
     one embedding; pooling, embedding size and normalisation do not apply then.
     """
-    if pooling not in POOLINGS:
-        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
-    if attention not in ATTENTION_PLACES:
-        raise ValueError(f"attention must be one of {ATTENTION_PLACES}, not {attention!r}")
-    if norm not in NORMS:
-        raise ValueError(f"norm must be one of {NORMS}, not {norm!r}")
-    if head not in HEADS:
-        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+    _check_choices(pooling=pooling, attention=attention, norm=norm, head=head)
     image = keras.Input(shape=tuple(input_shape), name="image")
-    x = image
-    for block, width in enumerate(widths, start=1):
-        for conv in range(1, convs_per_block + 1):
-            x = layers.Conv2D(width, 3, padding="same", use_bias=norm == "none", name=f"block{block}_conv{conv}")(x)
-            normalise = _norm(norm, f"block{block}_norm{conv}")
-            if normalise is not None:
-                x = normalise(x)
-            x = layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
-        if attention == "all" or (attention == "last" and block == len(widths)):
-            x = CBAM(reduction=reduction, name=f"block{block}_cbam")(x)
-        if block < len(widths):
-            x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    x = _conv_blocks(image, widths, convs_per_block, norm, attention, reduction)
     if head == "match":
         features = match_head(
             x,
@@ -122,6 +104,40 @@ def cbam_tower(
             global_cell=grid_cell,
         )
         return keras.Model(image, features, name=name)
+    embedding = _embedding_head(x, pooling, grid_cell, dropout, embedding_dim, l2_normalize)
+    return keras.Model(image, embedding, name=name)
+
+
+def _check_choices(*, pooling: str, attention: str, norm: str, head: str) -> None:
+    """Fail early, naming the choices, on a tower option that is not one of them."""
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling must be one of {POOLINGS}, not {pooling!r}")
+    if attention not in ATTENTION_PLACES:
+        raise ValueError(f"attention must be one of {ATTENTION_PLACES}, not {attention!r}")
+    if norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS}, not {norm!r}")
+    if head not in HEADS:
+        raise ValueError(f"head must be one of {HEADS}, not {head!r}")
+
+
+def _conv_blocks(x, widths, convs_per_block: int, norm: str, attention: str, reduction: int):
+    """The VGG-style blocks (3x3 convs, norm, ReLU, CBAM where asked, 2x2 max-pool between blocks)."""
+    for block, width in enumerate(widths, start=1):
+        for conv in range(1, convs_per_block + 1):
+            x = layers.Conv2D(width, 3, padding="same", use_bias=norm == "none", name=f"block{block}_conv{conv}")(x)
+            normalise = _norm(norm, f"block{block}_norm{conv}")
+            if normalise is not None:
+                x = normalise(x)
+            x = layers.Activation("relu", name=f"block{block}_relu{conv}")(x)
+        if attention == "all" or (attention == "last" and block == len(widths)):
+            x = CBAM(reduction=reduction, name=f"block{block}_cbam")(x)
+        if block < len(widths):
+            x = layers.MaxPooling2D(2, name=f"block{block}_pool")(x)
+    return x
+
+
+def _embedding_head(x, pooling: str, grid_cell: int, dropout: float, embedding_dim: int, l2_normalize: bool):
+    """The feature map pooled (globally or on a grid) and projected to the embedding."""
     if pooling == "global":
         pooled = layers.Concatenate(name="pool")(
             [layers.GlobalAveragePooling2D(name="avg_pool")(x), layers.GlobalMaxPooling2D(name="max_pool")(x)]
@@ -134,7 +150,7 @@ def cbam_tower(
     embedding = layers.Dense(embedding_dim, name="embedding", dtype="float32")(pooled)
     if l2_normalize:
         embedding = layers.UnitNormalization(name="l2_normalize", dtype="float32")(embedding)
-    return keras.Model(image, embedding, name=name)
+    return embedding
 
 
 def signet_tower(
@@ -203,7 +219,7 @@ def build_ensemble(members: list[keras.Model], name: str = "tower") -> keras.Mod
 
     Built from `Concatenate` and `Rescaling` only: it saves and loads like any sigkit tower, and
     `build_siamese`, `embed`, `verify` and `evaluate` use it unchanged. Member names must differ.
-    Match towers are joined by `sigkit.compare.join_match_members` (their squared cross-matched
+    Match towers are joined by `sigkit.matching.join_match_members` (their squared cross-matched
     distances averaged).
     """
     if len(members) < 2:
@@ -244,7 +260,7 @@ def inference_copy(tower: keras.Model) -> keras.Model:
 
 def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
     """`(image_a, image_b) -> distance` sharing one tower's weights: Euclidean between embeddings,
-    or cross-matched between the cells of a match tower (`sigkit.compare`)."""
+    or cross-matched between the cells of a match tower (`sigkit.matching`)."""
     shape = tower.input_shape[1:]
     image_a = keras.Input(shape=shape, name="image_a")
     image_b = keras.Input(shape=shape, name="image_b")
@@ -259,7 +275,7 @@ def build_siamese(tower: keras.Model, name: str = "siamese") -> keras.Model:
 
 def embed(tower: keras.Model, images, batch_size: int = 256) -> np.ndarray:
     """(N, H, W, 1) uint8 images (the preprocessed cache) -> (N, D) float32 embeddings, inference mode
-    (a match tower gives (N, cells, C + 1) features; `sigkit.compare.scorer_for` compares them).
+    (a match tower gives (N, cells, C + 1) features; `sigkit.matching.scorer_for` compares them).
 
     Plain numpy in, numpy out, so it runs on any Keras backend (the GPU bench uses JAX).
     """

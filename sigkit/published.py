@@ -117,7 +117,7 @@ def train_and_score(
     figure does); `"selection"` takes it from the selection pairs (the honest way when those are
     validation writers'). Accuracy / Precision / Recall / F1 are also given at the fixed 0.5.
     """
-    from sigkit.compare import pair_distances, scorer_for
+    from sigkit.matching import pair_distances, scorer_for
     from sigkit.model import embed, find_tower, load_siamese
     from sigkit.train import train
 

@@ -4,7 +4,7 @@ For each K, each kind of forgery and each method, the validation writers choose 
 (the EER point of their scores, all draws pooled) and the test writers are scored over the same
 draws of references:
 
-- `mean`: mean distance to the K references (`sigkit.evaluate.reference_scores`);
+- `mean`: mean distance to the K references (`sigkit.scoring.reference_scores`);
 - `spread`: that distance minus the references' own mean distance (the writer's spread);
 - `wd`: a writer-dependent classifier on the tower's features against a background of other
   writers' genuine signatures (`sigkit.wd`), its kind and C chosen on the validation writers at
@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from sigkit.evaluate import reference_scores, summarise_draws
 from sigkit.metrics import at_threshold, eer
+from sigkit.scoring import reference_scores, summarise_draws
 from sigkit.wd import choose_settings, wd_scores
 
 METHODS = ("mean", "spread", "wd")
@@ -41,7 +41,14 @@ def method_scores(
     if method == "wd":
         return wd_scores(features, manifest, background, k, settings, seed=seed, draws=draws, forgeries=forgeries)
     return reference_scores(
-        features, manifest, k, seed=seed, draws=draws, scorer=scorer, forgeries=forgeries, normalise=method == "spread"
+        features,
+        manifest,
+        k,
+        seed=seed,
+        draws=draws,
+        scorer=scorer,
+        forgeries=forgeries,
+        spread_correction=method == "spread",
     )
 
 

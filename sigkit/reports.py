@@ -101,18 +101,10 @@ def run_reports(
     final = reports_dir / run
     staging = reports_dir / f".{run}.partial"
     failed = reports_dir / f".{run}.failed"
-    shutil.rmtree(staging, ignore_errors=True)
-    if reuse and final.exists():
-        log.info("starting from a copy of %s (finished trainings are reused)", final)
-        shutil.copytree(final, staging, ignore=shutil.ignore_patterns("*.ipynb"))
-    (staging / "figures").mkdir(parents=True, exist_ok=True)
+    _fresh_staging(staging, final, reuse)
 
     values = {"profile": profile, "data": data, "run_dir": str(staging), **(params or {})}
-    chosen = [
-        nb
-        for nb in notebooks(notebook_dir or root / "notebooks")
-        if not only or any(nb.name.startswith(o) for o in only)
-    ]
+    chosen = _chosen_notebooks(notebook_dir or root / "notebooks", only)
     kernel = kernel_name()
     declared_anywhere = set()
     for notebook in chosen:
@@ -121,17 +113,7 @@ def run_reports(
         given = {k: v for k, v in values.items() if k in declared}
         log.info("running %s with %s", notebook.name, given)
         try:
-            with stderr_to(staging / "kernels.log"):  # TensorFlow's C++ start-up lines; kept with the run
-                papermill.execute_notebook(
-                    str(notebook),
-                    str(staging / notebook.name),
-                    parameters=given,
-                    kernel_name=kernel,
-                    execution_timeout=timeout,
-                    cwd=str(root),
-                    progress_bar=False,
-                    stdout_file=sys.stdout,  # what the cells print, e.g. one line per training epoch, as it happens
-                )
+            _execute(papermill, notebook, staging, given, kernel, timeout, root)
         except Exception:
             shutil.rmtree(failed, ignore_errors=True)
             staging.rename(failed)
@@ -142,15 +124,48 @@ def run_reports(
         log.warning("parameters no notebook declares (ignored): %s", sorted(unknown))
 
     write_summary(staging, run=run, profile=profile, data=data)
-    old = reports_dir / f".{run}.old"
+    _swap_in(staging, final, reports_dir / f".{run}.old")
+    shutil.rmtree(failed, ignore_errors=True)
+    log.info("reports written to %s", final)
+    return final
+
+
+def _chosen_notebooks(folder: Path, only: list[str] | None) -> list[Path]:
+    """The numbered notebooks of folder, or those whose names start with one of `only`."""
+    return [nb for nb in notebooks(folder) if not only or any(nb.name.startswith(o) for o in only)]
+
+
+def _fresh_staging(staging: Path, final: Path, reuse: bool) -> None:
+    """An empty staging folder, or with `reuse` a copy of the previous run without its notebooks."""
+    shutil.rmtree(staging, ignore_errors=True)
+    if reuse and final.exists():
+        log.info("starting from a copy of %s (finished trainings are reused)", final)
+        shutil.copytree(final, staging, ignore=shutil.ignore_patterns("*.ipynb"))
+    (staging / "figures").mkdir(parents=True, exist_ok=True)
+
+
+def _execute(papermill, notebook: Path, staging: Path, given: dict, kernel: str, timeout: int, root: Path) -> None:
+    """Run one notebook into the staging folder with papermill, its cells' output streamed live."""
+    with stderr_to(staging / "kernels.log"):  # TensorFlow's C++ start-up lines; kept with the run
+        papermill.execute_notebook(
+            str(notebook),
+            str(staging / notebook.name),
+            parameters=given,
+            kernel_name=kernel,
+            execution_timeout=timeout,
+            cwd=str(root),
+            progress_bar=False,
+            stdout_file=sys.stdout,  # what the cells print, e.g. one line per training epoch, as it happens
+        )
+
+
+def _swap_in(staging: Path, final: Path, old: Path) -> None:
+    """Replace the previous run folder with the finished staging one, the old one moved aside first."""
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         final.rename(old)
     staging.rename(final)
     shutil.rmtree(old, ignore_errors=True)
-    shutil.rmtree(failed, ignore_errors=True)
-    log.info("reports written to %s", final)
-    return final
 
 
 def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) -> Path:

@@ -38,9 +38,9 @@ import tensorflow as tf
 from sigkit.augment import AugmentOptions
 from sigkit.callbacks import Checkpoint, ValidationEER, run_card, save_atomic, validation_eer
 from sigkit.card import data_summary
-from sigkit.compare import match_layer
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
+from sigkit.matching import match_layer
 from sigkit.model import (
     build_ensemble,
     build_siamese,
@@ -284,6 +284,52 @@ def training_dataset(
     )
 
 
+def training_callbacks(
+    config: Config,
+    tower: keras.Model,
+    val_images: np.ndarray,
+    val_pairs: pd.DataFrame,
+    splits: dict[str, pd.DataFrame],
+    run_dir: Path,
+    state: dict,
+    first_epoch: int,
+) -> list:
+    """Per-epoch model selection on the validation writers, the epoch log and the checkpoint (and
+    TensorBoard when asked); a resumed run appends to its log."""
+    callbacks = [
+        ValidationEER(
+            tower, val_images, val_pairs, run_dir, state, select_on=config.select_on, data=data_summary(splits)
+        ),
+        keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=first_epoch > 0),
+        Checkpoint(
+            run_dir / "checkpoint",
+            state,
+            seed=config.seed,
+            patience=config.patience,
+            time_budget_s=config.time_budget_s,
+        ),
+    ]
+    if config.tensorboard:
+        callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
+    return callbacks
+
+
+def fit_epochs(trainable: keras.Model, data, config: Config, first_epoch: int, steps: int, callbacks: list) -> None:
+    """`fit` from `first_epoch` to `config.epochs`, then float32 again whatever happened."""
+    try:
+        trainable.fit(
+            data,
+            epochs=config.epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            callbacks=callbacks,
+            verbose=2,
+            shuffle=False,
+        )
+    finally:
+        keras.mixed_precision.set_global_policy("float32")  # do not leak into the caller's models
+
+
 def train(
     config: Config,
     splits: dict[str, pd.DataFrame],
@@ -321,33 +367,8 @@ def train(
         if first_epoch > 0 and history.exists():  # drop rows of an epoch that ran but was not checkpointed
             rows = pd.read_csv(history)
             rows[rows["epoch"] < first_epoch].to_csv(history, index=False)
-        callbacks = [
-            ValidationEER(
-                tower, images["val"], val_pairs, run_dir, state, select_on=config.select_on, data=data_summary(splits)
-            ),
-            keras.callbacks.CSVLogger(str(history), append=first_epoch > 0),
-            Checkpoint(
-                run_dir / "checkpoint",
-                state,
-                seed=config.seed,
-                patience=config.patience,
-                time_budget_s=config.time_budget_s,
-            ),
-        ]
-        if config.tensorboard:
-            callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
-        try:
-            trainable.fit(
-                data,
-                epochs=config.epochs,
-                initial_epoch=first_epoch,
-                steps_per_epoch=steps,
-                callbacks=callbacks,
-                verbose=2,
-                shuffle=False,
-            )
-        finally:
-            keras.mixed_precision.set_global_policy("float32")  # do not leak into the caller's models
+        callbacks = training_callbacks(config, tower, images["val"], val_pairs, splits, run_dir, state, first_epoch)
+        fit_epochs(trainable, data, config, first_epoch, steps, callbacks)
     return TrainResult(
         model_path=run_dir / "model.keras",
         history=pd.read_csv(history),

@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from sigkit.card import ModelCard
-from sigkit.compare import pair_distances, scorer_for
 from sigkit.datasets.checks import check_files, default_cache_dir
+from sigkit.matching import pair_distances, scorer_for
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.preprocess import load_images
 
@@ -139,16 +139,21 @@ def verify(
         method=method,
     )
     if explain:
-        from sigkit.heatmaps import explain_figure
-
-        figure = explain_figure(
-            tower,
-            images[-1],
-            images[:-1],
-            verdict.distances,
-            verdict.text(),
-            names=[Path(p).name for p in [*references, questioned]],
-        )
-        Path(explain).parent.mkdir(parents=True, exist_ok=True)
-        figure.savefig(explain, dpi=120)
+        _save_explanation(tower, images, verdict, [*references, questioned], explain)
     return verdict
+
+
+def _save_explanation(tower, images: np.ndarray, verdict: Verdict, files: list[str | Path], out: str | Path) -> None:
+    """Draw where the questioned signature (the last image) and each reference differ, into out."""
+    from sigkit.heatmaps import explain_figure
+
+    figure = explain_figure(
+        tower,
+        images[-1],
+        images[:-1],
+        verdict.distances,
+        verdict.text(),
+        names=[Path(p).name for p in files],
+    )
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=120)

@@ -9,8 +9,8 @@ one. Kinds: linear and RBF SVMs, logistic regression; the kind and C are chosen 
 writers (`choose_settings`), never on the test writers.
 
 Scores come out as `distance` = minus the decision value, so that lower means genuine like every
-other protocol of `sigkit.evaluate` and the same EER, threshold and bootstrap code applies; the
-draws of references are `sigkit.evaluate.reference_draws`, the same as the distance protocols'.
+other protocol of `sigkit.scoring` and the same EER, threshold and bootstrap code applies; the
+draws of references are `sigkit.scoring.reference_draws`, the same as the distance protocols'.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pandas as pd
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
-from sigkit.evaluate import genuine_of, reference_draws
 from sigkit.metrics import eer
+from sigkit.scoring import genuine_of, reference_draws
 
 KINDS = ("linear", "rbf", "logreg")
 
@@ -97,7 +97,7 @@ def wd_scores(
     forgeries: str = "skilled",
 ) -> pd.DataFrame:
     """The K-reference protocol scored by writer-dependent classifiers: columns like
-    `sigkit.evaluate.reference_scores` (writer, row, label, distance = -decision value, draw)."""
+    `sigkit.scoring.reference_scores` (writer, row, label, distance = -decision value, draw)."""
     features = flat(features)
     manifest = manifest.reset_index(drop=True)
     rows = []

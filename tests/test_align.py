@@ -7,8 +7,8 @@ from drawing import scribble
 
 from sigkit import synth
 from sigkit.align import ALIGNMENTS, aligned_distances, embed_aligned, embed_variants, realign
-from sigkit.evaluate import evaluate_embeddings
 from sigkit.model import build_tower, embed
+from sigkit.scoring import evaluate_embeddings
 
 
 def stroke_image(height=50, width=100, left=30, top=15):
@@ -91,7 +91,7 @@ def toy_writers():
 def test_evaluation_scores_every_protocol_again_with_aligned_distances():
     manifest, emb, aligned = toy_writers()
     ev = evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned, val_aligned=aligned)
-    plain = ["single_skilled", "single_random", "references_3", "references_3_normalised"]
+    plain = ["single_skilled", "single_random", "references_3", "references_3_spread"]
     assert list(ev.metrics) == plain + [f"{name}_aligned" for name in plain]
     pairs = ev.scores["single_skilled"]
     np.testing.assert_allclose(
@@ -106,12 +106,12 @@ def test_evaluation_scores_every_protocol_again_with_aligned_distances():
     # over several draws of references too, each with its own distances
     assert set(ev.over_draws) == {
         "references_3",
-        "references_3_normalised",
+        "references_3_spread",
         "references_3_aligned",
-        "references_3_normalised_aligned",
+        "references_3_spread_aligned",
     }
-    assert ev.over_draws["references_3_normalised_aligned"]["draws"][0] == pytest.approx(
-        ev.metrics["references_3_normalised_aligned"]["eer"]
+    assert ev.over_draws["references_3_spread_aligned"]["draws"][0] == pytest.approx(
+        ev.metrics["references_3_spread_aligned"]["eer"]
     )
     # one alignment is the plain distance
     same = evaluate_embeddings(

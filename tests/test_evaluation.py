@@ -10,11 +10,11 @@ import pytest
 
 import sigkit
 from sigkit import cli, synth
-from sigkit.assess import evaluation_figures, parse_writers, write_evaluation
 from sigkit.datasets import load_dataset, split_writers
-from sigkit.evaluate import evaluate_embeddings
+from sigkit.evaluation import evaluation_figures, parse_writers, write_evaluation
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.preprocess import load_images, preprocess_options
+from sigkit.scoring import evaluate_embeddings
 from sigkit.train import train
 
 matplotlib.use("Agg")
@@ -43,7 +43,7 @@ def test_evaluation_protocols_and_figures(trained, tmp_path):
     evaluation = evaluate_embeddings(
         embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], k=3, n_boot=50
     )
-    assert set(evaluation.metrics) == {"single_skilled", "single_random", "references_3", "references_3_normalised"}
+    assert set(evaluation.metrics) == {"single_skilled", "single_random", "references_3", "references_3_spread"}
     for m in evaluation.metrics.values():
         assert 0 <= m["eer"] <= 1 and 0 <= m["auc"] <= 1 and m["eer_ci"][0] <= m["eer_ci"][1]
     assert set(evaluation.by_references["k"]) == {1, 2, 3, 5}  # 8 genuine: K = 8 leaves nothing to question
@@ -55,10 +55,10 @@ def test_evaluation_protocols_and_figures(trained, tmp_path):
     saved = json.loads(path.read_text())
     assert saved["metrics"]["single_skilled"]["eer"] == pytest.approx(evaluation.metrics["single_skilled"]["eer"])
     # the K-reference protocols over 10 draws; the first draw is the one of the main table
-    assert set(saved["references_over_draws"]) == {"references_3", "references_3_normalised"}
+    assert set(saved["references_over_draws"]) == {"references_3", "references_3_spread"}
     first = saved["references_over_draws"]["references_3"]["draws"]
     assert len(first) == 10 and first[0] == pytest.approx(evaluation.metrics["references_3"]["eer"])
-    assert list(evaluation.draws_table().index) == ["references_3", "references_3_normalised"]
+    assert list(evaluation.draws_table().index) == ["references_3", "references_3_spread"]
 
 
 def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
@@ -117,7 +117,7 @@ def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_
     )
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert saved["metrics"]["single_skilled"]["threshold"] == pytest.approx(result.threshold)
-    assert "references_5_normalised" not in saved["metrics"]  # another scale: no stored threshold for it
+    assert "references_5_spread" not in saved["metrics"]  # another scale: no stored threshold for it
 
 
 def test_cli_verify_verdicts(trained, capsys):
@@ -193,7 +193,7 @@ def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):
 def test_one_evaluation_path_for_the_notebook_the_cli_and_the_benchmark(trained, tmp_path):
     """Notebook 03 (`evaluate_model_file`), `sigkit evaluate` (`evaluate_model`) and bench/cedar.py
     all go through `evaluate_run`: on the same model and writers, the same figures."""
-    from sigkit.assess import evaluate_model, evaluate_run
+    from sigkit.evaluation import evaluate_model, evaluate_run
     from sigkit.experiment import Prepared, evaluate_model_file
 
     folder, splits, images, result = trained
@@ -214,7 +214,7 @@ def test_one_evaluation_path_for_the_notebook_the_cli_and_the_benchmark(trained,
 def test_writer_patterns_and_the_split_shortcut():
     import pandas as pd
 
-    from sigkit.assess import match_writers, random_halves
+    from sigkit.evaluation import match_writers, random_halves
 
     manifest = pd.DataFrame({"writer": ["B-1", "B-2", "B-10", "sigcomp2009:004", "7"], "genuine": True})
     assert match_writers(parse_writers(["B-*", "7"]), manifest) == ["B-1", "B-10", "B-2", 7]
@@ -229,7 +229,7 @@ def test_writer_patterns_and_the_split_shortcut():
 
 
 def test_aligned_auto_skips_what_would_take_too_long(caplog):
-    from sigkit.assess import ALIGNED_AUTO_MAX_IMAGES, aligned_is_affordable
+    from sigkit.evaluation import ALIGNED_AUTO_MAX_IMAGES, aligned_is_affordable
 
     assert aligned_is_affordable(960)  # CEDAR's validation and test writers
     with caplog.at_level("WARNING"):

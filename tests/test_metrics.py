@@ -5,7 +5,6 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from sigkit.evaluate import eer_over_draws, reference_scores
 from sigkit.metrics import (
     at_threshold,
     bootstrap_ci,
@@ -16,6 +15,7 @@ from sigkit.metrics import (
     roc_auc,
     writer_bootstrap,
 )
+from sigkit.scoring import eer_over_draws, reference_scores
 
 
 def test_perfect_and_inverted_separation():
@@ -98,25 +98,25 @@ def test_reference_scores_against_k_references():
         reference_scores(np.array(points), manifest, k=6)
 
 
-def test_normalised_reference_scores_take_off_or_divide_by_the_references_spread():
+def test_spread_corrected_reference_scores_take_off_or_divide_by_the_references_spread():
     rng = np.random.default_rng(1)
     manifest = pd.DataFrame({"writer": ["a"] * 8 + ["b"] * 8, "genuine": ([True] * 6 + [False] * 2) * 2})
     points = rng.normal(size=(16, 3))
     points[8:] *= 3  # writer b signs three times as loosely
     plain = reference_scores(points, manifest, k=3, seed=0)
-    shifted = reference_scores(points, manifest, k=3, seed=0, normalise=True)
+    shifted = reference_scores(points, manifest, k=3, seed=0, spread_correction=True)
     offset = (plain["distance"] - shifted["distance"]).groupby(plain["writer"])
     assert (offset.std() < 1e-9).all()  # one offset per writer ...
     assert offset.mean()["b"] > 2 * offset.mean()["a"] > 0  # ... the larger, the looser the writer signs
-    scaled = reference_scores(points, manifest, k=3, seed=0, normalise="ratio")
+    scaled = reference_scores(points, manifest, k=3, seed=0, spread_correction="ratio")
     ratio = (plain["distance"] / scaled["distance"]).groupby(plain["writer"])
     assert (ratio.std() < 1e-9).all()  # one scale per writer
-    doubled = reference_scores(points * 2, manifest, k=3, seed=0, normalise="ratio")
+    doubled = reference_scores(points * 2, manifest, k=3, seed=0, spread_correction="ratio")
     np.testing.assert_allclose(doubled["distance"], scaled["distance"])  # scale-free
     with pytest.raises(ValueError, match="k >= 2"):
-        reference_scores(points, manifest, k=1, normalise=True)
-    with pytest.raises(ValueError, match="normalise must be"):
-        reference_scores(points, manifest, k=3, normalise="z")
+        reference_scores(points, manifest, k=1, spread_correction=True)
+    with pytest.raises(ValueError, match="spread_correction must be"):
+        reference_scores(points, manifest, k=3, spread_correction="z")
 
 
 def test_several_draws_of_references_start_with_the_single_draw_and_differ_after():

@@ -159,3 +159,39 @@ def test_the_leaks_are_taken_away_one_step_at_a_time_and_steps_resume(four_write
     (tmp_path / "run" / "1" / "result.json").write_text('{"step": "read back"}')
     again = leak_steps(config, four_writers, tmp_path / "run", val_writers=1, cache_dir=tmp_path / "cache")
     assert again["steps"][1] == {"step": "read back"}  # a finished step is not trained again
+
+
+def _at(accuracy):
+    return {"accuracy": accuracy, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+
+
+def test_the_kaggle_protocols_are_set_side_by_side_from_the_recorded_runs(tmp_path):
+    import json
+
+    from sigkit.protocols import protocols_chart, side_by_side, what_the_gap_is_made_of
+
+    step = lambda name, eer, **extra: {  # noqa: E731
+        "step": name,
+        "what": f"{name} explained",
+        "eer": eer,
+        "training_writers": 9,
+        "at_test_threshold": _at(0.9),
+        **extra,
+    }
+    (tmp_path / "published.json").write_text(json.dumps({"eer": 0.1, "at_test_threshold": _at(0.9)}))
+    assert what_the_gap_is_made_of(tmp_path)[0].startswith("no leak decomposition recorded")
+    steps = [
+        step("published", 0.1),
+        step("test writers out", 0.3),
+        step("validation", 0.3, at_selection_threshold=_at(0.6)),
+    ]
+    (tmp_path / "leaks.json").write_text(json.dumps({"steps": steps}))
+    table = side_by_side(tmp_path)
+    assert table.iloc[0]["eer"] == 4.88 and table.iloc[0]["accuracy"] == 91.12  # the paper's own figures
+    assert list(table["eer"].round(6))[1:] == [10.0, 30.0, 30.0]
+    assert table.iloc[-1]["accuracy"] == 60.0  # the honest step reads the validation threshold's accuracy
+    sentences = what_the_gap_is_made_of(tmp_path)
+    assert "+20.0 points" in sentences[1] and "from 90.0 % to 60.0 %" in sentences[-1]
+    fig = protocols_chart(table)
+    assert [ax.get_title(loc="left") for ax in fig.axes] == ["accuracy % (higher is better)", "eer % (lower is better)"]
+    assert len(fig.axes[1].patches) == len(table)

@@ -161,10 +161,10 @@ def test_a_short_training_learns_not_just_runs(tmp_path):
     tower untrained is near chance on skilled forgeries) and lower the validation EER."""
     from sigkit import synth
     from sigkit.datasets import load_dataset, split_writers
-    from sigkit.evaluate import pair_scores, skilled_only
     from sigkit.metrics import eer
     from sigkit.model import build_tower, tower_options
     from sigkit.preprocess import load_images, preprocess_options
+    from sigkit.scoring import pair_scores, skilled_only
 
     folder = synth.generate(tmp_path / "synth", n_writers=16, n_genuine=8, n_forged=6, seed=3)
     splits = split_writers(load_dataset(folder), val=3, test=5, seed=0)

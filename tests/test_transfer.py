@@ -9,9 +9,9 @@ import pytest
 from conftest import TINY, train_and_kill
 
 import sigkit
-from sigkit.evaluate import reference_draws, reference_scores
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
+from sigkit.scoring import reference_draws, reference_scores
 from sigkit.train import train
 from sigkit.wd import GRID, background_rows, choose_settings, wd_scores, writer_classifier
 
@@ -145,8 +145,8 @@ def test_settings_are_chosen_on_validation_writers():
 
 
 def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background():
-    from sigkit.evaluate import evaluate_embeddings
     from sigkit.references import as_percent, curve_by_k, reference_table
+    from sigkit.scoring import evaluate_embeddings
 
     val_features, val_manifest = stand_in(n_writers=6, genuine=14, seed=8)
     test_features, test_manifest = stand_in(n_writers=6, genuine=14, seed=9)

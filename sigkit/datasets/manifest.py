@@ -78,10 +78,7 @@ def load_dataset(
     sources = data_sources(path)
     if len(sources) != 1 or not isinstance(path, (str, os.PathLike)):
         return load_corpora(sources, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels, cache_dir=cache_dir)
-    if isinstance(min_genuine, bool) or not isinstance(min_genuine, int) or min_genuine < 0:
-        raise ValueError(f"min_genuine must be an integer >= 0, got {min_genuine!r}")
-    if max_pixels is not None and (isinstance(max_pixels, bool) or max_pixels < 1):
-        raise ValueError(f"max_pixels must be a positive pixel count or None, got {max_pixels!r}")
+    _check_limits(min_genuine, max_pixels)
     root = dataset_folder(path)
     files = image_files(root)
     try:
@@ -112,11 +109,22 @@ def load_dataset(
     usable = _unique_samples([e for e in entries if not checks[e.path].problem], root)
     rows = [_row(entry, checks[entry.path], layout.name, root.name) for entry in usable]
     rows, writer_skips = _drop_writers_with_few_genuine(rows, min_genuine, strict)
-    skipped = problems + writer_skips + duplicates
+    return _finished_manifest(rows, problems + writer_skips + duplicates, root, len(files), layout.name)
+
+
+def _check_limits(min_genuine, max_pixels) -> None:
+    """Reject a min_genuine or max_pixels that is not a count (a bool passes isinstance(int))."""
+    if isinstance(min_genuine, bool) or not isinstance(min_genuine, int) or min_genuine < 0:
+        raise ValueError(f"min_genuine must be an integer >= 0, got {min_genuine!r}")
+    if max_pixels is not None and (isinstance(max_pixels, bool) or max_pixels < 1):
+        raise ValueError(f"max_pixels must be a positive pixel count or None, got {max_pixels!r}")
+
+
+def _finished_manifest(rows: list[dict], skipped: list[_Skip], root: Path, n_files: int, layout: str) -> pd.DataFrame:
+    """The sorted manifest of the usable rows, its skipped files in attrs; an error when none is usable."""
     if not rows:
         raise DatasetError(
-            f"no usable images in {root}: all {len(files)} image file(s) were skipped; "
-            f"first reasons:\n{_listing(skipped)}"
+            f"no usable images in {root}: all {n_files} image file(s) were skipped; first reasons:\n{_listing(skipped)}"
         )
     manifest = _manifest(rows)
     manifest.attrs["skipped"] = [dataclasses.asdict(skip) for skip in skipped]
@@ -125,7 +133,7 @@ def load_dataset(
         root,
         len(manifest),
         manifest["writer"].nunique(),
-        layout.name,
+        layout,
         len(skipped),
     )
     return manifest

@@ -82,6 +82,27 @@ def generate(
     out = Path(out_dir)
     if not overwrite and is_complete(out, **params):
         return out
+    _prepare_folders(out, overwrite)
+    meta = {
+        "generator": "sigkit.synth",
+        "generator_version": GENERATOR_VERSION,
+        **params,
+        "n_forgers_per_writer": N_FORGERS,
+        "complete": False,
+    }
+    _write_json(out / MANIFEST, meta)
+    jobs = [
+        (str(out), params["seed"], w, params["n_genuine"], params["n_forged"])
+        for w in range(1, params["n_writers"] + 1)
+    ]
+    _run_writer_jobs(jobs, processes)
+    (out / "README.md").write_text(_readme(params))
+    _write_json(out / MANIFEST, {**meta, "complete": True})
+    return out
+
+
+def _prepare_folders(out: Path, overwrite: bool) -> None:
+    """Create empty CEDAR image folders in out, refusing to clobber a set that is not ours."""
     org, forg = out / "full_org", out / "full_forg"
     ours = (out / MANIFEST).is_file()
     foreign = any(d.is_dir() and any(d.glob("*.png")) for d in (org, forg))
@@ -95,18 +116,10 @@ def generate(
                 for f in d.glob(pat):
                     f.unlink()
         d.mkdir(parents=True, exist_ok=True)
-    meta = {
-        "generator": "sigkit.synth",
-        "generator_version": GENERATOR_VERSION,
-        **params,
-        "n_forgers_per_writer": N_FORGERS,
-        "complete": False,
-    }
-    _write_json(out / MANIFEST, meta)
-    jobs = [
-        (str(out), params["seed"], w, params["n_genuine"], params["n_forged"])
-        for w in range(1, params["n_writers"] + 1)
-    ]
+
+
+def _run_writer_jobs(jobs: list, processes: int | None) -> None:
+    """Render every writer's job, in forked workers where that is safe and worth it."""
     if processes is None:
         processes = 2 if _fork_is_safe() and len(jobs) > 2 else 1
     if processes > 1:
@@ -118,9 +131,6 @@ def generate(
     else:
         for j in jobs:
             _write_writer(j)
-    (out / "README.md").write_text(_readme(params))
-    _write_json(out / MANIFEST, {**meta, "complete": True})
-    return out
 
 
 def _fork_is_safe() -> bool:

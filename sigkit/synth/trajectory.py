@@ -170,8 +170,9 @@ def _word(rng, st, x0, first_tall=False):
     return start, list(pts), dth, dots, x
 
 
-def _writer_plan(rng) -> Plan:
-    st = {
+def _writer_style(rng) -> dict:
+    """Draw a writer's letter shapes, heights, slant and timing (the constants of their hand)."""
+    return {
         "w": rng.uniform(0.45, 1.3),
         "asc": rng.uniform(1.9, 2.9),
         "desc": rng.uniform(1.0, 1.9),
@@ -188,9 +189,12 @@ def _writer_plan(rng) -> Plan:
         "sigma": rng.uniform(0.18, 0.32),
         "gap": rng.uniform(0.35, 0.7),
     }
+
+
+def _initials(rng, st, layout) -> tuple[list[Component], float]:
+    """The layout's capital initials, each maybe with a full stop, and the x where the name goes on."""
     comps: list[Component] = []
     x = 0.0
-    layout = rng.choice(["initial+surname", "initials+surname", "name", "first+surname"], p=[0.35, 0.15, 0.25, 0.25])
     for _ in range(2 if layout == "initials+surname" else 1 if layout == "initial+surname" else 0):
         h = st["cap"] * math.exp(rng.normal(0, 0.1))
         pts = [complex(rng.uniform(0.2, 0.8), h), complex(rng.uniform(-0.2, 0.4), rng.uniform(-0.3, 0.2))]
@@ -208,6 +212,26 @@ def _writer_plan(rng) -> Plan:
         if rng.random() < 0.4:  # a full stop after the initial
             comps.append(_dot(rng, complex(x - 0.1, rng.uniform(-0.05, 0.15)), st))
             x += 0.3
+    return comps, x
+
+
+def _underline(rng, st, x_end: float) -> Component:
+    """A separate underline stroke below the name, ending near its right edge."""
+    y = -rng.uniform(0.7, 1.3)
+    return _component(
+        rng,
+        complex(rng.uniform(-0.3, 0.8), y),
+        [complex(x_end + rng.uniform(-0.3, 0.5), y + rng.normal(0, 0.25))],
+        [rng.normal(0, 0.3)],
+        st,
+        "underline",
+    )
+
+
+def _writer_plan(rng) -> Plan:
+    st = _writer_style(rng)
+    layout = rng.choice(["initial+surname", "initials+surname", "name", "first+surname"], p=[0.35, 0.15, 0.25, 0.25])
+    comps, x = _initials(rng, st, layout)
     if layout == "first+surname":
         s, pts, dth, dots, x = _word(rng, {**st, "letters": (2, 4)}, x, first_tall=True)
         comps.append(_component(rng, s, pts, dth, st, "word"))
@@ -221,17 +245,7 @@ def _writer_plan(rng) -> Plan:
     comps.append(_component(rng, s, pts, dth, st, "word"))
     comps += [_dot(rng, d, st) for d in dots]
     if rng.random() < 0.2:  # separate underline
-        y = -rng.uniform(0.7, 1.3)
-        comps.append(
-            _component(
-                rng,
-                complex(rng.uniform(-0.3, 0.8), y),
-                [complex(x_end + rng.uniform(-0.3, 0.5), y + rng.normal(0, 0.25))],
-                [rng.normal(0, 0.3)],
-                st,
-                "underline",
-            )
-        )
+        comps.append(_underline(rng, st, x_end))
     # baseline drift: a tilt and a bow along the writing direction
     tilt, bow = rng.normal(0, 0.07), rng.normal(0, 0.012)
     span = max(x_end, 1.0)

@@ -11,7 +11,7 @@ Two protocols, both writer-independent (the model never saw these writers):
 
 Embeddings are (N, D) arrays, or (V, N, D) from `sigkit.align.embed_aligned`: then every distance
 is the aligned one (the `*_aligned` protocols: small turns and shifts). Every function takes a
-`scorer` (`sigkit.compare.scorer_for(tower)`): None compares embeddings by Euclidean distance,
+`scorer` (`sigkit.matching.scorer_for(tower)`): None compares embeddings by Euclidean distance,
 a match tower's scorer cross-matches its (N, cells, C + 1) features.
 
 A decision threshold is always chosen on validation writers and applied unchanged to test writers.
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from sigkit.compare import pair_distances
+from sigkit.matching import pair_distances
 from sigkit.metrics import at_threshold, bootstrap_ci, eer, per_writer_eer, roc_auc
 from sigkit.pairs import validation_pairs
 
@@ -85,7 +85,7 @@ def reference_scores(
     k: int,
     seed: int = 0,
     aggregate: str = "mean",
-    normalise: bool | str = False,
+    spread_correction: bool | str = False,
     draws: int = 1,
     scorer=None,
     forgeries: str = "skilled",
@@ -99,7 +99,7 @@ def reference_scores(
     `draws=1`) and every draw's scores are returned: with a few test writers, which 5 of a
     writer's signatures become references moves the EER by points (`eer_over_draws`).
     Writers with K or fewer genuine signatures are left out (nothing genuine left to question).
-    With `normalise`, the score is corrected by the writer's spread, the mean distance among the
+    With `spread_correction`, the score is corrected by the writer's spread, the mean distance among the
     K references themselves (K >= 2): `"difference"` (or True) subtracts it, `"ratio"` divides by
     it. A writer who signs loosely gets a looser threshold. It uses only the references, as a bank
     could on the specimens it holds. The difference was chosen on CEDAR's validation writers
@@ -107,22 +107,22 @@ def reference_scores(
     """
     if aggregate not in ("mean", "min"):
         raise ValueError(f"aggregate must be 'mean' or 'min', not {aggregate!r}")
-    if normalise is True:
-        normalise = "difference"
-    if normalise not in (False, "difference", "ratio"):
-        raise ValueError(f"normalise must be False, True, 'difference' or 'ratio', not {normalise!r}")
+    if spread_correction is True:
+        spread_correction = "difference"
+    if spread_correction not in (False, "difference", "ratio"):
+        raise ValueError(f"spread_correction must be False, True, 'difference' or 'ratio', not {spread_correction!r}")
     manifest = manifest.reset_index(drop=True)
     rows = []
     for draw, writer, references, questioned in reference_draws(manifest, k, seed, draws, forgeries):
         rows_q, rows_r = np.meshgrid(questioned, references, indexing="ij")
         to_references = distances(embeddings, rows_q.ravel(), rows_r.ravel(), scorer).reshape(len(questioned), k)
         score = to_references.mean(axis=1) if aggregate == "mean" else to_references.min(axis=1)
-        if normalise:
+        if spread_correction:
             if k < 2:
-                raise ValueError("normalise needs k >= 2 references (their spread is the scale)")
+                raise ValueError("spread_correction needs k >= 2 references (their spread is the scale)")
             first, second = np.triu_indices(k, 1)
             spread = distances(embeddings, references[first], references[second], scorer).mean()
-            score = score - spread if normalise == "difference" else score / max(spread, 1e-6)
+            score = score - spread if spread_correction == "difference" else score / max(spread, 1e-6)
         rows.append(
             pd.DataFrame(
                 {
@@ -145,14 +145,16 @@ def eer_over_draws(
     k: int = 5,
     draws: int = 10,
     seed: int = 0,
-    normalise: bool | str = False,
+    spread_correction: bool | str = False,
     scorer=None,
 ) -> dict:
     """The K-reference EER over `draws` draws of the references: each draw's EER, their mean and
     standard deviation, and the EER of all draws' scores pooled. Threshold-free; a steadier figure
     than one draw when a test set has few writers."""
     return summarise_draws(
-        reference_scores(embeddings, manifest, k, seed=seed, normalise=normalise, draws=draws, scorer=scorer)
+        reference_scores(
+            embeddings, manifest, k, seed=seed, spread_correction=spread_correction, draws=draws, scorer=scorer
+        )
     )
 
 
@@ -231,8 +233,8 @@ def protocol_scores(
     out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
     out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed, scorer=scorer)
     if k >= 2:
-        out[f"references_{k}_normalised"] = reference_scores(
-            embeddings, manifest, k, seed=seed, normalise=True, scorer=scorer
+        out[f"references_{k}_spread"] = reference_scores(
+            embeddings, manifest, k, seed=seed, spread_correction=True, scorer=scorer
         )
     return out
 
@@ -330,6 +332,54 @@ class Evaluation:
         return pd.DataFrame(rows, columns=["protocol", "mean EER", "std", "pooled EER", "draws"]).set_index("protocol")
 
 
+def _test_and_val_scores(
+    test_emb, test_manifest, val_emb, val_manifest, k: int, seed: int, test_aligned, val_aligned, scorer
+) -> tuple[dict, dict]:
+    """(test, validation) scores of every protocol; without validation writers only the protocols
+    a stored threshold fits (raw distances: spread-corrected and aligned scores have other scales)."""
+    if val_emb is not None and (test_aligned is None) != (val_aligned is None):
+        raise ValueError(
+            "give aligned embeddings of both the test and the validation writers, or of neither: "
+            "the aligned protocols take their thresholds from the validation writers"
+        )
+    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned, scorer=scorer)
+    val = (
+        protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned, scorer=scorer)
+        if val_emb is not None
+        else {}
+    )
+    if not val:
+        test = {name: scores for name, scores in test.items() if "spread" not in name and not name.endswith("aligned")}
+    return test, val
+
+
+def _reference_eers_over_draws(
+    test: dict, test_emb, test_manifest, test_aligned, k: int, seed: int, draws: int, scorer, background, wd_settings
+) -> dict:
+    """`summarise_draws` of each K-reference protocol in `test` over `draws` draws of the references
+    (none when draws <= 1), each scored the way its protocol is (aligned, spread-corrected, writer-dependent)."""
+    over_draws = {}
+    for name in test if draws > 1 else ():
+        if name.startswith("references_"):
+            if name.endswith("_wd"):
+                from sigkit.wd import wd_scores
+
+                scores = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed, draws=draws)
+                over_draws[name] = summarise_draws(scores)
+                continue
+            embeddings = test_aligned if name.endswith("_aligned") else test_emb
+            over_draws[name] = eer_over_draws(
+                embeddings,
+                test_manifest,
+                k=k,
+                draws=draws,
+                seed=seed,
+                spread_correction="spread" in name,
+                scorer=scorer,
+            )
+    return over_draws
+
+
 def evaluate_embeddings(
     test_emb: np.ndarray,
     test_manifest: pd.DataFrame,
@@ -350,28 +400,16 @@ def evaluate_embeddings(
 
     `test_aligned` / `val_aligned` (`sigkit.align.embed_variants`) add the aligned
     `*_aligned` protocols. Without validation writers the stored threshold applies to the
-    raw-distance protocols only (normalised and aligned scores have other scales, so they are left out).
+    raw-distance protocols only (spread-corrected and aligned scores have other scales, so they are left out).
     Each K-reference protocol is also scored over `draws` draws of the references (`over_draws`;
     threshold-free): with few test writers one draw of references moves its EER by points.
     With `background` (features of genuine signatures of writers outside both sets, e.g. the
     training writers) and validation writers, `references_<k>_wd` adds the writer-dependent
     classifiers of `sigkit.wd`, their kind and C chosen on the validation writers.
     """
-    if val_emb is not None and (test_aligned is None) != (val_aligned is None):
-        raise ValueError(
-            "give aligned embeddings of both the test and the validation writers, or of neither: "
-            "the aligned protocols take their thresholds from the validation writers"
-        )
-    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned, scorer=scorer)
-    val = (
-        protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned, scorer=scorer)
-        if val_emb is not None
-        else {}
+    test, val = _test_and_val_scores(
+        test_emb, test_manifest, val_emb, val_manifest, k, seed, test_aligned, val_aligned, scorer
     )
-    if not val:
-        test = {
-            name: scores for name, scores in test.items() if "normalised" not in name and not name.endswith("aligned")
-        }
     wd_settings = None
     if background is not None and val:
         wd_settings = add_writer_dependent(
@@ -385,19 +423,9 @@ def evaluate_embeddings(
         [per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
         ignore_index=True,
     )
-    over_draws = {}
-    for name in test if draws > 1 else ():
-        if name.startswith("references_"):
-            if name.endswith("_wd"):
-                from sigkit.wd import wd_scores
-
-                scores = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed, draws=draws)
-                over_draws[name] = summarise_draws(scores)
-                continue
-            embeddings = test_aligned if name.endswith("_aligned") else test_emb
-            over_draws[name] = eer_over_draws(
-                embeddings, test_manifest, k=k, draws=draws, seed=seed, normalise="normalised" in name, scorer=scorer
-            )
+    over_draws = _reference_eers_over_draws(
+        test, test_emb, test_manifest, test_aligned, k, seed, draws, scorer, background, wd_settings
+    )
     return Evaluation(
         metrics=metrics,
         scores=test,

@@ -166,7 +166,7 @@ class MatchFeatures(layers.Layer):
     """The last layer of a match tower: (B, h, w, C) descriptors, (B, h, w, 1) weight logits and,
     with a global weight, a (B, C) global embedding -> (B, [1 +] h * w, C + 1) features. No
     weights; it carries the `MatchSettings`, so a tower alone says how its features are compared
-    (`sigkit.compare.scorer_for`)."""
+    (`sigkit.matching.scorer_for`)."""
 
     def __init__(
         self,

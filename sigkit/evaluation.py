@@ -19,11 +19,11 @@ import matplotlib.pyplot as plt
 from sigkit import plots
 from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants, scores_aligned
 from sigkit.card import ModelCard
-from sigkit.compare import scorer_for
 from sigkit.datasets import load_dataset, split_writers
-from sigkit.evaluate import Evaluation, evaluate_embeddings
+from sigkit.matching import scorer_for
 from sigkit.model import find_tower, load_siamese
 from sigkit.preprocess import load_images
+from sigkit.scoring import Evaluation, evaluate_embeddings
 from sigkit.wd import background_beside
 
 log = logging.getLogger(__name__)
@@ -74,9 +74,7 @@ def random_halves(manifest, val_share: float, seed: int = 0) -> tuple[list[str],
 
 def evaluation_figures(evaluation: Evaluation) -> dict:
     """Every evaluation figure, by file name."""
-    k_name = next(
-        name for name in evaluation.scores if name.startswith("references_") and not name.endswith("normalised")
-    )
+    k_name = next(name for name in evaluation.scores if name.startswith("references_") and not name.endswith("spread"))
     single = evaluation.metrics["single_skilled"]
     return {
         "03_roc": plots.roc(evaluation.scores),
@@ -127,6 +125,32 @@ def aligned_is_affordable(n_images: int) -> bool:
     return False
 
 
+def _parts_to_score(splits: dict) -> dict:
+    """The non-empty validation and test splits; test writers are required, validation ones optional."""
+    parts = {name: splits[name] for name in ("val", "test") if name in splits and len(splits[name])}
+    if "test" not in parts:
+        raise ValueError("evaluate_run needs test writers (splits['test'] is missing or empty)")
+    return parts
+
+
+def _scores_aligned_here(aligned: bool | str, tower, parts: dict) -> bool:
+    """Whether this run scores aligned: asked for (or "auto" and affordable) and applicable at all."""
+    applies = "val" in parts and scores_aligned(tower)
+    if aligned == "auto":
+        return applies and aligned_is_affordable(sum(len(part) for part in parts.values()))
+    return bool(aligned) and applies
+
+
+def _embed_parts(tower, parts: dict, images: dict, options: dict, aligned: bool, cache_dir) -> dict:
+    """Each part's embeddings: every turn and shift when scoring aligned, else the plain image only."""
+    if aligned:
+        return {
+            name: embed_variants(tower, part["decode_path"], options, images=images[name], cache_dir=cache_dir)
+            for name, part in parts.items()
+        }
+    return {name: embed_aligned(tower, images[name], ALIGNMENTS[:1]) for name in parts}
+
+
 def evaluate_run(
     model_path: str | Path,
     splits: dict,
@@ -155,26 +179,14 @@ def evaluate_run(
     seed = int(card.config.get("seed", 0)) if seed is None else seed
     tower = find_tower(load_siamese(model_path))
     options = card.preprocessing(tower)
-    parts = {name: splits[name] for name in ("val", "test") if name in splits and len(splits[name])}
-    if "test" not in parts:
-        raise ValueError("evaluate_run needs test writers (splits['test'] is missing or empty)")
+    parts = _parts_to_score(splits)
     if images is None:
         images = {name: load_images(p["decode_path"], cache_dir=cache_dir, **options) for name, p in parts.items()}
     threshold = None if "val" in parts else card.threshold
     if threshold is None and "val" not in parts:
         raise ValueError(f"{model_path}: no stored threshold (model.json) and no validation writers to choose one on")
-    applies = "val" in parts and scores_aligned(tower)
-    if aligned == "auto":
-        aligned = applies and aligned_is_affordable(sum(len(part) for part in parts.values()))
-    else:
-        aligned = bool(aligned) and applies
-    if aligned:
-        emb = {
-            name: embed_variants(tower, part["decode_path"], options, images=images[name], cache_dir=cache_dir)
-            for name, part in parts.items()
-        }
-    else:
-        emb = {name: embed_aligned(tower, images[name], ALIGNMENTS[:1]) for name in parts}
+    aligned = _scores_aligned_here(aligned, tower, parts)
+    emb = _embed_parts(tower, parts, images, options, aligned, cache_dir)
     has_val = "val" in parts
     evaluation = evaluate_embeddings(
         emb["test"][0],

@@ -8,14 +8,14 @@ import matplotlib.colors as mcolors
 import matplotlib.pyplot as plt
 import pytest
 
-from sigkit import comparison
+from sigkit import literature
 
 SEED_FIGURES = {"accuracy": 91.12, "precision": 92.27, "recall": 92.43, "f1": 90.75, "eer": 4.88}
 
 
 @pytest.fixture(scope="module")
-def literature():
-    return comparison.load_literature()
+def published():
+    return literature.load_literature()
 
 
 def value_of(table, method_contains, metric, dataset=None):
@@ -26,32 +26,32 @@ def value_of(table, method_contains, metric, dataset=None):
     return rows["value"].iloc[0]
 
 
-def test_seed_paper_figures_are_recorded_exactly(literature):
+def test_seed_paper_figures_are_recorded_exactly(published):
     for metric, value in SEED_FIGURES.items():
-        assert value_of(literature, "(seed paper)", metric) == value
+        assert value_of(published, "(seed paper)", metric) == value
 
 
-def test_required_literature_rows_are_present(literature):
-    assert value_of(literature, "SigNet (Dey", "accuracy", dataset="CEDAR") == 100
-    assert value_of(literature, "(Liu et al.)", "accuracy") == pytest.approx(94.10)
-    hafemann = literature[literature["doi"] == "10.1016/j.patcog.2017.05.012"]
+def test_required_literature_rows_are_present(published):
+    assert value_of(published, "SigNet (Dey", "accuracy", dataset="CEDAR") == 100
+    assert value_of(published, "(Liu et al.)", "accuracy") == pytest.approx(94.10)
+    hafemann = published[published["doi"] == "10.1016/j.patcog.2017.05.012"]
     assert {"CEDAR", "GPDS-160"} <= set(hafemann["dataset"]) and set(hafemann["metric"]) == {"eer"}
 
 
-def test_every_row_is_comparable_and_in_percent(literature):
+def test_every_row_is_comparable_and_in_percent(published):
     for column in ("method", "dataset", "protocol", "citation", "source_note"):
-        assert (literature[column].str.len() > 0).all(), column
-    assert literature["value"].between(0, 100).all()
-    assert not literature.duplicated(["method", "dataset", "metric"]).any()
-    assert not literature["measured"].any()
+        assert (published[column].str.len() > 0).all(), column
+    assert published["value"].between(0, 100).all()
+    assert not published.duplicated(["method", "dataset", "metric"]).any()
+    assert not published["measured"].any()
 
 
-def test_dey_cedar_row_says_the_threshold_was_tuned_on_test_pairs(literature):
-    row = literature[literature["method"].str.startswith("SigNet (Dey") & (literature["dataset"] == "CEDAR")]
+def test_dey_cedar_row_says_the_threshold_was_tuned_on_test_pairs(published):
+    row = published[published["method"].str.startswith("SigNet (Dey") & (published["dataset"] == "CEDAR")]
     assert "tuned on test" in row["protocol"].iloc[0]
 
 
-GOOD_HEADER = ",".join(comparison.COLUMNS)
+GOOD_HEADER = ",".join(literature.COLUMNS)
 GOOD_ROW = "M,2020,CEDAR,WI Siamese,eer,4.5,Someone 2020,,read in abstract"
 
 
@@ -70,21 +70,21 @@ def test_malformed_csv_raises_value_error_naming_the_file(tmp_path, content, com
     path = tmp_path / "broken_literature.csv"
     path.write_text(content)
     with pytest.raises(ValueError, match="broken_literature.csv") as error:
-        comparison.load_literature(path)
+        literature.load_literature(path)
     assert complaint in str(error.value)
 
 
-def test_with_measured_adds_flagged_rows(literature):
-    table = comparison.with_measured(
-        literature,
+def test_with_measured_adds_flagged_rows(published):
+    table = literature.with_measured(
+        published,
         {"accuracy": 89.3, "EER": 10.0},
         dataset="CEDAR",
         protocol="WI Siamese, threshold on validation writers",
     )
     mine = table[table["measured"]]
-    assert len(table) == len(literature) + 2
+    assert len(table) == len(published) + 2
     assert set(mine["metric"]) == {"accuracy", "eer"} and (mine["method"] == "sigkit (this run)").all()
-    assert (mine["dataset"] == "CEDAR").all() and len(literature) == len(table[~table["measured"]])
+    assert (mine["dataset"] == "CEDAR").all() and len(published) == len(table[~table["measured"]])
 
 
 @pytest.mark.parametrize(
@@ -95,19 +95,19 @@ def test_with_measured_adds_flagged_rows(literature):
         ({"eer": 10.0}, "CEDAR", " "),
     ],
 )
-def test_with_measured_refuses_results_that_cannot_be_compared(literature, measured, dataset, protocol):
+def test_with_measured_refuses_results_that_cannot_be_compared(published, measured, dataset, protocol):
     with pytest.raises(ValueError):
-        comparison.with_measured(literature, measured, dataset=dataset, protocol=protocol)
+        literature.with_measured(published, measured, dataset=dataset, protocol=protocol)
 
 
-def test_chart_has_one_panel_per_metric_labelled_with_datasets_and_highlights_sigkit(literature):
-    table = comparison.with_measured(
-        literature,
+def test_chart_has_one_panel_per_metric_labelled_with_datasets_and_highlights_sigkit(published):
+    table = literature.with_measured(
+        published,
         {"accuracy": 89.3, "eer": 10.0},
         dataset="synthetic",
         protocol="WI Siamese, threshold on validation writers",
     )
-    fig = comparison.comparison_chart(table, metrics=("accuracy", "eer"))
+    fig = literature.comparison_chart(table, metrics=("accuracy", "eer"))
     try:
         assert len(fig.axes) == 2
         for ax, metric in zip(fig.axes, ("accuracy", "eer")):
@@ -116,15 +116,15 @@ def test_chart_has_one_panel_per_metric_labelled_with_datasets_and_highlights_si
             assert len(ax.patches) == len(labels) == len(rows)
             for dataset in rows["dataset"]:
                 assert any(dataset in label.replace("\n", " ") for label in labels), dataset
-            own = [bar for bar in ax.patches if mcolors.same_color(bar.get_facecolor(), comparison.OWN_COLOUR)]
+            own = [bar for bar in ax.patches if mcolors.same_color(bar.get_facecolor(), literature.OWN_COLOUR)]
             assert len(own) == 1
         assert "lower is better" in fig.axes[1].get_title(loc="left")
     finally:
         plt.close(fig)
 
 
-def test_chart_keeps_a_panel_for_a_metric_without_rows(literature):
-    fig = comparison.comparison_chart(literature, metrics=("accuracy", "auc"))
+def test_chart_keeps_a_panel_for_a_metric_without_rows(published):
+    fig = literature.comparison_chart(published, metrics=("accuracy", "auc"))
     try:
         assert len(fig.axes) == 2 and not fig.axes[1].patches
     finally:

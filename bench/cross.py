@@ -1,0 +1,146 @@
+"""Across corpora: each shared corpus as the target, a tower trained on it against one trained on the others.
+
+    python bench/cross.py target=bhsig-bengali arm=within [seed=0] [key=value ...]
+    python bench/cross.py target=bhsig-bengali arm=across [seed=0] [key=value ...]
+    python bench/cross.py table                     # the markdown table of the recorded lines
+
+Targets: cedar, bhsig-bengali, sigcomp2009, sigcomp2011-kaggle (folders under SIGKIT_DATA). The
+target's writers are split once per seed: CEDAR by its fixed protocol (1-35 train, 36-45
+validation, 46-55 test), the others 55 / 15 / 30 % (seeded, writer-disjoint). `within` trains on
+the target's training writers; `across` trains on every writer of the other corpora except CEDAR
+(CEDAR is never trained on for another target: it stays the untouched test of transfer), 10 % of
+them choosing the epoch. Both are scored alike by `sigkit.evaluation.evaluate_run` on the target's
+test writers with every threshold from the target's validation writers: single pairs (skilled and
+random forgeries) and 5 references, writer-bootstrap 95 % intervals. Both train one `cedar-cpu`
+tower for the same number of steps (`epochs` x `steps_per_epoch`), so the arms get equal compute
+whatever else runs on the machine. One JSON line per run, appended to
+`reports/bench-cross/results.jsonl`. Skips (exit 0, one line) when a corpus it needs is absent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+
+from common import parse_overrides
+
+import sigkit
+from sigkit.paths import corpus_path, project_root
+
+TARGETS = ("cedar", "bhsig-bengali", "sigcomp2009", "sigcomp2011-kaggle")
+ARMS = ("within", "across")
+CEDAR_PROTOCOL = dict(val_writers=tuple(range(36, 46)), test_writers=tuple(range(46, 56)), references_per_writer=12)
+SHARES = dict(val_writers=0.15, test_writers=0.3, references_per_writer=None)
+# equal compute for every arm: a fixed number of steps, no time budget
+STEPS = dict(ensemble=1, epochs=40, steps_per_epoch=40, patience=15, time_budget_s=None)
+PROTOCOLS = ("single_skilled", "single_random", "references_5", "references_5_spread")
+
+
+def target_split(target: str, seed: int):
+    """(config fields, prepared target): the target's writer-disjoint split for this seed."""
+    from sigkit.experiment import prepare
+
+    fields = CEDAR_PROTOCOL if target == "cedar" else SHARES
+    config = sigkit.profile("cedar-cpu", seed=seed, **{**STEPS, **fields})
+    return config, prepare(config, str(corpus_path(target)), cache_dir=project_root() / "reports" / "cache")
+
+
+def train_arm(arm: str, target: str, target_config, target_data, seed: int, overrides: dict, run_dir):
+    """Train the arm's tower; returns (TrainResult, training writers, corpora trained on)."""
+    from sigkit.experiment import prepare
+    from sigkit.train import train
+
+    if arm == "within":
+        config = target_config.replace(**overrides)
+        result = train(config, target_data.splits, target_data.images, run_dir)
+        return result, int(target_data.splits["train"]["writer"].nunique()), [target]
+    sources = [name for name in TARGETS if name not in (target, "cedar")]
+    config = sigkit.profile(
+        "cedar-cpu", seed=seed, **{**STEPS, "val_writers": 0.1, "test_writers": 0.0, "references_per_writer": None}
+    ).replace(**overrides)
+    data = prepare(config, [str(corpus_path(name)) for name in sources], cache_dir=project_root() / "reports" / "cache")
+    result = train(config, data.splits, data.images, run_dir)
+    return result, int(data.splits["train"]["writer"].nunique()), sources
+
+
+def run(target: str, arm: str, seed: int, overrides: dict) -> dict:
+    from sigkit.evaluation import evaluate_run
+
+    start = time.perf_counter()
+    config, target_data = target_split(target, seed)
+    run_dir = project_root() / "reports" / "bench-cross" / f"{target}-{arm}-s{seed}"
+    result, train_writers, corpora = train_arm(arm, target, config, target_data, seed, overrides, run_dir)
+    images = {name: target_data.images[name] for name in ("val", "test")}
+    evaluation = evaluate_run(result.model_path, target_data.splits, images, k=5, seed=seed, aligned=False)
+    metrics = evaluation.metrics
+    return {
+        "target": target,
+        "arm": arm,
+        "seed": seed,
+        "trained_on": corpora,
+        "train_writers": train_writers,
+        "target_writers": {name: int(part["writer"].nunique()) for name, part in target_data.splits.items()},
+        **{
+            name: {key: metrics[name].get(key) for key in ("eer", "eer_ci", "accuracy", "f1")}
+            for name in PROTOCOLS
+            if name in metrics
+        },
+        "epochs_run": int(len(result.history)),
+        "train_seconds": round(result.seconds, 1),
+        "wall_seconds": round(time.perf_counter() - start, 1),
+        "overrides": overrides,
+    }
+
+
+def table(lines: list[dict]) -> str:
+    """Markdown: one row per target, within and across side by side (EER %, 95 % interval)."""
+
+    def cell(line, name):
+        figures = line.get(name) if line else None
+        if not figures or figures.get("eer") is None:
+            return "-"
+        low, high = figures.get("eer_ci") or (None, None)
+        interval = f" ({100 * low:.1f}-{100 * high:.1f})" if low is not None else ""
+        return f"{100 * figures['eer']:.1f}{interval}"
+
+    latest = {(line["target"], line["arm"], line["seed"]): line for line in lines}
+    rows = [
+        "| target (test writers) | trained on | single skilled | single random | 5 refs | 5 refs spread-corrected |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for (target, arm, seed), line in sorted(latest.items(), key=lambda item: (TARGETS.index(item[0][0]), item[0])):
+        trained = f"{arm}: {' + '.join(line['trained_on'])} ({line['train_writers']} writers), seed {seed}"
+        cells = " | ".join(cell(line, name) for name in PROTOCOLS)
+        rows.append(f"| {target} ({line['target_writers']['test']}) | {trained} | {cells} |")
+    return "\n".join(rows)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    out = project_root() / "reports" / "bench-cross"
+    if sys.argv[1:] == ["table"]:
+        results = out / "results.jsonl"
+        lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
+        print(table(lines))
+        return
+    overrides = parse_overrides(sys.argv[1:])
+    target, arm = overrides.pop("target", "cedar"), overrides.pop("arm", "within")
+    seed = int(overrides.pop("seed", 0))
+    if target not in TARGETS or arm not in ARMS:
+        raise SystemExit(f"bench/cross.py: target must be one of {TARGETS} and arm one of {ARMS}")
+    needed = [target] if arm == "within" else [target] + [name for name in TARGETS if name not in (target, "cedar")]
+    missing = [name for name in needed if corpus_path(name) is None]
+    if missing:
+        print(f"bench/cross.py: skipped, {', '.join(missing)} not found (set SIGKIT_DATA to the folder of corpora)")
+        return
+    line = run(target, arm, seed, overrides)
+    print(json.dumps(line, default=float))
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.jsonl", "a") as handle:
+        handle.write(json.dumps(line, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
