@@ -3,6 +3,7 @@
     python bench/kaggle.py [run=NAME] [key=value ...]     # Config overrides of the `cpu` profile
     python bench/kaggle.py protocol=honest [run=NAME] [key=value ...]   # the same copy, honestly
     python bench/kaggle.py protocol=leaks [run=NAME] [key=value ...]    # the leaks taken away one by one
+    python bench/kaggle.py protocol=summary [folder=reports/reference/kaggle]  # their summary.md
 
 The paper's setting on a CPU-sized tower (`cpu` profile: Siamese pairs, batch 32, Adam 1e-4, 12 minutes), trained
 on the pairs of `train_data.csv`, the epoch chosen on `test_data.csv`, and Accuracy / Precision /
@@ -26,7 +27,8 @@ import time
 from common import parse_overrides
 
 import sigkit
-from sigkit.paths import corpus_path, project_root
+from sigkit.paths import corpus_path, project_root, resolve
+from sigkit.protocols import write_summary
 from sigkit.published import leak_steps, published_protocol
 
 PAPER_SETTING = dict(mode="pairs", batch_size=32, learning_rate=1e-4, epochs=30, patience=10, time_budget_s=12 * 60)
@@ -39,6 +41,9 @@ def main() -> None:
         print("bench/kaggle.py: skipped, sigcomp2011-kaggle not found (set SIGKIT_DATA to the folder of corpora)")
         return
     overrides = parse_overrides(sys.argv[1:])
+    if overrides.get("protocol") == "summary":
+        print(write_summary(resolve(overrides.get("folder", "reports/reference/kaggle"))))
+        return
     run = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
     protocol = overrides.pop("protocol", "published")
     out = project_root() / "reports" / "bench-kaggle" / run

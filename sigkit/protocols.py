@@ -56,7 +56,8 @@ def side_by_side(folder: str | Path) -> pd.DataFrame:
         single = honest["at_val_threshold"]["single_skilled"]
         rows.append(
             {
-                "row": "honest: de-duplicated, writer-disjoint, kit profile, threshold from validation writers",
+                "row": f"honest: de-duplicated, writer-disjoint ({honest['writers']['test']} test writers of its own), "
+                "kit profile, threshold from validation writers",
                 **{m: 100 * single[m] for m in FIGURES},
             }
         )
@@ -88,18 +89,51 @@ def what_the_gap_is_made_of(folder: str | Path) -> list[str]:
 
 def protocols_chart(table: pd.DataFrame):
     """Accuracy and EER of each row of `side_by_side`, one horizontal bar each, the paper's on top."""
+    import textwrap
+
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 0.55 * len(table) + 1.2), sharey=True)
-    labels = [label if len(label) <= 48 else label[:46] + "..." for label in table.index]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.8 * len(table) + 1.2), sharey=True)
+    labels = [textwrap.fill(label, 44) for label in table.index]
     for ax, metric, note in zip(axes, ("accuracy", "eer"), ("higher is better", "lower is better")):
         ax.barh(range(len(table)), table[metric], color=["#999999"] + ["#1f77b4"] * (len(table) - 1))
         for y, value in enumerate(table[metric]):
             ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
         ax.set_title(f"{metric} % ({note})", loc="left", fontsize=10)
         ax.set_xlim(0, 105 if metric == "accuracy" else max(10.0, 1.25 * float(table[metric].max())))
-    axes[0].set_yticks(range(len(table)), labels, fontsize=8)
+    axes[0].set_yticks(range(len(table)), labels, fontsize=7.5)
     axes[0].invert_yaxis()
     fig.suptitle("Kaggle SigComp 2011 copy, skilled forgeries: what each protocol lets the model see", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def write_summary(folder: str | Path) -> Path:
+    """`summary.md` beside the recorded runs: the side-by-side table, the decomposition in words and
+    the chart (`protocols.png`); returns the markdown's path."""
+    import matplotlib.pyplot as plt
+
+    folder = Path(folder)
+    table = side_by_side(folder).round(2)
+    fig = protocols_chart(table)
+    fig.savefig(folder / "protocols.png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    header = "| protocol | " + " | ".join(FIGURES) + " |"
+    lines = [
+        "# The Kaggle SigComp 2011 copy: the paper's figures, the published protocol, its leaks, the honest one",
+        "",
+        "Skilled forgeries; percent. Recorded by `bench/kaggle.py` (`published`, `protocol=leaks`, "
+        "`protocol=honest`); rebuilt by `python bench/kaggle.py protocol=summary`.",
+        "",
+        header,
+        "| --- |" + " --- |" * len(FIGURES),
+        *(f"| {row} | " + " | ".join(f"{value:.2f}" for value in values) + " |" for row, values in table.iterrows()),
+        "",
+        *(f"- {sentence}" for sentence in what_the_gap_is_made_of(folder)),
+        "",
+        "![protocols](protocols.png)",
+        "",
+    ]
+    path = folder / "summary.md"
+    path.write_text("\n".join(lines))
+    return path

@@ -186,10 +186,14 @@ def test_the_kaggle_protocols_are_set_side_by_side_from_the_recorded_runs(tmp_pa
         step("validation", 0.3, at_selection_threshold=_at(0.6)),
     ]
     (tmp_path / "leaks.json").write_text(json.dumps({"steps": steps}))
+    (tmp_path / "honest.json").write_text(
+        json.dumps({"writers": {"test": 7}, "at_val_threshold": {"single_skilled": {**_at(0.5), "eer": 0.4}}})
+    )
     table = side_by_side(tmp_path)
     assert table.iloc[0]["eer"] == 4.88 and table.iloc[0]["accuracy"] == 91.12  # the paper's own figures
-    assert list(table["eer"].round(6))[1:] == [10.0, 30.0, 30.0]
-    assert table.iloc[-1]["accuracy"] == 60.0  # the honest step reads the validation threshold's accuracy
+    assert list(table["eer"].round(6))[1:] == [10.0, 30.0, 30.0, 40.0]
+    assert table.iloc[3]["accuracy"] == 60.0  # the last leak step reads the validation threshold's accuracy
+    assert table.iloc[4]["eer"] == 40.0 and "7 test writers of its own" in table.index[4]
     sentences = what_the_gap_is_made_of(tmp_path)
     assert "+20.0 points" in sentences[1] and "from 90.0 % to 60.0 %" in sentences[-1]
     fig = protocols_chart(table)
