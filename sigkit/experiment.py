@@ -114,26 +114,58 @@ def ablation_verdicts(results: dict, baseline: str, arms) -> list[str]:
     return sentences
 
 
-def run_variant(config: Config, prepared: Prepared, folder: str | Path, k: int = 5) -> dict:
-    """Train `config` on `prepared` in `folder` (or read its recorded result) and evaluate it."""
-    from sigkit.train import train  # TensorFlow input pipelines: only when a variant really trains
+def run_variant(
+    config: Config, prepared: Prepared, folder: str | Path, k: int = 5, trained: str | Path | None = None
+) -> dict:
+    """Train `config` on `prepared` in `folder` (or read its recorded result) and evaluate it.
 
+    `trained` is a finished run folder (`model.keras` and its card): when its configuration is
+    `config`, that model is evaluated instead of training the same thing again (the comparison
+    notebook's baseline is the run's own model).
+    """
     folder = Path(folder)
     record = folder / "result.json"
+    wanted = json.loads(json.dumps(config.to_dict()))
     if record.exists():
         saved = json.loads(record.read_text())
-        if saved["config"] == json.loads(json.dumps(config.to_dict())):
+        if saved["config"] == wanted:
             return saved
     variant = prepared.with_split(splits_for(prepared.manifest, config))  # its own references_per_writer
     start = time.perf_counter()
-    result = train(config, variant.splits, variant.images, folder)
-    evaluation = evaluate_model_file(result.model_path, variant, k=k, seed=config.seed, n_boot=200)
+    reused = _same_run(trained, wanted)
+    if reused is not None:
+        model_path, epochs_run, val_eer = reused
+    else:
+        from sigkit.train import train  # TensorFlow input pipelines: only when a variant really trains
+
+        result = train(config, variant.splits, variant.images, folder)
+        model_path, epochs_run, val_eer = result.model_path, len(result.history), result.best_val_eer
+    evaluation = evaluate_model_file(model_path, variant, k=k, seed=config.seed, n_boot=200)
     saved = {
-        "config": json.loads(json.dumps(config.to_dict())),
-        "epochs_run": len(result.history),
-        "val_eer": 100 * result.best_val_eer,
+        "config": wanted,
+        "references_used": int(variant.splits["train"].query("genuine").groupby("writer").size().median()),
+        "epochs_run": int(epochs_run),
+        "val_eer": 100 * val_eer,
         "seconds": round(time.perf_counter() - start, 1),
+        **({"reused": str(trained)} if reused is not None else {}),
         **headline(evaluation, k),
     }
+    folder.mkdir(parents=True, exist_ok=True)
     record.write_text(json.dumps(saved, indent=2))
     return saved
+
+
+def _same_run(trained: str | Path | None, config: dict) -> tuple[Path, int, float] | None:
+    """(model path, epochs run, validation EER) of the finished run `trained` when it was trained
+    with `config`, else None."""
+    from sigkit.card import ModelCard
+
+    model_path = Path(trained) / "model.keras" if trained is not None else None
+    if model_path is None or not model_path.is_file():
+        return None
+    card = ModelCard.for_model(model_path)
+    if json.loads(json.dumps(card.config)) != config or card.val_eer is None:
+        return None
+    history = model_path.parent / "history.csv"
+    epochs_run = len(pd.read_csv(history)) if history.is_file() else int(card.epoch or 0)
+    return model_path, epochs_run, float(card.val_eer)

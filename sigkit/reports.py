@@ -245,13 +245,14 @@ def experiments_table(results: dict) -> list[str]:
         ci = r.get("eer_single_skilled_ci")
         lines.append(
             f"| {name} | {r['config'].get('head', 'embedding')} | {r['config']['attention']} | "
-            f"{r['config']['references_per_writer']} | {r['epochs_run']} | "
+            f"{r.get('references_used', r['config']['references_per_writer'])} | {r['epochs_run']} | "
             f"{r['val_eer']:.2f} | "
             + " | ".join(f"{r[key]:.2f}" for key in keys)
             + (f" | {ci[0]:.1f}-{ci[1]:.1f} |" if ci else " | |")
         )
     limited = [name for name in results if name.startswith("references_")]
-    baseline = max(limited, key=lambda name: int(name.split("_")[1]), default=None)
+    most = max(limited, key=lambda name: int(name.split("_")[1]), default=None)
+    baseline = "main" if "main" in results else most  # the run's own model, when the notebook reused it
     arms = [name for name in ("no_attention", "comparison") if name in results]
     if baseline and arms:
         from sigkit.experiment import ablation_verdicts

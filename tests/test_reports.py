@@ -81,7 +81,12 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     assert "oneDNN" not in console.out + console.err and "absl::InitializeLog" not in console.out + console.err
     assert (run / "kernels.log").exists()  # the kernels' stderr is kept with the run instead
     experiments = json.loads((run / "experiments.json").read_text())
-    assert set(experiments) == {"references_2", "references_4", "no_attention", "comparison"}
+    assert set(experiments) == {"references_2", "references_4", "main", "no_attention", "comparison"}
+    # the baseline is notebook 02's own model, evaluated again, not trained again
+    assert (
+        experiments["main"]["reused"].endswith("model") and not (run / "experiments" / "main" / "model.keras").exists()
+    )
+    assert [experiments[name]["references_used"] for name in ("references_2", "references_4", "main")] == [2, 4, 6]
     assert experiments["no_attention"]["config"]["attention"] == "none"
     assert experiments["comparison"]["config"]["head"] == "match"
     # the deletion test scored each map of the (CBAM, embedding) main model against random ink
@@ -102,10 +107,12 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
         "03_eer_by_k_and_method",
         "04_comparison",
         "04_ablation_and_limited_data",
+        "04_kaggle_protocols",  # from the recorded Kaggle runs committed with the kit
     } <= figures
     summary = (run / "summary.md").read_text()
     assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
     assert "| comparison | match |" in summary and "no_attention: single-pair skilled EER" in summary
+    assert "against" in summary and "for main" in summary  # verdicts read against the run's own model
     assert "| references_3 | 10 |" in summary  # the K-reference protocol over 10 draws of references
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
