@@ -110,7 +110,9 @@ def table(lines: list[dict]) -> str:
         "| target (test writers) | trained on | single skilled | single random | 5 refs | 5 refs spread-corrected |",
         "| --- | --- | --- | --- | --- | --- |",
     ]
-    for (target, arm, seed), line in sorted(latest.items(), key=lambda item: (TARGETS.index(item[0][0]), item[0])):
+    for (target, arm, seed), line in sorted(
+        latest.items(), key=lambda item: (TARGETS.index(item[0][0]), ARMS.index(item[0][1]), item[0][2])
+    ):
         trained = f"{arm}: {' + '.join(line['trained_on'])} ({line['train_writers']} writers), seed {seed}"
         cells = " | ".join(cell(line, name) for name in PROTOCOLS)
         rows.append(f"| {target} ({line['target_writers']['test']}) | {trained} | {cells} |")

@@ -161,12 +161,11 @@ def all_pair_match_distances(features, settings: MatchSettings, eps: float = 1e-
     return ops.sqrt(ops.maximum(squared, eps))
 
 
-@keras.saving.register_keras_serializable(package="sigkit")
-class MatchFeatures(layers.Layer):
-    """The last layer of a match tower: (B, h, w, C) descriptors, (B, h, w, 1) weight logits and,
-    with a global weight, a (B, C) global embedding -> (B, [1 +] h * w, C + 1) features. No
-    weights; it carries the `MatchSettings`, so a tower alone says how its features are compared
-    (`sigkit.matching.scorer_for`)."""
+class _CarriesMatchSettings(layers.Layer):
+    """A layer whose configuration is a `MatchSettings`: the layers of the match head carry it, so
+    a saved tower says how its features are compared."""
+
+    default_members = 1
 
     def __init__(
         self,
@@ -174,11 +173,23 @@ class MatchFeatures(layers.Layer):
         temperature: float = 0.3,
         locality: float = 0.5,
         global_weight: float = 0.0,
-        members: int = 1,
+        members: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        members = self.default_members if members is None else members
         self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
+
+    def get_config(self):
+        return {**super().get_config(), **self.settings.to_dict()}
+
+
+@keras.saving.register_keras_serializable(package="sigkit")
+class MatchFeatures(_CarriesMatchSettings):
+    """The last layer of a match tower: (B, h, w, C) descriptors, (B, h, w, 1) weight logits and,
+    with a global weight, a (B, C) global embedding -> (B, [1 +] h * w, C + 1) features. No
+    weights; it carries the `MatchSettings`, so a tower alone says how its features are compared
+    (`sigkit.matching.scorer_for`)."""
 
     def call(self, inputs):
         descriptors, logits = inputs[:2]
@@ -194,25 +205,10 @@ class MatchFeatures(layers.Layer):
         cells = self.settings.grid[0] * self.settings.grid[1] + (1 if self.settings.global_weight else 0)
         return (input_shapes[0][0], cells, input_shapes[0][-1] + 1)
 
-    def get_config(self):
-        return {**super().get_config(), **self.settings.to_dict()}
-
 
 @keras.saving.register_keras_serializable(package="sigkit")
-class CrossMatchDistance(layers.Layer):
+class CrossMatchDistance(_CarriesMatchSettings):
     """(B, ., C + 1) twice -> (B, 1): the cross-matched distance of a Siamese match model."""
-
-    def __init__(
-        self,
-        grid,
-        temperature: float = 0.3,
-        locality: float = 0.5,
-        global_weight: float = 0.0,
-        members: int = 1,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
 
     def call(self, inputs):
         a, b = inputs
@@ -221,35 +217,19 @@ class CrossMatchDistance(layers.Layer):
     def compute_output_shape(self, input_shapes):
         return (input_shapes[0][0], 1)
 
-    def get_config(self):
-        return {**super().get_config(), **self.settings.to_dict()}
-
 
 @keras.saving.register_keras_serializable(package="sigkit")
-class MatchEnsemble(layers.Layer):
+class MatchEnsemble(_CarriesMatchSettings):
     """The last layer of an ensemble of match towers: their (B, rows, C + 1) features joined along
     the rows pass through unchanged; it carries the `MatchSettings` with the member count."""
 
-    def __init__(
-        self,
-        grid,
-        temperature: float = 0.3,
-        locality: float = 0.5,
-        global_weight: float = 0.0,
-        members: int = 2,
-        **kwargs,
-    ):
-        super().__init__(**kwargs)
-        self.settings = MatchSettings(grid, temperature, locality, global_weight, members)
+    default_members = 2
 
     def call(self, inputs):
         return inputs
 
     def compute_output_shape(self, input_shape):
         return input_shape
-
-    def get_config(self):
-        return {**super().get_config(), **self.settings.to_dict()}
 
 
 def join_match_members(members: list[keras.Model], name: str = "tower") -> keras.Model:
