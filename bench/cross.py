@@ -2,7 +2,7 @@
 
     python bench/cross.py target=bhsig-bengali arm=within [seed=0] [key=value ...]
     python bench/cross.py target=bhsig-bengali arm=across [seed=0] [key=value ...]
-    python bench/cross.py table                     # the markdown table of the recorded lines
+    python bench/cross.py table [FILE]              # the markdown table of recorded lines (default: this machine's)
 
 Targets: cedar, bhsig-bengali, sigcomp2009, sigcomp2011-kaggle (folders under SIGKIT_DATA). The
 target's writers are split once per seed: CEDAR by its fixed protocol (1-35 train, 36-45
@@ -23,6 +23,7 @@ import json
 import logging
 import sys
 import time
+from pathlib import Path
 
 from common import parse_overrides
 
@@ -122,8 +123,8 @@ def table(lines: list[dict]) -> str:
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = project_root() / "reports" / "bench-cross"
-    if sys.argv[1:] == ["table"]:
-        results = out / "results.jsonl"
+    if sys.argv[1:2] == ["table"]:
+        results = Path(sys.argv[2]) if len(sys.argv) > 2 else out / "results.jsonl"
         lines = [json.loads(line) for line in results.read_text().splitlines()] if results.exists() else []
         print(table(lines))
         return
