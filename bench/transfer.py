@@ -4,6 +4,7 @@
     python bench/transfer.py arm=scratch [seed=0] [train_writers=35] [key=value ...]   # cedar-cpu profile
     python bench/transfer.py arm=finetune [seed=0] [train_writers=35] [key=value ...]  # from the shipped tower
     python bench/transfer.py arm=zero-shot model=path/to/model.keras  # another pre-trained tower
+    python bench/transfer.py arm=zero-shot aligned=1 [seed=0]         # also the aligned K-reference scores
 
 CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine references each,
 36-45 validation (thresholds, the writer-dependent classifier's kind and C), 46-55 test. CEDAR
@@ -13,7 +14,9 @@ forgeries apart, plus single pairs; Accuracy / Precision / Recall / F1 at the va
 threshold; wall time. Background of the writer-dependent classifiers (`references`): every genuine
 signature of CEDAR's 35 training writers (other people of the target population, no forgeries);
 zero-shot also scores with the background shipped beside the tower (`references_shipped_background`:
-no CEDAR image at all).
+no CEDAR image at all). `aligned=1` adds `references_aligned`: mean distance and spread-corrected
+scores over the smallest distance under small turns and shifts (`sigkit.align`; a classifier on
+features has no aligned form).
 Skips (exit 0, one line saying so) when CEDAR is absent.
 """
 
@@ -47,6 +50,24 @@ def cedar_background(tower, cedar: dict) -> np.ndarray:
     beyond who signed)."""
     genuine = cedar["all_train"]["genuine"].to_numpy()
     return embed(tower, cedar["all_train_images"][genuine])
+
+
+def aligned_table(tower, model_path, cedar: dict, seed: int) -> list[dict]:
+    """K references by mean distance and spread-corrected, each pair scored by its smallest
+    distance under the turns and shifts of `sigkit.align` (thresholds from validation writers)."""
+    from sigkit.align import embed_variants
+    from sigkit.card import ModelCard
+
+    options = ModelCard.for_model(model_path).preprocessing(tower)
+    splits, images = cedar["splits"], cedar["images"]
+    variants = {
+        name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name])
+        for name in ("val", "test")
+    }
+    table = reference_table(
+        variants["val"], splits["val"], variants["test"], splits["test"], methods=("mean", "spread"), seed=seed
+    )
+    return table.to_dict("records")
 
 
 def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None = None) -> dict:
@@ -99,6 +120,7 @@ def main() -> None:
     if arm not in ARMS:
         raise SystemExit(f"bench/transfer.py: arm must be one of {ARMS}, not {arm!r}")
     model = overrides.pop("model", None)
+    aligned = bool(overrides.pop("aligned", 0))
     train_writers = int(overrides.pop("train_writers", 35))
     seed = int(overrides.pop("seed", 0))
     base = dict(FINETUNE) if arm == "finetune" else {}
@@ -124,6 +146,8 @@ def main() -> None:
             config=config.to_dict(),
         )
     line.update(figures(model_path, cedar, seed, background))
+    if aligned:
+        line["references_aligned"] = aligned_table(find_tower(load_siamese(model_path)), model_path, cedar, seed)
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(to_json(line))
     out = project_root() / "reports" / "bench-transfer"

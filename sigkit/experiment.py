@@ -147,7 +147,7 @@ def run_variant(
         "epochs_run": int(epochs_run),
         "val_eer": 100 * val_eer,
         "seconds": round(time.perf_counter() - start, 1),
-        **({"reused": str(trained)} if reused is not None else {}),
+        **({"reused": Path(trained).name} if reused is not None else {}),  # the run folder moves when it is done
         **headline(evaluation, k),
     }
     folder.mkdir(parents=True, exist_ok=True)
