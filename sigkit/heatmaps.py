@@ -247,7 +247,8 @@ def example_pairs(manifest, writers: int, seed: int = 0) -> list[tuple[int, int,
         genuine = manifest.index[(manifest["writer"] == writer) & manifest["genuine"]].to_numpy()
         forged = manifest.index[(manifest["writer"] == writer) & ~manifest["genuine"]].to_numpy()
         if seed:
-            genuine, forged = rng.permutation(genuine), rng.permutation(forged)
+            # index draws, not rng.permutation(array): numpy refuses to shuffle an empty read-only index
+            genuine, forged = genuine[rng.permutation(len(genuine))], forged[rng.permutation(len(forged))]
         if len(genuine) >= 2:
             pairs.append((int(genuine[0]), int(genuine[1]), f"writer {writer}: genuine vs genuine"))
         if len(genuine) and len(forged):

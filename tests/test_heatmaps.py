@@ -16,6 +16,7 @@ from sigkit.heatmaps import (  # noqa: E402
     deletion_figure,
     deletion_test,
     difference_maps,
+    example_pairs,
     grad_cam,
     ink_attention_ratio,
     overlay,
@@ -197,3 +198,22 @@ def test_deletion_test_scores_every_available_map_against_random_ink():
     assert len(table) == 8 and (table["area"] >= 0).all()
     assert all(len(c) == 6 and c[0] == 0 for c in curves.values())
     assert isinstance(deletion_figure(curves), matplotlib.figure.Figure)
+
+
+def test_example_pairs_draw_for_writers_without_forgeries():
+    """SigComp 2009 has writers with no forgeries: drawing their examples at random must not fail,
+    and a writer without forgeries gives only the genuine pair."""
+    import pandas as pd
+
+    manifest = pd.DataFrame({"writer": ["a"] * 4 + ["b"] * 3, "genuine": [True, True, False, False, True, True, True]})
+    for seed in (0, 1, 2):
+        pairs = example_pairs(manifest, writers=2, seed=seed)
+        titles = [title for _, _, title in pairs]
+        assert titles == [
+            "writer a: genuine vs genuine",
+            "writer a: genuine vs skilled forgery",
+            "writer b: genuine vs genuine",
+        ]
+        a_genuine, b_rows = pairs[0][:2], pairs[2][:2]
+        assert set(a_genuine) <= {0, 1} and set(b_rows) <= {4, 5, 6} and len(set(b_rows)) == 2
+        assert pairs[1][1] in (2, 3)
