@@ -14,9 +14,11 @@ forgeries apart, plus single pairs; Accuracy / Precision / Recall / F1 at the va
 threshold; wall time. Background of the writer-dependent classifiers (`references`): every genuine
 signature of CEDAR's 35 training writers (other people of the target population, no forgeries);
 zero-shot also scores with the background shipped beside the tower (`references_shipped_background`:
-no CEDAR image at all). `aligned=1` adds `references_aligned`: mean distance and spread-corrected
-scores over the smallest distance under small turns and shifts (`sigkit.align`; a classifier on
-features has no aligned form).
+no CEDAR image at all) and with both (`references_both_backgrounds`). `aligned=1` adds
+`references_aligned[_<background>]`: mean distance and spread-corrected scores over the smallest
+distance under small turns and shifts (`sigkit.align`), and the writer-dependent classifiers'
+aligned form (every turn and shift of the references a positive, a questioned signature's best
+decision over its own; `sigkit.wd`), per background.
 Skips (exit 0, one line saying so) when CEDAR is absent.
 """
 
@@ -52,9 +54,10 @@ def cedar_background(tower, cedar: dict) -> np.ndarray:
     return embed(tower, cedar["all_train_images"][genuine])
 
 
-def aligned_table(tower, model_path, cedar: dict, seed: int) -> list[dict]:
-    """K references by mean distance and spread-corrected, each pair scored by its smallest
-    distance under the turns and shifts of `sigkit.align` (thresholds from validation writers)."""
+def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict) -> dict:
+    """K references scored in register under the turns and shifts of `sigkit.align`: the smallest
+    distance (mean and spread-corrected) and the writer-dependent classifiers' aligned form
+    (`sigkit.wd`), one table per background (thresholds, kind and C from validation writers)."""
     from sigkit.align import embed_variants
     from sigkit.card import ModelCard
 
@@ -64,10 +67,31 @@ def aligned_table(tower, model_path, cedar: dict, seed: int) -> list[dict]:
         name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name])
         for name in ("val", "test")
     }
-    table = reference_table(
-        variants["val"], splits["val"], variants["test"], splits["test"], methods=("mean", "spread"), seed=seed
-    )
-    return table.to_dict("records")
+    tables = {}
+    for name, background in backgrounds.items():
+        methods = ("wd",) if tables else ("mean", "spread", "wd")  # the distances need no background: once
+        table = reference_table(
+            variants["val"],
+            splits["val"],
+            variants["test"],
+            splits["test"],
+            background=background,
+            methods=methods,
+            seed=seed,
+            aligned=True,
+        )
+        tables[name.replace("references", "references_aligned", 1)] = table.to_dict("records")
+    return tables
+
+
+def backgrounds_for(tower, cedar: dict, shipped_background: np.ndarray | None) -> dict:
+    """The backgrounds of the writer-dependent classifiers, by the key their table gets: CEDAR's
+    training writers; with a tower that ships one, its own (no CEDAR image) and both together."""
+    tables = {"references": cedar_background(tower, cedar)}
+    if shipped_background is not None:
+        tables["references_shipped_background"] = shipped_background
+        tables["references_both_backgrounds"] = np.concatenate([tables["references"], shipped_background])
+    return tables
 
 
 def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None = None) -> dict:
@@ -75,9 +99,7 @@ def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray |
     scorer = scorer_for(tower)
     splits, images = cedar["splits"], cedar["images"]
     features = {name: embed(tower, images[name]) for name in ("val", "test")}
-    tables = {"references": cedar_background(tower, cedar)}
-    if shipped_background is not None:
-        tables["references_shipped_background"] = shipped_background
+    tables = backgrounds_for(tower, cedar, shipped_background)
     single = scoring.evaluate_embeddings(
         features["test"],
         splits["test"],
@@ -147,7 +169,8 @@ def main() -> None:
         )
     line.update(figures(model_path, cedar, seed, background))
     if aligned:
-        line["references_aligned"] = aligned_table(find_tower(load_siamese(model_path)), model_path, cedar, seed)
+        tower = find_tower(load_siamese(model_path))
+        line.update(aligned_tables(tower, model_path, cedar, seed, backgrounds_for(tower, cedar, background)))
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(to_json(line))
     out = project_root() / "reports" / "bench-transfer"

@@ -36,10 +36,14 @@ def method_scores(
     scorer=None,
     background=None,
     settings=None,
+    aligned: bool = False,
 ) -> pd.DataFrame:
-    """The K-reference scores of one method (lower = genuine), every draw."""
+    """The K-reference scores of one method (lower = genuine), every draw. `aligned`: `features`
+    carry a leading axis of turns and shifts (`sigkit.align.embed_variants`)."""
     if method == "wd":
-        return wd_scores(features, manifest, background, k, settings, seed=seed, draws=draws, forgeries=forgeries)
+        return wd_scores(
+            features, manifest, background, k, settings, seed=seed, draws=draws, forgeries=forgeries, aligned=aligned
+        )
     return reference_scores(
         features,
         manifest,
@@ -64,15 +68,21 @@ def reference_table(
     draws: int = 10,
     seed: int = 0,
     scorer=None,
+    aligned: bool = False,
 ) -> pd.DataFrame:
-    """The table of the module docstring; `wd` needs `background` (features of other writers)."""
+    """The table of the module docstring; `wd` needs `background` (features of other writers).
+    With `aligned`, the features are (variants, images, dim) and every method scores in register:
+    the smallest distance over turns and shifts, and the writer-dependent classifiers' aligned
+    form (`sigkit.wd`); the background stays one embedding per image."""
     if "wd" in methods and background is None:
         raise ValueError("the wd method needs background features (genuine signatures of other writers)")
     rows = []
     for k in ks:
         # the classifier's kind and C are chosen for each question (skilled or random forgeries)
         chosen = {
-            forgeries: choose_settings(val_features, val_manifest, background, k, seed=seed, forgeries=forgeries)[0]
+            forgeries: choose_settings(
+                val_features, val_manifest, background, k, seed=seed, forgeries=forgeries, aligned=aligned
+            )[0]
             for forgeries in ("skilled", "random")
             if "wd" in methods
         }
@@ -89,6 +99,7 @@ def reference_table(
                     scorer=scorer,
                     background=background,
                     settings=settings,
+                    aligned=aligned,
                 )
                 val = method_scores(val_features, val_manifest, k, **common)
                 test = method_scores(test_features, test_manifest, k, **common)

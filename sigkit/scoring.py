@@ -265,15 +265,34 @@ def eer_by_references(
     return pd.DataFrame(rows, columns=["k", "aggregate", "eer", "writers"])
 
 
-def add_writer_dependent(val, test, val_emb, val_manifest, test_emb, test_manifest, background, k: int, seed: int):
+def add_writer_dependent(
+    val,
+    test,
+    val_emb,
+    val_manifest,
+    test_emb,
+    test_manifest,
+    background,
+    k: int,
+    seed: int,
+    val_aligned=None,
+    test_aligned=None,
+) -> dict:
     """Add `references_<k>_wd` (`sigkit.wd`, kind and C chosen on the validation writers) to the
-    validation and test score dicts; returns the chosen settings."""
+    validation and test score dicts, and with aligned embeddings `references_<k>_wd_aligned`
+    (the classifiers' aligned form); returns protocol name -> the chosen settings."""
     from sigkit.wd import choose_settings, wd_scores
 
-    settings, _ = choose_settings(val_emb, val_manifest, background, k, seed=seed)
-    val[f"references_{k}_wd"] = wd_scores(val_emb, val_manifest, background, k, settings, seed=seed)
-    test[f"references_{k}_wd"] = wd_scores(test_emb, test_manifest, background, k, settings, seed=seed)
-    return settings
+    forms = {f"references_{k}_wd": (val_emb, test_emb, False)}
+    if val_aligned is not None and test_aligned is not None:
+        forms[f"references_{k}_wd_aligned"] = (val_aligned, test_aligned, True)
+    chosen = {}
+    for name, (val_features, test_features, aligned) in forms.items():
+        settings, _ = choose_settings(val_features, val_manifest, background, k, seed=seed, aligned=aligned)
+        val[name] = wd_scores(val_features, val_manifest, background, k, settings, seed=seed, aligned=aligned)
+        test[name] = wd_scores(test_features, test_manifest, background, k, settings, seed=seed, aligned=aligned)
+        chosen[name] = settings
+    return chosen
 
 
 @dataclass
@@ -361,10 +380,14 @@ def _reference_eers_over_draws(
     over_draws = {}
     for name in test if draws > 1 else ():
         if name.startswith("references_"):
-            if name.endswith("_wd"):
+            if name in wd_settings:
                 from sigkit.wd import wd_scores
 
-                scores = wd_scores(test_emb, test_manifest, background, k, wd_settings, seed=seed, draws=draws)
+                aligned = name.endswith("_aligned")
+                features = test_aligned if aligned else test_emb
+                scores = wd_scores(
+                    features, test_manifest, background, k, wd_settings[name], seed=seed, draws=draws, aligned=aligned
+                )
                 over_draws[name] = summarise_draws(scores)
                 continue
             embeddings = test_aligned if name.endswith("_aligned") else test_emb
@@ -405,15 +428,16 @@ def evaluate_embeddings(
     threshold-free): with few test writers one draw of references moves its EER by points.
     With `background` (features of genuine signatures of writers outside both sets, e.g. the
     training writers) and validation writers, `references_<k>_wd` adds the writer-dependent
-    classifiers of `sigkit.wd`, their kind and C chosen on the validation writers.
+    classifiers of `sigkit.wd`, their kind and C chosen on the validation writers (and with aligned
+    embeddings `references_<k>_wd_aligned`, their aligned form).
     """
     test, val = _test_and_val_scores(
         test_emb, test_manifest, val_emb, val_manifest, k, seed, test_aligned, val_aligned, scorer
     )
-    wd_settings = None
+    wd_settings = {}
     if background is not None and val:
         wd_settings = add_writer_dependent(
-            val, test, val_emb, val_manifest, test_emb, test_manifest, background, k, seed
+            val, test, val_emb, val_manifest, test_emb, test_manifest, background, k, seed, val_aligned, test_aligned
         )
     metrics = {
         name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)

@@ -13,7 +13,7 @@ from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.scoring import reference_draws, reference_scores
 from sigkit.train import train
-from sigkit.wd import GRID, background_rows, choose_settings, wd_scores, writer_classifier
+from sigkit.wd import GRID, WDSettings, background_rows, choose_settings, wd_scores, writer_classifier
 
 
 def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path):
@@ -117,6 +117,36 @@ def test_wd_scores_walk_the_same_draws_as_the_distance_protocols():
         pd.testing.assert_frame_equal(wd[columns], distance[columns])
     # other writers' signatures lie outside what the writer's classifier accepts
     assert eer(wd["distance"], wd["label"])[0] < 0.05
+
+
+def test_aligned_wd_scores_a_misregistered_signature_by_its_best_variant():
+    features, manifest = stand_in(seed=11, forgery_offset=2.0)
+    background, _ = stand_in(n_writers=12, seed=12)
+    rng = np.random.default_rng(13)
+    # variant 0 is each image as it is; half the genuine images are knocked out of register there
+    # (as a crop a few pixels off moves an embedding), and one of the other variants puts them back
+    misregistered = manifest["genuine"].to_numpy() & (rng.random(len(manifest)) < 0.5)
+    variants = np.stack([features + 0.05 * rng.normal(0, 1, features.shape).astype(np.float32) for _ in range(4)])
+    variants[0, misregistered] += rng.normal(0, 1, (misregistered.sum(), features.shape[1]))
+    rbf = WDSettings("rbf", 1.0)  # skilled forgeries: a kernel draws a boundary around the references
+    plain = wd_scores(variants[0], manifest, background, k=5, settings=rbf, draws=3, seed=14)
+    aligned = wd_scores(variants, manifest, background, k=5, settings=rbf, draws=3, seed=14, aligned=True)
+    columns = ["writer", "row", "label", "draw"]
+    pd.testing.assert_frame_equal(aligned[columns], plain[columns])
+    assert eer(aligned["distance"], aligned["label"])[0] < 0.15 < 0.3 < eer(plain["distance"], plain["label"])[0]
+    # one variant: the aligned form is the plain one
+    one = wd_scores(variants[:1], manifest, background, k=5, settings=rbf, draws=3, seed=14, aligned=True)
+    np.testing.assert_allclose(one["distance"], plain["distance"])
+    best, _ = choose_settings(variants, manifest, background, k=5, aligned=True)
+    assert best in GRID
+    from sigkit.references import reference_table
+
+    table = reference_table(
+        variants, manifest, variants, manifest, background=background, ks=(5,), draws=2, aligned=True
+    )
+    assert set(table["method"]) == {"mean", "spread", "wd"} and len(table) == 6
+    with pytest.raises(ValueError, match="embed_variants"):
+        wd_scores(features, manifest, background, k=5, aligned=True)
 
 
 def test_random_forgery_draws_question_other_writers_genuine_signatures():
