@@ -3,8 +3,8 @@
     sigkit synth OUT [--writers N] [--genuine G] [--forged F] [--seed S]   write the synthetic set
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
-    sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q [--method distance|wd] [--threshold T]
-                  [--explain OUT.png]                                   no --model: the shipped tower
+    sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q [--threshold T]
+                  [--method distance|wd|wd-aligned] [--explain OUT.png]  no --model: the shipped tower
     sigkit evaluate --model M.keras --data PATH [--writers 46-55 | B-*] [--val-writers 36-45] [--split 0.3] [--out DIR]
 
 Exit status 0 on success (`verify`: genuine), 1 when `verify` finds a forgery, 2 on bad input
@@ -95,8 +95,9 @@ def _add_verify_verb(verbs) -> None:
     ver.add_argument(
         "--method",
         default="distance",
-        choices=("distance", "wd"),
-        help="mean distance to the references, or a writer-dependent classifier (sigkit.wd)",
+        choices=("distance", "wd", "wd-aligned"),
+        help="mean distance to the references, or a writer-dependent classifier (sigkit.wd), "
+        "wd-aligned: in register under small turns and shifts",
     )
     ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
     ver.add_argument("--questioned", required=True, help="the signature to verify")

@@ -25,8 +25,8 @@ class InputFileError(ValueError):
     """An input image sigkit cannot use, naming the file and what to do."""
 
 
-def checked_images(paths: list[str | Path], options: dict) -> np.ndarray:
-    """Preprocessed images of `paths`; a missing, empty, corrupt or blank file is named in the error."""
+def checked_paths(paths: list[str | Path]) -> list[str]:
+    """The files sigkit decodes for `paths`; a missing, empty, corrupt or blank file is named in the error."""
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
@@ -35,7 +35,7 @@ def checked_images(paths: list[str | Path], options: dict) -> np.ndarray:
     problems = [f"{path}: {check.problem}" for path, check in checks.items() if check.problem]
     if problems:
         raise InputFileError("cannot use these images:\n  " + "\n  ".join(problems))
-    return load_images([checks[p].decode_path for p in paths], **options)
+    return [checks[p].decode_path for p in paths]
 
 
 @dataclass
@@ -56,7 +56,8 @@ class Verdict:
         return f"{what}, threshold {self.threshold:.4f}: {verdict}"
 
 
-METHODS = ("distance", "wd")
+METHODS = ("distance", "wd", "wd-aligned")
+CARD_ENTRY = {"wd": "writer_dependent", "wd-aligned": "writer_dependent_aligned"}
 
 
 def background_for(model_path: Path) -> np.ndarray:
@@ -74,20 +75,23 @@ def background_for(model_path: Path) -> np.ndarray:
 
 
 def wd_decision(
-    card: ModelCard, model_path: Path, reference_features: np.ndarray, questioned: np.ndarray, threshold: float | None
+    card: ModelCard, model_path: Path, features: np.ndarray, threshold: float | None, method: str = "wd"
 ) -> tuple[float, float]:
-    """(score, threshold) of the writer-dependent classifier the model card names (`sigkit.wd`)."""
-    from sigkit.wd import WDSettings, writer_classifier
+    """(score, threshold) of the writer-dependent classifier the model card names (`sigkit.wd`):
+    `features` are the references' and then the questioned signature's, (N, D), or with
+    "wd-aligned" (variants, N, D) (the classifiers' aligned form)."""
+    from sigkit.wd import WDSettings, by_variant, writer_classifier
 
-    stored = card.extra.get("writer_dependent")
+    stored = card.extra.get(CARD_ENTRY[method])
     if stored is None:
         raise ValueError(
-            f"{model_path}: its model card has no writer_dependent settings and threshold; "
+            f"{model_path}: its model card has no {CARD_ENTRY[method]} settings and threshold; "
             "use --method distance, or the shipped tower"
         )
+    variants = by_variant(features, aligned=method == "wd-aligned")
     settings = WDSettings(stored["kind"], float(stored["C"]))
-    model = writer_classifier(reference_features, background_for(model_path), settings)
-    score = -float(model.decision_function(questioned.reshape(1, -1))[0])
+    model = writer_classifier(variants[:, :-1].reshape(-1, variants.shape[-1]), background_for(model_path), settings)
+    score = -float(max(model.decision_function(variant[-1:])[0] for variant in variants))
     return score, float(stored["threshold"] if threshold is None else threshold)
 
 
@@ -104,7 +108,9 @@ def verify(
     `model_path` None uses the tower shipped with sigkit (`sigkit.shipped`). `method` "distance"
     accepts when the mean distance to the references is at or below the threshold; "wd" trains a
     writer-dependent classifier on the references against the model's background signatures
-    (`sigkit.wd`) and accepts when minus its decision value is at or below the card's threshold.
+    (`sigkit.wd`) and accepts when minus its decision value is at or below the card's threshold;
+    "wd-aligned" does the same in register (every turn and shift of the references a positive, the
+    questioned signature's best decision over its own; `sigkit.align`), its own threshold.
     With `explain` (a .png path), also draws where the questioned signature and each reference
     differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict."""
     if method not in METHODS:
@@ -122,7 +128,9 @@ def verify(
             raise ValueError(f"{model_path}: no model.json with a stored threshold beside it; pass --threshold")
         threshold = float(card.threshold)
     tower = find_tower(siamese)
-    images = checked_images([*references, questioned], card.preprocessing(tower))
+    options = card.preprocessing(tower)
+    files = checked_paths([*references, questioned])
+    images = load_images(files, **options)
     embeddings = embed(tower, images)
     reference_rows = np.arange(len(images) - 1)
     distances = pair_distances(
@@ -130,7 +138,12 @@ def verify(
     )
     score = float(distances.mean())
     if method == "wd":
-        score, threshold = wd_decision(card, Path(model_path), embeddings[:-1], embeddings[-1], threshold)
+        score, threshold = wd_decision(card, Path(model_path), embeddings, threshold)
+    elif method == "wd-aligned":
+        from sigkit.align import embed_variants
+
+        variants = embed_variants(tower, files, options, images=images)
+        score, threshold = wd_decision(card, Path(model_path), variants, threshold, method)
     verdict = Verdict(
         distance=score,
         threshold=float(threshold),

@@ -36,7 +36,8 @@ def test_the_model_card_matches_the_file(loaded):
     assert not any("cedar" in name.lower() for name in corpora)  # CEDAR stays the untouched test of transfer
     assert "non-commercial" in card.extra["licence"]
     assert card.val_eer == card.extra["val_eers"]["skilled"] and 0 <= card.extra["val_eers"]["random"] < 0.5
-    assert {"kind", "C", "threshold"} <= set(card.extra["writer_dependent"])
+    for entry in ("writer_dependent", "writer_dependent_aligned"):
+        assert {"kind", "C", "threshold", "k", "val_eer_skilled"} <= set(card.extra[entry])
     assert 0 < card.threshold < 2
 
 
@@ -57,13 +58,37 @@ def scans(tmp_path_factory):
     return genuine, forged
 
 
-@pytest.mark.parametrize("method", ["distance", "wd"])
+@pytest.mark.parametrize("method", ["distance", "wd", "wd-aligned"])
 def test_verify_needs_no_model(scans, capsys, method):
     genuine, forged = scans
     status = cli.main(["verify", "--reference", *genuine[:5], "--questioned", genuine[5], "--method", method])
     out = capsys.readouterr().out
     assert status in (0, 1) and "threshold" in out and ("GENUINE" in out) == (status == 0)
-    assert ("writer-dependent score" in out) == (method == "wd")
+    assert ("writer-dependent score" in out) == (method != "distance")
+
+
+def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one(loaded):
+    from sigkit.card import ModelCard
+    from sigkit.verify import wd_decision
+
+    _, card = loaded
+    path = shipped.pretrained_path()
+    features = shipped.background()[:6] + 0.01  # 5 references and a questioned signature
+    same = ModelCard(  # one classifier for both forms, so only the variants differ
+        threshold=card.threshold,
+        extra={
+            "writer_dependent": card.extra["writer_dependent"],
+            "writer_dependent_aligned": card.extra["writer_dependent"],
+        },
+    )
+    plain, _ = wd_decision(same, path, features, None, "wd")
+    aligned, _ = wd_decision(same, path, features[None], None, "wd-aligned")
+    assert aligned == pytest.approx(plain, abs=1e-6)
+    _, threshold = wd_decision(card, path, features[None], None, "wd-aligned")
+    assert threshold == card.extra["writer_dependent_aligned"]["threshold"]
+    bare = ModelCard(threshold=0.5, extra={})
+    with pytest.raises(ValueError, match="writer_dependent_aligned"):
+        wd_decision(bare, path, features[None], None, "wd-aligned")
 
 
 def test_fine_tuning_can_start_from_the_shipped_tower(loaded):
@@ -79,3 +104,19 @@ def test_fine_tuning_can_start_from_the_shipped_tower(loaded):
 def test_a_missing_shipped_file_says_how_to_rebuild_it(tmp_path):
     with pytest.raises(shipped.PretrainedMissing, match="python -m sigkit.shipped.build"):
         shipped.pretrained_path(tmp_path)
+
+
+def test_refreshing_the_card_on_other_corpora_is_refused(scans, tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from sigkit.shipped.build import refresh_card
+
+    for name in (shipped.TOWER_FILE, shipped.CARD_FILE, shipped.BACKGROUND_FILE):
+        shutil.copyfile(shipped.pretrained_path().parent / name, tmp_path / name)
+    folder = str(Path(scans[0][0]).parents[1])  # the synthetic set: 2 writers, not 255
+    with pytest.raises(ValueError, match="give the corpora of its command"):
+        refresh_card(folder, tmp_path)
+    assert (tmp_path / shipped.CARD_FILE).read_text() == (
+        shipped.pretrained_path().parent / shipped.CARD_FILE
+    ).read_text()

@@ -1,6 +1,7 @@
 """Train the shipped tower again: one command, the corpora it names, the `pretrain` profile.
 
     python -m sigkit.shipped.build --data DIR1,DIR2,... [--out sigkit/shipped] [--seed 0]
+    python -m sigkit.shipped.build --data DIR1,DIR2,... --card-only   # the card's writer-dependent entries again
 
 Trains in `--run` (default reports/pretrain-<seed>; an interrupted run resumes there) and then
 writes into `--out` the three files `sigkit.pretrained()` reads: `tower.keras`, `tower.json` (the
@@ -18,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from sigkit.align import embed_variants
 from sigkit.callbacks import validation_eers
 from sigkit.card import ModelCard, data_summary, library_versions
 from sigkit.config import profile
@@ -39,6 +41,22 @@ BACKGROUND_PER_WRITER = 4
 WD_K = 5  # references per writer when the card's writer-dependent settings and threshold are chosen
 
 
+def writer_dependent_entry(val_features, val_manifest, background, seed: int, aligned: bool = False) -> dict:
+    """The model card's writer-dependent settings (kind and C chosen on the validation writers) and
+    threshold (their EER point, skilled forgeries, K = WD_K); `aligned`: the classifiers' aligned
+    form on (variants, images, dim) features (`sigkit.wd`)."""
+    settings, _ = choose_settings(val_features, val_manifest, background, WD_K, seed=seed, aligned=aligned)
+    scores = wd_scores(val_features, val_manifest, background, WD_K, settings, seed=seed, aligned=aligned)
+    val_eer, threshold = eer(scores["distance"], scores["label"])
+    return {
+        **settings.to_dict(),
+        "threshold": float(threshold),
+        "k": WD_K,
+        "val_eer_skilled": float(val_eer),
+        "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}",
+    }
+
+
 def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCard:
     """Train (or resume) the `pretrain` profile on `data` and write the shipped files to `out`."""
     from sigkit.train import train
@@ -52,9 +70,17 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
     rows = background_rows(train_split, BACKGROUND_PER_WRITER, seed=seed)
     background = embed(tower, prepared.images["train"][rows])
     val_features = embed(tower, prepared.images["val"])
-    settings, _ = choose_settings(val_features, prepared.splits["val"], background, WD_K, seed=seed)
-    val_scores = wd_scores(val_features, prepared.splits["val"], background, WD_K, settings, seed=seed)
-    wd_eer, wd_threshold = eer(val_scores["distance"], val_scores["label"])
+    writer_dependent = writer_dependent_entry(val_features, prepared.splits["val"], background, seed)
+    val_variants = embed_variants(
+        tower,
+        prepared.splits["val"]["decode_path"],
+        preprocess_options(config),
+        images=prepared.images["val"],
+        cache_dir=run_dir.parent / "cache",
+    )
+    writer_dependent_aligned = writer_dependent_entry(
+        val_variants, prepared.splits["val"], background, seed, aligned=True
+    )
 
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, out / TOWER_FILE)
@@ -83,15 +109,39 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
             "stopped": result.stopped,
             "train_seconds": round(result.seconds, 1),
             "background": {"file": BACKGROUND_FILE, "images": int(len(rows)), "per_writer": BACKGROUND_PER_WRITER},
-            "writer_dependent": {
-                **settings.to_dict(),
-                "threshold": float(wd_threshold),
-                "k": WD_K,
-                "val_eer_skilled": float(wd_eer),
-                "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}",
-            },
+            "writer_dependent": writer_dependent,
+            "writer_dependent_aligned": writer_dependent_aligned,
         },
     )
+    card.save(out / CARD_FILE)
+    return card
+
+
+def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
+    """Recompute the writer-dependent entries of the card in `out` for the tower and background
+    already there (no training): the validation writers of `data` split as the build split them."""
+    from sigkit.shipped import background as shipped_background
+
+    card = ModelCard.load(out / CARD_FILE)
+    config = profile("pretrain", seed=seed)
+    prepared = prepare(config, data, cache_dir=resolve("reports/cache"))
+    if data_summary(prepared.splits)["writers"] != card.data["writers"]:
+        raise ValueError(
+            f"{out / CARD_FILE}: trained on {card.data['writers']} writers, but {data} splits into "
+            f"{data_summary(prepared.splits)['writers']}: give the corpora of its command ({card.extra.get('command')})"
+        )
+    tower = find_tower(load_siamese(out / TOWER_FILE))
+    background = shipped_background(out)
+    val = prepared.splits["val"]
+    variants = embed_variants(
+        tower,
+        val["decode_path"],
+        preprocess_options(config),
+        images=prepared.images["val"],
+        cache_dir=resolve("reports/cache"),
+    )
+    card.extra["writer_dependent"] = writer_dependent_entry(variants[0], val, background, seed)
+    card.extra["writer_dependent_aligned"] = writer_dependent_entry(variants, val, background, seed, aligned=True)
     card.save(out / CARD_FILE)
     return card
 
@@ -105,7 +155,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="training folder (default reports/pretrain-<seed>)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float, default=None, help="training seconds (default: the profile's)")
+    parser.add_argument(
+        "--card-only",
+        action="store_true",
+        help="no training: recompute the card's writer-dependent entries for the tower already in --out",
+    )
     args = parser.parse_args(argv)
+    if args.card_only:
+        card = refresh_card(args.data, Path(args.out), seed=args.seed)
+        print(json.dumps({k: card.extra[k] for k in ("writer_dependent", "writer_dependent_aligned")}))
+        return 0
     run_dir = resolve(args.run or f"reports/pretrain-{args.seed}")
     overrides = {"time_budget_s": args.time_budget} if args.time_budget else {}
     card = build(args.data, Path(args.out), run_dir, seed=args.seed, **overrides)
