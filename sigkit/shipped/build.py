@@ -155,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--run", default=None, help="training folder (default reports/pretrain-<seed>)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float, default=None, help="training seconds (default: the profile's)")
+    parser.add_argument("--ensemble", type=int, default=None, help="towers sharing the time budget (default: 1)")
     parser.add_argument(
         "--card-only",
         action="store_true",
@@ -167,6 +168,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     run_dir = resolve(args.run or f"reports/pretrain-{args.seed}")
     overrides = {"time_budget_s": args.time_budget} if args.time_budget else {}
+    if args.ensemble:
+        overrides["ensemble"] = args.ensemble
     card = build(args.data, Path(args.out), run_dir, seed=args.seed, **overrides)
     shown = {"corpora": card.extra["corpora"], "writers": card.data["writers"], "val_eers": card.extra["val_eers"]}
     print(json.dumps({**shown, "epochs_run": card.extra["epochs_run"], "train_seconds": card.extra["train_seconds"]}))
