@@ -64,7 +64,13 @@ def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict)
     options = ModelCard.for_model(model_path).preprocessing(tower)
     splits, images = cedar["splits"], cedar["images"]
     variants = {
-        name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name])
+        name: embed_variants(
+            tower,
+            splits[name]["decode_path"],
+            options,
+            images=images[name],
+            cache_dir=project_root() / "reports" / "cache",
+        )
         for name in ("val", "test")
     }
     tables = {}
