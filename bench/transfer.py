@@ -4,7 +4,7 @@
     python bench/transfer.py arm=scratch [seed=0] [train_writers=35] [key=value ...]   # cedar-cpu profile
     python bench/transfer.py arm=finetune [seed=0] [train_writers=35] [key=value ...]  # from the shipped tower
     python bench/transfer.py arm=zero-shot model=path/to/model.keras  # another pre-trained tower
-    python bench/transfer.py arm=zero-shot aligned=1 [seed=0]         # also the aligned K-reference scores
+    python bench/transfer.py arm=zero-shot aligned=1 [seed=0] [variants_per_image=12|all]  # also the aligned scores
 
 CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine references each,
 36-45 validation (thresholds, the writer-dependent classifier's kind and C), 46-55 test. CEDAR
@@ -18,7 +18,10 @@ no CEDAR image at all) and with both (`references_both_backgrounds`). `aligned=1
 `references_aligned[_<background>]`: mean distance and spread-corrected scores over the smallest
 distance under small turns and shifts (`sigkit.align`), and the writer-dependent classifiers'
 aligned form (every turn and shift of the references a positive, a questioned signature's best
-decision over its own; `sigkit.wd`), per background.
+decision over its own; `sigkit.wd`), per background, and two more backgrounds for it: CEDAR's
+training writers with `variants_per_image` of each image's own turns and shifts as extra
+negatives, alone (`references_aligned_variants`) and with the shipped background
+(`references_aligned_both_backgrounds_variants`).
 Skips (exit 0, one line saying so) when CEDAR is absent.
 """
 
@@ -54,25 +57,37 @@ def cedar_background(tower, cedar: dict) -> np.ndarray:
     return embed(tower, cedar["all_train_images"][genuine])
 
 
-def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict) -> dict:
+def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict, per_image: int | None = 12) -> dict:
     """K references scored in register under the turns and shifts of `sigkit.align`: the smallest
     distance (mean and spread-corrected) and the writer-dependent classifiers' aligned form
-    (`sigkit.wd`), one table per background (thresholds, kind and C from validation writers)."""
+    (`sigkit.wd`), one table per background (thresholds, kind and C from validation writers).
+    Besides the plain backgrounds, CEDAR's training writers also serve with `per_image` of their
+    own turns and shifts as extra negatives (`sigkit.wd.background_with_variants`), alone
+    (`_variants`) and with the shipped background (`_both_backgrounds_variants`)."""
     from sigkit.align import embed_variants
     from sigkit.card import ModelCard
+    from sigkit.wd import background_with_variants
 
-    options = ModelCard.for_model(model_path).preprocessing(tower)
+    options, cache = ModelCard.for_model(model_path).preprocessing(tower), project_root() / "reports" / "cache"
     splits, images = cedar["splits"], cedar["images"]
     variants = {
-        name: embed_variants(
-            tower,
-            splits[name]["decode_path"],
-            options,
-            images=images[name],
-            cache_dir=project_root() / "reports" / "cache",
-        )
+        name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], cache_dir=cache)
         for name in ("val", "test")
     }
+    genuine = cedar["all_train"]["genuine"].to_numpy()
+    train_variants = embed_variants(
+        tower,
+        cedar["all_train"]["decode_path"][genuine],
+        options,
+        images=cedar["all_train_images"][genuine],
+        cache_dir=cache,
+    )
+    with_variants = background_with_variants(train_variants, per_image, seed=seed)
+    backgrounds = dict(backgrounds, references_variants=with_variants)
+    if "references_shipped_background" in backgrounds:
+        backgrounds["references_both_backgrounds_variants"] = np.concatenate(
+            [backgrounds["references_shipped_background"], with_variants]
+        )
     tables = {}
     for name, background in backgrounds.items():
         methods = ("wd",) if tables else ("mean", "spread", "wd")  # the distances need no background: once
@@ -149,6 +164,8 @@ def main() -> None:
         raise SystemExit(f"bench/transfer.py: arm must be one of {ARMS}, not {arm!r}")
     model = overrides.pop("model", None)
     aligned = bool(overrides.pop("aligned", 0))
+    per_image = overrides.pop("variants_per_image", 12)
+    per_image = None if per_image in (None, "all") else int(per_image)
     train_writers = int(overrides.pop("train_writers", 35))
     seed = int(overrides.pop("seed", 0))
     base = dict(FINETUNE) if arm == "finetune" else {}
@@ -176,7 +193,10 @@ def main() -> None:
     line.update(figures(model_path, cedar, seed, background))
     if aligned:
         tower = find_tower(load_siamese(model_path))
-        line.update(aligned_tables(tower, model_path, cedar, seed, backgrounds_for(tower, cedar, background)))
+        line.update(
+            aligned_tables(tower, model_path, cedar, seed, backgrounds_for(tower, cedar, background), per_image)
+        )
+        line["variants_per_image"] = per_image
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(to_json(line))
     out = project_root() / "reports" / "bench-transfer"

@@ -13,7 +13,15 @@ from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.scoring import reference_draws, reference_scores
 from sigkit.train import train
-from sigkit.wd import GRID, WDSettings, background_rows, choose_settings, wd_scores, writer_classifier
+from sigkit.wd import (
+    GRID,
+    WDSettings,
+    background_rows,
+    background_with_variants,
+    choose_settings,
+    wd_scores,
+    writer_classifier,
+)
 
 
 def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path):
@@ -147,6 +155,59 @@ def test_aligned_wd_scores_a_misregistered_signature_by_its_best_variant():
     assert set(table["method"]) == {"mean", "spread", "wd"} and len(table) == 6
     with pytest.raises(ValueError, match="embed_variants"):
         wd_scores(features, manifest, background, k=5, aligned=True)
+
+
+def test_background_variants_are_each_image_as_it_is_then_its_own_turns_and_shifts():
+    rng = np.random.default_rng(15)
+    variants = rng.normal(0, 1, (6, 9, 4)).astype(np.float32)  # 6 variants of 9 background images
+    variants[:, :, 0] = np.arange(6)[:, None]  # feature 0 names the variant, feature 1 the image
+    variants[:, :, 1] = np.arange(9)[None, :]
+    every = background_with_variants(variants)
+    assert every.shape == (9 * 6, 4)
+    np.testing.assert_array_equal(every[:9], variants[0])  # the plain background first, as it is
+    drawn = background_with_variants(variants, per_image=2, seed=3)
+    assert drawn.shape == (9 * 3, 4)
+    np.testing.assert_array_equal(drawn[:9], variants[0])
+    for image in range(9):
+        rows = drawn[9:][drawn[9:, 1] == image]
+        # two distinct turns or shifts of this very image, never the plain one again
+        assert len(rows) == 2 and len(set(rows[:, 0])) == 2 and 0 not in rows[:, 0]
+        for row in rows:
+            np.testing.assert_array_equal(row, variants[int(row[0]), image])
+    np.testing.assert_array_equal(drawn, background_with_variants(variants, per_image=2, seed=3))
+    assert not np.array_equal(drawn, background_with_variants(variants, per_image=2, seed=4))
+    np.testing.assert_array_equal(background_with_variants(variants, per_image=0), variants[0])
+    with pytest.raises(ValueError, match="5 variants"):
+        background_with_variants(variants, per_image=6)
+    with pytest.raises(ValueError, match="embed_variants"):
+        background_with_variants(variants[0])
+
+
+def test_a_turned_stranger_learnt_as_a_stranger_is_no_longer_accepted():
+    """The aligned classifier accepts a questioned signature on its best variant: a stranger whose
+    shifted variant lands near the writer is accepted, unless the background taught the classifier
+    that strangers' shifted variants are strangers."""
+    rng = np.random.default_rng(16)
+    dim, shift = 8, np.zeros(8, np.float32)
+    shift[0] = 3.0  # a shift moves every embedding the same way
+    writer = rng.normal(0, 0.2, (5, dim)).astype(np.float32)  # the claimed writer's references, near 0
+    stranger = np.zeros(dim, np.float32)
+    stranger[:2] = -3.0, 1.0  # the stranger's shifted variant lands beside the writer, not on it
+    strangers = (stranger + rng.normal(0, 0.2, (40, dim))).astype(np.float32)
+    background = strangers[:30]
+    variants = np.stack([background, background + shift])  # (2, 30, dim): as it is, shifted
+    positives = np.concatenate([writer, writer + shift])
+    questioned = np.stack([strangers[30:], strangers[30:] + shift])
+    plain = writer_classifier(positives, variants[0], WDSettings("rbf", 1.0))
+    taught = writer_classifier(positives, background_with_variants(variants), WDSettings("rbf", 1.0))
+
+    def accepted(model, images):
+        return (np.max([model.decision_function(v) for v in images], axis=0) > 0).mean()
+
+    assert accepted(plain, questioned) > 0.8  # accepted on its shifted variant
+    assert accepted(taught, questioned) < 0.2  # rejected once shifted strangers are negatives
+    own = rng.normal(0, 0.2, (10, dim)).astype(np.float32)
+    assert accepted(taught, np.stack([own, own + shift])) > 0.8  # the writer's own signatures still are
 
 
 def test_random_forgery_draws_question_other_writers_genuine_signatures():
