@@ -18,7 +18,8 @@ no CEDAR image at all) and with both (`references_both_backgrounds`). `aligned=1
 `references_aligned[_<background>]`: mean distance and spread-corrected scores over the smallest
 distance under small turns and shifts (`sigkit.align`), and the writer-dependent classifiers'
 aligned form (every turn and shift of the references a positive, a questioned signature's best
-decision over its own; `sigkit.wd`), per background, and two more backgrounds for it: CEDAR's
+decision over its own; `sigkit.wd`), per background (the shipped one with the turns and shifts
+stored beside it), and two more backgrounds for it: CEDAR's
 training writers with `variants_per_image` of each image's own turns and shifts as extra
 negatives, alone (`references_aligned_variants`) and with the shipped background
 (`references_aligned_both_backgrounds_variants`).
@@ -57,11 +58,14 @@ def cedar_background(tower, cedar: dict) -> np.ndarray:
     return embed(tower, cedar["all_train_images"][genuine])
 
 
-def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict, per_image: int | None = 12) -> dict:
+def aligned_tables(
+    tower, model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None, per_image: int | None = 12
+) -> dict:
     """K references scored in register under the turns and shifts of `sigkit.align`: the smallest
     distance (mean and spread-corrected) and the writer-dependent classifiers' aligned form
     (`sigkit.wd`), one table per background (thresholds, kind and C from validation writers).
-    Besides the plain backgrounds, CEDAR's training writers also serve with `per_image` of their
+    `shipped_background` is the aligned one (with the turns and shifts stored beside the tower,
+    where it has them). CEDAR's training writers serve as they are, and with `per_image` of their
     own turns and shifts as extra negatives (`sigkit.wd.background_with_variants`), alone
     (`_variants`) and with the shipped background (`_both_backgrounds_variants`)."""
     from sigkit.align import embed_variants
@@ -83,11 +87,10 @@ def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict,
         cache_dir=cache,
     )
     with_variants = background_with_variants(train_variants, per_image, seed=seed)
-    backgrounds = dict(backgrounds, references_variants=with_variants)
-    if "references_shipped_background" in backgrounds:
-        backgrounds["references_both_backgrounds_variants"] = np.concatenate(
-            [backgrounds["references_shipped_background"], with_variants]
-        )
+    backgrounds = backgrounds_for(train_variants[0], shipped_background)
+    backgrounds["references_variants"] = with_variants
+    if shipped_background is not None:
+        backgrounds["references_both_backgrounds_variants"] = np.concatenate([with_variants, shipped_background])
     tables = {}
     for name, background in backgrounds.items():
         methods = ("wd",) if tables else ("mean", "spread", "wd")  # the distances need no background: once
@@ -105,10 +108,10 @@ def aligned_tables(tower, model_path, cedar: dict, seed: int, backgrounds: dict,
     return tables
 
 
-def backgrounds_for(tower, cedar: dict, shipped_background: np.ndarray | None) -> dict:
+def backgrounds_for(cedar_background: np.ndarray, shipped_background: np.ndarray | None) -> dict:
     """The backgrounds of the writer-dependent classifiers, by the key their table gets: CEDAR's
     training writers; with a tower that ships one, its own (no CEDAR image) and both together."""
-    tables = {"references": cedar_background(tower, cedar)}
+    tables = {"references": cedar_background}
     if shipped_background is not None:
         tables["references_shipped_background"] = shipped_background
         tables["references_both_backgrounds"] = np.concatenate([tables["references"], shipped_background])
@@ -120,7 +123,7 @@ def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray |
     scorer = scorer_for(tower)
     splits, images = cedar["splits"], cedar["images"]
     features = {name: embed(tower, images[name]) for name in ("val", "test")}
-    tables = backgrounds_for(tower, cedar, shipped_background)
+    tables = backgrounds_for(cedar_background(tower, cedar), shipped_background)
     single = scoring.evaluate_embeddings(
         features["test"],
         splits["test"],
@@ -176,13 +179,14 @@ def main() -> None:
         model_path = resolve(model) if model else pretrained_path()
         beside = (model_path.parent / "background.npz").is_file()
         background = load_shipped_background(model_path.parent) if beside else None
+        aligned_background = load_shipped_background(model_path.parent, aligned=True) if beside else None
         line["model"] = str(model_path)
     else:
         from sigkit.train import train
 
         run_dir = project_root() / "reports" / "bench-transfer" / f"{arm}-w{train_writers}-s{seed}"
         result = train(config, cedar["splits"], cedar["images"], run_dir)
-        model_path, background = result.model_path, None
+        model_path, background, aligned_background = result.model_path, None, None
         line.update(
             epochs_run=int(len(result.history)),
             train_seconds=round(result.seconds, 1),
@@ -193,9 +197,7 @@ def main() -> None:
     line.update(figures(model_path, cedar, seed, background))
     if aligned:
         tower = find_tower(load_siamese(model_path))
-        line.update(
-            aligned_tables(tower, model_path, cedar, seed, backgrounds_for(tower, cedar, background), per_image)
-        )
+        line.update(aligned_tables(tower, model_path, cedar, seed, aligned_background, per_image))
         line["variants_per_image"] = per_image
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(to_json(line))

@@ -202,6 +202,7 @@ def evaluate_run(
         draws=draws,
         scorer=scorer_for(tower),
         background=background_beside(model_path),
+        aligned_background=background_beside(model_path, aligned=True),
     )
     evaluation.embeddings = emb
     return evaluation

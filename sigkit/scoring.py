@@ -277,10 +277,12 @@ def add_writer_dependent(
     seed: int,
     val_aligned=None,
     test_aligned=None,
+    aligned_background=None,
 ) -> dict:
     """Add `references_<k>_wd` (`sigkit.wd`, kind and C chosen on the validation writers) to the
     validation and test score dicts, and with aligned embeddings `references_<k>_wd_aligned`
-    (the classifiers' aligned form); returns protocol name -> the chosen settings."""
+    (the classifiers' aligned form, against `aligned_background` where given: the background with
+    its own turns and shifts); returns protocol name -> the chosen settings."""
     from sigkit.wd import choose_settings, wd_scores
 
     forms = {f"references_{k}_wd": (val_emb, test_emb, False)}
@@ -288,6 +290,7 @@ def add_writer_dependent(
         forms[f"references_{k}_wd_aligned"] = (val_aligned, test_aligned, True)
     chosen = {}
     for name, (val_features, test_features, aligned) in forms.items():
+        background = aligned_background if aligned and aligned_background is not None else background
         settings, _ = choose_settings(val_features, val_manifest, background, k, seed=seed, aligned=aligned)
         val[name] = wd_scores(val_features, val_manifest, background, k, settings, seed=seed, aligned=aligned)
         test[name] = wd_scores(test_features, test_manifest, background, k, settings, seed=seed, aligned=aligned)
@@ -373,7 +376,17 @@ def _test_and_val_scores(
 
 
 def _reference_eers_over_draws(
-    test: dict, test_emb, test_manifest, test_aligned, k: int, seed: int, draws: int, scorer, background, wd_settings
+    test: dict,
+    test_emb,
+    test_manifest,
+    test_aligned,
+    k: int,
+    seed: int,
+    draws: int,
+    scorer,
+    background,
+    wd_settings,
+    aligned_background=None,
 ) -> dict:
     """`summarise_draws` of each K-reference protocol in `test` over `draws` draws of the references
     (none when draws <= 1), each scored the way its protocol is (aligned, spread-corrected, writer-dependent)."""
@@ -385,8 +398,9 @@ def _reference_eers_over_draws(
 
                 aligned = name.endswith("_aligned")
                 features = test_aligned if aligned else test_emb
+                negatives = aligned_background if aligned and aligned_background is not None else background
                 scores = wd_scores(
-                    features, test_manifest, background, k, wd_settings[name], seed=seed, draws=draws, aligned=aligned
+                    features, test_manifest, negatives, k, wd_settings[name], seed=seed, draws=draws, aligned=aligned
                 )
                 over_draws[name] = summarise_draws(scores)
                 continue
@@ -418,6 +432,7 @@ def evaluate_embeddings(
     draws: int = 10,
     scorer=None,
     background: np.ndarray | None = None,
+    aligned_background: np.ndarray | None = None,
 ) -> Evaluation:
     """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
 
@@ -429,7 +444,8 @@ def evaluate_embeddings(
     With `background` (features of genuine signatures of writers outside both sets, e.g. the
     training writers) and validation writers, `references_<k>_wd` adds the writer-dependent
     classifiers of `sigkit.wd`, their kind and C chosen on the validation writers (and with aligned
-    embeddings `references_<k>_wd_aligned`, their aligned form).
+    embeddings `references_<k>_wd_aligned`, their aligned form, against `aligned_background` where
+    given: the background followed by its own turns and shifts, `sigkit.wd.background_with_variants`).
     """
     test, val = _test_and_val_scores(
         test_emb, test_manifest, val_emb, val_manifest, k, seed, test_aligned, val_aligned, scorer
@@ -437,7 +453,18 @@ def evaluate_embeddings(
     wd_settings = {}
     if background is not None and val:
         wd_settings = add_writer_dependent(
-            val, test, val_emb, val_manifest, test_emb, test_manifest, background, k, seed, val_aligned, test_aligned
+            val,
+            test,
+            val_emb,
+            val_manifest,
+            test_emb,
+            test_manifest,
+            background,
+            k,
+            seed,
+            val_aligned,
+            test_aligned,
+            aligned_background,
         )
     metrics = {
         name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
@@ -448,7 +475,7 @@ def evaluate_embeddings(
         ignore_index=True,
     )
     over_draws = _reference_eers_over_draws(
-        test, test_emb, test_manifest, test_aligned, k, seed, draws, scorer, background, wd_settings
+        test, test_emb, test_manifest, test_aligned, k, seed, draws, scorer, background, wd_settings, aligned_background
     )
     return Evaluation(
         metrics=metrics,

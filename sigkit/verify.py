@@ -60,11 +60,12 @@ METHODS = ("distance", "wd", "wd-aligned")
 CARD_ENTRY = {"wd": "writer_dependent", "wd-aligned": "writer_dependent_aligned"}
 
 
-def background_for(model_path: Path) -> np.ndarray:
-    """The background signatures a writer-dependent classifier needs: `background.npz` beside the model."""
+def background_for(model_path: Path, aligned: bool = False) -> np.ndarray:
+    """The background signatures a writer-dependent classifier needs: `background.npz` beside the
+    model (`aligned`: with the turns and shifts stored there, `sigkit.wd.background_beside`)."""
     from sigkit.wd import background_beside
 
-    background = background_beside(model_path)
+    background = background_beside(model_path, aligned=aligned)
     if background is None:
         raise ValueError(
             f"{Path(model_path).parent / 'background.npz'}: no background beside the model, which "
@@ -88,9 +89,11 @@ def wd_decision(
             f"{model_path}: its model card has no {CARD_ENTRY[method]} settings and threshold; "
             "use --method distance, or the shipped tower"
         )
-    variants = by_variant(features, aligned=method == "wd-aligned")
+    aligned = method == "wd-aligned"
+    variants = by_variant(features, aligned=aligned)
     settings = WDSettings(stored["kind"], float(stored["C"]))
-    model = writer_classifier(variants[:, :-1].reshape(-1, variants.shape[-1]), background_for(model_path), settings)
+    background = background_for(model_path, aligned=aligned)
+    model = writer_classifier(variants[:, :-1].reshape(-1, variants.shape[-1]), background, settings)
     score = -float(max(model.decision_function(variant[-1:])[0] for variant in variants))
     return score, float(stored["threshold"] if threshold is None else threshold)
 

@@ -95,17 +95,10 @@ def by_variant(features: np.ndarray, aligned: bool = False) -> np.ndarray:
     return np.stack([flat(variant) for variant in features])
 
 
-def background_with_variants(variants: np.ndarray, per_image: int | None = None, seed: int = 0) -> np.ndarray:
-    """(N x (1 + m), F) negatives for the aligned classifiers: every background image as it is,
-    then m of its own turns and shifts (all V - 1 when `per_image` is None; a seeded draw without
-    replacement otherwise). `variants` are (V, N, ...) from `sigkit.align.embed_variants`, [0] as
-    they are.
-
-    Why: an aligned classifier accepts a questioned signature on its best-matching variant, so
-    it must also have learnt that a turned or shifted stranger is still a stranger. On CEDAR's
-    validation writers (random forgeries, K = 5, zero-shot) this cut the EER by about 0.1 point and
-    on the test writers by 0.1-0.2 (docs/experiments.md); the plain classifier keeps the plain
-    background."""
+def draw_variants(variants: np.ndarray, per_image: int | None = None, seed: int = 0) -> np.ndarray:
+    """(m, N, F) turns and shifts of each of N images, m of its own V - 1 (all when `per_image`
+    is None; a seeded draw without replacement otherwise), never the image as it is. `variants`
+    are (V, N, ...) from `sigkit.align.embed_variants`, [0] as they are."""
     features = by_variant(variants, aligned=True)
     count, images = len(features) - 1, features.shape[1]
     per_image = count if per_image is None else int(per_image)
@@ -113,8 +106,20 @@ def background_with_variants(variants: np.ndarray, per_image: int | None = None,
         raise ValueError(f"per_image must be between 0 and the {count} variants beside each image, not {per_image}")
     rng = np.random.default_rng(seed)
     chosen = 1 + np.argsort(rng.random((images, count)), axis=1)[:, :per_image]  # (N, m) variant of each image
-    extra = features[chosen.T, np.arange(images)]  # (m, N, F)
-    return np.concatenate([features[0], extra.reshape(-1, features.shape[-1])])
+    return features[chosen.T, np.arange(images)]
+
+
+def background_with_variants(variants: np.ndarray, per_image: int | None = None, seed: int = 0) -> np.ndarray:
+    """(N x (1 + m), F) negatives for the aligned classifiers: every background image as it is,
+    then m of its own turns and shifts (`draw_variants`).
+
+    Why: an aligned classifier accepts a questioned signature on its best-matching variant, so
+    it must also have learnt that a turned or shifted stranger is still a stranger. On CEDAR's
+    validation writers (random forgeries, K = 5, zero-shot) this cut the EER by about 0.1 point and
+    on the test writers by 0.1-0.2 (docs/experiments.md); the plain classifier keeps the plain
+    background."""
+    extra = draw_variants(variants, per_image, seed)
+    return np.concatenate([by_variant(variants, aligned=True)[0], extra.reshape(-1, extra.shape[-1])])
 
 
 def writer_classifier(references: np.ndarray, background: np.ndarray, settings: WDSettings = WDSettings()):
@@ -191,20 +196,34 @@ def choose_settings(
     return WDSettings(best["kind"], float(best["C"])), table
 
 
-def save_background(features: np.ndarray, writers, path) -> None:
+def save_background(features: np.ndarray, writers, path, variants: np.ndarray | None = None) -> None:
     """Write background features (float16) and their writers to `path` (`background.npz` beside a
-    model is what `sigkit verify --method wd` reads)."""
-    np.savez_compressed(
-        path, embeddings=np.asarray(features).astype(np.float16), writers=np.asarray(writers).astype(str)
-    )
+    model is what `sigkit verify --method wd` reads); `variants`, (m, N, D) turns and shifts of the
+    same images (`draw_variants`), are the aligned classifiers' extra negatives."""
+    arrays = {"embeddings": np.asarray(features).astype(np.float16), "writers": np.asarray(writers).astype(str)}
+    if variants is not None:
+        variants = np.asarray(variants)
+        if variants.ndim != 3 or variants.shape[1:] != arrays["embeddings"].shape:
+            raise ValueError(
+                f"background variants must be (m, {len(features)} images, dim) like the background, "
+                f"not shape {variants.shape}"
+            )
+        arrays["variants"] = variants.astype(np.float16)
+    np.savez_compressed(path, **arrays)
 
 
-def background_beside(model_path) -> np.ndarray | None:
-    """The background features saved beside a model (`background.npz`), or None."""
+def background_beside(model_path, aligned: bool = False) -> np.ndarray | None:
+    """The background features saved beside a model (`background.npz`), or None; `aligned`: with
+    the turns and shifts stored beside them as extra negatives (`background_with_variants`), where
+    the file has them."""
     from pathlib import Path
 
     path = Path(model_path).parent / "background.npz"
     if not path.is_file():
         return None
     with np.load(path) as stored:
-        return stored["embeddings"].astype(np.float32)
+        background = stored["embeddings"].astype(np.float32)
+        if aligned and "variants" in stored.files:
+            variants = stored["variants"].astype(np.float32)
+            background = np.concatenate([background, variants.reshape(-1, variants.shape[-1])])
+    return background

@@ -30,6 +30,12 @@ def test_the_model_card_matches_the_file(loaded):
     assert stated == card.extra["preprocessing"]
     background = shipped.background()
     assert background.shape == (card.extra["background"]["images"], tower.output_shape[-1])
+    # the aligned classifiers' negatives: the same background, then its stored turns and shifts
+    aligned = shipped.background(aligned=True)
+    per_image = card.extra["background"]["variants_per_image"]
+    assert aligned.shape == ((1 + per_image) * len(background), background.shape[1])
+    np.testing.assert_array_equal(aligned[: len(background)], background)
+    assert not np.allclose(aligned[len(background) : 2 * len(background)], background, atol=1e-3)
     corpora = card.extra["corpora"]
     assert sum(c["writers"] for c in corpora.values()) == card.data["writers"]["train"] + card.data["writers"]["val"]
     assert sorted(corpora) == card.data["corpora"]
@@ -67,7 +73,22 @@ def test_verify_needs_no_model(scans, capsys, method):
     assert ("writer-dependent score" in out) == (method != "distance")
 
 
-def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one(loaded):
+@pytest.fixture
+def without_variants(tmp_path):
+    """A copy of the shipped files whose background has no turns and shifts stored."""
+    import shutil
+
+    from sigkit.wd import save_background
+
+    path = shipped.pretrained_path()
+    for name in (shipped.TOWER_FILE, shipped.CARD_FILE):
+        shutil.copyfile(path.parent / name, tmp_path / name)
+    with np.load(path.parent / shipped.BACKGROUND_FILE) as stored:
+        save_background(stored["embeddings"], stored["writers"], tmp_path / shipped.BACKGROUND_FILE)
+    return tmp_path / shipped.TOWER_FILE
+
+
+def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one(loaded, without_variants):
     from sigkit.card import ModelCard
     from sigkit.verify import wd_decision
 
@@ -81,14 +102,30 @@ def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one
             "writer_dependent_aligned": card.extra["writer_dependent"],
         },
     )
-    plain, _ = wd_decision(same, path, features, None, "wd")
-    aligned, _ = wd_decision(same, path, features[None], None, "wd-aligned")
+    # with one variant and the same negatives (no stored turns and shifts), the forms agree
+    plain, _ = wd_decision(same, without_variants, features, None, "wd")
+    aligned, _ = wd_decision(same, without_variants, features[None], None, "wd-aligned")
     assert aligned == pytest.approx(plain, abs=1e-6)
     _, threshold = wd_decision(card, path, features[None], None, "wd-aligned")
     assert threshold == card.extra["writer_dependent_aligned"]["threshold"]
     bare = ModelCard(threshold=0.5, extra={})
     with pytest.raises(ValueError, match="writer_dependent_aligned"):
         wd_decision(bare, path, features[None], None, "wd-aligned")
+
+
+def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(loaded, without_variants):
+    """The same questioned signature scores otherwise once the background's variants are gone:
+    `wd-aligned` reads them from background.npz, the plain `wd` never does."""
+    from sigkit.verify import wd_decision
+
+    _, card = loaded
+    path = shipped.pretrained_path()
+    features = shipped.background()[:6] + 0.01
+    with_variants, _ = wd_decision(card, path, features[None], None, "wd-aligned")
+    without, _ = wd_decision(card, without_variants, features[None], None, "wd-aligned")
+    assert with_variants != pytest.approx(without, abs=1e-4)
+    plain = [wd_decision(card, p, features, None, "wd")[0] for p in (path, without_variants)]
+    assert plain[0] == pytest.approx(plain[1], abs=1e-6)
 
 
 def test_fine_tuning_can_start_from_the_shipped_tower(loaded):

@@ -183,6 +183,24 @@ def test_background_variants_are_each_image_as_it_is_then_its_own_turns_and_shif
         background_with_variants(variants[0])
 
 
+def test_a_saved_background_keeps_its_variants_for_the_aligned_form_only(tmp_path):
+    from sigkit.wd import background_beside, draw_variants, save_background
+
+    rng = np.random.default_rng(17)
+    variants = rng.normal(0, 1, (5, 7, 4)).astype(np.float32)
+    drawn = draw_variants(variants, per_image=2, seed=1)
+    save_background(variants[0], [f"w{i}" for i in range(7)], tmp_path / "background.npz", variants=drawn)
+    model = tmp_path / "model.keras"  # background_beside reads the file beside the model
+    np.testing.assert_allclose(background_beside(model), variants[0], atol=1e-2)
+    expected = background_with_variants(variants, per_image=2, seed=1)
+    np.testing.assert_allclose(background_beside(model, aligned=True), expected, atol=1e-2)
+    save_background(variants[0], [f"w{i}" for i in range(7)], tmp_path / "background.npz")
+    assert background_beside(model, aligned=True).shape == (7, 4)  # no variants stored: the plain one
+    with pytest.raises(ValueError, match="like the background"):
+        save_background(variants[0], list("abcdefg"), tmp_path / "background.npz", variants=drawn[:, :3])
+    assert background_beside(tmp_path / "elsewhere" / "model.keras") is None
+
+
 def test_a_turned_stranger_learnt_as_a_stranger_is_no_longer_accepted():
     """The aligned classifier accepts a questioned signature on its best variant: a stranger whose
     shifted variant lands near the writer is accepted, unless the background taught the classifier
@@ -248,6 +266,18 @@ def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background()
     assert "references_5_wd" in evaluation.metrics and "references_5_wd" in evaluation.over_draws
     plain = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0, draws=1)
     assert "references_5_wd" not in plain.metrics
+    # the aligned form against its own negatives; the plain form keeps the plain background
+    val_variants = np.stack([val_features, val_features + 0.05])
+    test_variants = np.stack([test_features, test_features + 0.05])
+    common = dict(k=5, n_boot=0, draws=2, test_aligned=test_variants, val_aligned=val_variants, background=background)
+    alone = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, **common)
+    extra = background + np.random.default_rng(18).normal(0, 0.5, background.shape).astype(np.float32)
+    both = evaluate_embeddings(
+        test_features, test_manifest, val_features, val_manifest, aligned_background=extra, **common
+    )
+    pd.testing.assert_frame_equal(alone.scores["references_5_wd"], both.scores["references_5_wd"])
+    name = "references_5_wd_aligned"
+    assert not np.allclose(alone.scores[name]["distance"], both.scores[name]["distance"])
 
     table = reference_table(
         val_features, val_manifest, test_features, test_manifest, background=background, ks=(3, 12), draws=2

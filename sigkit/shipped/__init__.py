@@ -52,8 +52,10 @@ def load(folder: str | Path | None = None):
     return load_siamese(pretrained_path(folder)), card(folder)
 
 
-def background(folder: str | Path | None = None) -> np.ndarray:
-    """(N, D) float32 embeddings of genuine signatures of the training writers (4 per writer)."""
+def background(folder: str | Path | None = None, aligned: bool = False) -> np.ndarray:
+    """(N, D) float32 embeddings of genuine signatures of the training writers (4 per writer);
+    `aligned`: followed by the turns and shifts stored for them, the negatives of the aligned
+    writer-dependent classifiers (`sigkit.wd.background_with_variants`)."""
     from sigkit.wd import background_beside
 
-    return background_beside(pretrained_path(folder))
+    return background_beside(pretrained_path(folder), aligned=aligned)

@@ -5,9 +5,9 @@
 
 Trains in `--run` (default reports/pretrain-<seed>; an interrupted run resumes there) and then
 writes into `--out` the three files `sigkit.pretrained()` reads: `tower.keras`, `tower.json` (the
-model card) and `background.npz` (genuine signatures of the training writers, embedded: the
-negatives of the writer-dependent classifiers, `sigkit.wd`). Never give it the corpus you will
-test transfer on (CEDAR stays untouched by the shipped tower).
+model card) and `background.npz` (genuine signatures of the training writers, embedded, and a
+few turns and shifts of each: the negatives of the writer-dependent classifiers, `sigkit.wd`).
+Never give it the corpus you will test transfer on (CEDAR stays untouched by the shipped tower).
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ import json
 import shutil
 import sys
 from pathlib import Path
+
+import numpy as np
 
 from sigkit.align import embed_variants
 from sigkit.callbacks import validation_eers
@@ -31,7 +33,7 @@ from sigkit.pairs import validation_pairs
 from sigkit.paths import corpora_folder, resolve
 from sigkit.preprocess import preprocess_options
 from sigkit.shipped import BACKGROUND_FILE, CARD_FILE, TOWER_FILE
-from sigkit.wd import background_rows, choose_settings, save_background, wd_scores
+from sigkit.wd import background_rows, choose_settings, draw_variants, save_background, wd_scores
 
 LICENCE = (
     "Trained on public signature corpora licensed for non-commercial academic research only; "
@@ -39,6 +41,21 @@ LICENCE = (
 )
 BACKGROUND_PER_WRITER = 4
 WD_K = 5  # references per writer when the card's writer-dependent settings and threshold are chosen
+# turns and shifts stored per background image for the aligned classifiers (`sigkit.wd.draw_variants`):
+# on CEDAR's validation writers 4 gave most of what all 34 gave (docs/experiments.md), at about 1 MB
+BACKGROUND_VARIANTS_PER_IMAGE = 4
+
+
+def background_variants(tower, split, images, rows, options: dict, cache_dir, seed: int) -> np.ndarray:
+    """(m, N, D) turns and shifts of the background images `rows` of `split` (`sigkit.align`),
+    BACKGROUND_VARIANTS_PER_IMAGE of each, a seeded draw."""
+    variants = embed_variants(tower, split["decode_path"].iloc[rows], options, images=images[rows], cache_dir=cache_dir)
+    return draw_variants(variants, BACKGROUND_VARIANTS_PER_IMAGE, seed=seed)
+
+
+def with_variants(background: np.ndarray, variants: np.ndarray) -> np.ndarray:
+    """The aligned classifiers' negatives: the background, then its turns and shifts."""
+    return np.concatenate([background, variants.reshape(-1, variants.shape[-1])])
 
 
 def writer_dependent_entry(val_features, val_manifest, background, seed: int, aligned: bool = False) -> dict:
@@ -78,13 +95,16 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
         images=prepared.images["val"],
         cache_dir=run_dir.parent / "cache",
     )
+    turned = background_variants(
+        tower, train_split, prepared.images["train"], rows, preprocess_options(config), run_dir.parent / "cache", seed
+    )
     writer_dependent_aligned = writer_dependent_entry(
-        val_variants, prepared.splits["val"], background, seed, aligned=True
+        val_variants, prepared.splits["val"], with_variants(background, turned), seed, aligned=True
     )
 
     out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(result.model_path, out / TOWER_FILE)
-    save_background(background, train_split["writer"].to_numpy()[rows], out / BACKGROUND_FILE)
+    save_background(background, train_split["writer"].to_numpy()[rows], out / BACKGROUND_FILE, variants=turned)
     counts = corpus_counts(prepared.manifest)
     source = ModelCard.for_model(result.model_path)  # what training wrote
     card = ModelCard(
@@ -108,7 +128,12 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
             "epochs_run": int(len(result.history)),
             "stopped": result.stopped,
             "train_seconds": round(result.seconds, 1),
-            "background": {"file": BACKGROUND_FILE, "images": int(len(rows)), "per_writer": BACKGROUND_PER_WRITER},
+            "background": {
+                "file": BACKGROUND_FILE,
+                "images": int(len(rows)),
+                "per_writer": BACKGROUND_PER_WRITER,
+                "variants_per_image": BACKGROUND_VARIANTS_PER_IMAGE,
+            },
             "writer_dependent": writer_dependent,
             "writer_dependent_aligned": writer_dependent_aligned,
         },
@@ -119,7 +144,9 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
 
 def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
     """Recompute the writer-dependent entries of the card in `out` for the tower and background
-    already there (no training): the validation writers of `data` split as the build split them."""
+    already there (no training): the validation writers of `data` split as the build split them.
+    The background's turns and shifts are embedded again from the same images (drawn as the build
+    drew them) and stored beside it."""
     from sigkit.shipped import background as shipped_background
 
     card = ModelCard.load(out / CARD_FILE)
@@ -132,16 +159,25 @@ def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
         )
     tower = find_tower(load_siamese(out / TOWER_FILE))
     background = shipped_background(out)
+    train_split = prepared.splits["train"].reset_index(drop=True)
+    rows = background_rows(train_split, BACKGROUND_PER_WRITER, seed=seed)
+    with np.load(out / BACKGROUND_FILE) as stored:
+        writers = stored["writers"]
+    if list(writers) != list(train_split["writer"].to_numpy()[rows]):
+        raise ValueError(
+            f"{out / BACKGROUND_FILE}: its writers are not the ones {data} draws with seed {seed}: "
+            f"give the corpora and seed of its command ({card.extra.get('command')})"
+        )
+    options, cache = preprocess_options(config), resolve("reports/cache")
+    turned = background_variants(tower, train_split, prepared.images["train"], rows, options, cache, seed)
     val = prepared.splits["val"]
-    variants = embed_variants(
-        tower,
-        val["decode_path"],
-        preprocess_options(config),
-        images=prepared.images["val"],
-        cache_dir=resolve("reports/cache"),
-    )
+    variants = embed_variants(tower, val["decode_path"], options, images=prepared.images["val"], cache_dir=cache)
     card.extra["writer_dependent"] = writer_dependent_entry(variants[0], val, background, seed)
-    card.extra["writer_dependent_aligned"] = writer_dependent_entry(variants, val, background, seed, aligned=True)
+    card.extra["writer_dependent_aligned"] = writer_dependent_entry(
+        variants, val, with_variants(background, turned), seed, aligned=True
+    )
+    card.extra["background"]["variants_per_image"] = BACKGROUND_VARIANTS_PER_IMAGE
+    save_background(background, writers, out / BACKGROUND_FILE, variants=turned)
     card.save(out / CARD_FILE)
     return card
 
