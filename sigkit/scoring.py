@@ -290,10 +290,10 @@ def add_writer_dependent(
         forms[f"references_{k}_wd_aligned"] = (val_aligned, test_aligned, True)
     chosen = {}
     for name, (val_features, test_features, aligned) in forms.items():
-        background = aligned_background if aligned and aligned_background is not None else background
-        settings, _ = choose_settings(val_features, val_manifest, background, k, seed=seed, aligned=aligned)
-        val[name] = wd_scores(val_features, val_manifest, background, k, settings, seed=seed, aligned=aligned)
-        test[name] = wd_scores(test_features, test_manifest, background, k, settings, seed=seed, aligned=aligned)
+        negatives = aligned_background if aligned and aligned_background is not None else background
+        settings, _ = choose_settings(val_features, val_manifest, negatives, k, seed=seed, aligned=aligned)
+        val[name] = wd_scores(val_features, val_manifest, negatives, k, settings, seed=seed, aligned=aligned)
+        test[name] = wd_scores(test_features, test_manifest, negatives, k, settings, seed=seed, aligned=aligned)
         chosen[name] = settings
     return chosen
 
