@@ -1,7 +1,7 @@
 """Transfer to CEDAR: the shipped tower zero-shot, fine-tuned, and training from scratch; one JSON line.
 
     python bench/transfer.py arm=zero-shot [seed=0]                    # the shipped tower as it is
-    python bench/transfer.py arm=scratch [seed=0] [train_writers=35] [key=value ...]   # cedar-cpu profile
+    python bench/transfer.py arm=scratch [seed=0] [train_writers=35] [key=value ...]   # cedar-cpu, one tower
     python bench/transfer.py arm=finetune [seed=0] [train_writers=35] [key=value ...]  # from the shipped tower
     python bench/transfer.py arm=zero-shot model=path/to/model.keras  # another pre-trained tower
     python bench/transfer.py arm=zero-shot aligned=1 [seed=0] [variants_per_image=12|all]  # also the aligned scores
@@ -48,6 +48,8 @@ from sigkit.shipped import pretrained_path
 ARMS = ("zero-shot", "scratch", "finetune")
 # fine-tuning: a tenth of the from-scratch learning rate, so the pre-trained features are adapted, not replaced
 FINETUNE = dict(init="pretrained", learning_rate=1e-4, ensemble=1, patience=15)
+# from scratch: one tower too (the profile's default is a five-tower ensemble), so the arms compare tower for tower
+SCRATCH = dict(ensemble=1)
 
 
 def cedar_background(tower, cedar: dict) -> np.ndarray:
@@ -171,7 +173,7 @@ def main() -> None:
     per_image = None if per_image in (None, "all") else int(per_image)
     train_writers = int(overrides.pop("train_writers", 35))
     seed = int(overrides.pop("seed", 0))
-    base = dict(FINETUNE) if arm == "finetune" else {}
+    base = {"finetune": FINETUNE, "scratch": SCRATCH}.get(arm, {})
     config = sigkit.profile("cedar-cpu", seed=seed, **{**base, **overrides})
     cedar = load_cedar(folder, config, train_writers=train_writers)
     line = {"arm": arm, "seed": seed, "train_writers": train_writers if arm != "zero-shot" else 0}
