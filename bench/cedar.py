@@ -106,6 +106,22 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
     return dict(splits=splits, images=images, all_train=all_train, all_train_images=all_train_images)
 
 
+def embed_variants_of(tower, model_path, cedar: dict) -> dict:
+    """Every turn and shift (`sigkit.align`) of CEDAR's validation and test images and of the
+    training writers' genuine signatures (`train_genuine`), embedded by `tower` with the
+    preprocessing on `model_path`'s card: (variants, images, dim) each, cached in reports/cache."""
+    from sigkit.align import embed_variants
+
+    options, cache = ModelCard.for_model(model_path).preprocessing(tower), project_root() / "reports" / "cache"
+    splits, images, genuine = cedar["splits"], cedar["images"], cedar["all_train"]["genuine"].to_numpy()
+    named = {name: (splits[name]["decode_path"], images[name]) for name in ("val", "test")}
+    named["train_genuine"] = (cedar["all_train"]["decode_path"][genuine], cedar["all_train_images"][genuine])
+    return {
+        name: embed_variants(tower, paths, options, images=pixels, cache_dir=cache)
+        for name, (paths, pixels) in named.items()
+    }
+
+
 def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
     """The protocol's figures for a trained model: test EERs, metrics at validation thresholds.
 

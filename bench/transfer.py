@@ -5,6 +5,7 @@
     python bench/transfer.py arm=finetune [seed=0] [train_writers=35] [key=value ...]  # from the shipped tower
     python bench/transfer.py arm=zero-shot model=path/to/model.keras  # another pre-trained tower
     python bench/transfer.py arm=zero-shot aligned=1 [seed=0] [variants_per_image=12|all]  # also the aligned scores
+    python bench/transfer.py ... choice_draws=10   # the classifiers' kind and C chosen on 10 draws, not 1
 
 CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine references each,
 36-45 validation (thresholds, the writer-dependent classifier's kind and C), 46-55 test. CEDAR
@@ -33,7 +34,7 @@ import sys
 import time
 
 import numpy as np
-from cedar import load_cedar, to_json
+from cedar import embed_variants_of, load_cedar, to_json
 from common import parse_overrides
 
 import sigkit
@@ -61,7 +62,13 @@ def cedar_background(tower, cedar: dict) -> np.ndarray:
 
 
 def aligned_tables(
-    tower, model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None, per_image: int | None = 12
+    tower,
+    model_path,
+    cedar: dict,
+    seed: int,
+    shipped_background: np.ndarray | None,
+    per_image: int | None = 12,
+    choice_draws: int = 1,
 ) -> dict:
     """K references scored in register under the turns and shifts of `sigkit.align`: the smallest
     distance (mean and spread-corrected) and the writer-dependent classifiers' aligned form
@@ -70,24 +77,11 @@ def aligned_tables(
     where it has them). CEDAR's training writers serve as they are, and with `per_image` of their
     own turns and shifts as extra negatives (`sigkit.wd.background_with_variants`), alone
     (`_variants`) and with the shipped background (`_both_backgrounds_variants`)."""
-    from sigkit.align import embed_variants
-    from sigkit.card import ModelCard
     from sigkit.wd import background_with_variants
 
-    options, cache = ModelCard.for_model(model_path).preprocessing(tower), project_root() / "reports" / "cache"
-    splits, images = cedar["splits"], cedar["images"]
-    variants = {
-        name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], cache_dir=cache)
-        for name in ("val", "test")
-    }
-    genuine = cedar["all_train"]["genuine"].to_numpy()
-    train_variants = embed_variants(
-        tower,
-        cedar["all_train"]["decode_path"][genuine],
-        options,
-        images=cedar["all_train_images"][genuine],
-        cache_dir=cache,
-    )
+    splits = cedar["splits"]
+    variants = embed_variants_of(tower, model_path, cedar)
+    train_variants = variants["train_genuine"]
     with_variants = background_with_variants(train_variants, per_image, seed=seed)
     backgrounds = backgrounds_for(train_variants[0], shipped_background)
     backgrounds["references_variants"] = with_variants
@@ -105,6 +99,7 @@ def aligned_tables(
             methods=methods,
             seed=seed,
             aligned=True,
+            choice_draws=choice_draws,
         )
         tables[name.replace("references", "references_aligned", 1)] = table.to_dict("records")
     return tables
@@ -120,7 +115,9 @@ def backgrounds_for(cedar_background: np.ndarray, shipped_background: np.ndarray
     return tables
 
 
-def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None = None) -> dict:
+def figures(
+    model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None = None, choice_draws: int = 1
+) -> dict:
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
     splits, images = cedar["splits"], cedar["images"]
@@ -151,6 +148,7 @@ def figures(model_path, cedar: dict, seed: int, shipped_background: np.ndarray |
             background=background,
             seed=seed,
             scorer=scorer,
+            choice_draws=choice_draws,
         )
         out[name] = table.to_dict("records")
     return out
@@ -171,6 +169,7 @@ def main() -> None:
     aligned = bool(overrides.pop("aligned", 0))
     per_image = overrides.pop("variants_per_image", 12)
     per_image = None if per_image in (None, "all") else int(per_image)
+    choice_draws = int(overrides.pop("choice_draws", 1))
     train_writers = int(overrides.pop("train_writers", 35))
     seed = int(overrides.pop("seed", 0))
     base = {"finetune": FINETUNE, "scratch": SCRATCH}.get(arm, {})
@@ -196,10 +195,11 @@ def main() -> None:
             run_dir=str(run_dir),
             config=config.to_dict(),
         )
-    line.update(figures(model_path, cedar, seed, background))
+    line["choice_draws"] = choice_draws
+    line.update(figures(model_path, cedar, seed, background, choice_draws))
     if aligned:
         tower = find_tower(load_siamese(model_path))
-        line.update(aligned_tables(tower, model_path, cedar, seed, aligned_background, per_image))
+        line.update(aligned_tables(tower, model_path, cedar, seed, aligned_background, per_image, choice_draws))
         line["variants_per_image"] = per_image
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     print(to_json(line))

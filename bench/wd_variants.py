@@ -18,15 +18,13 @@ import sys
 import time
 
 import numpy as np
-from cedar import load_cedar
+from cedar import embed_variants_of, load_cedar
 from common import parse_overrides
 
 import sigkit
-from sigkit.align import embed_variants
-from sigkit.card import ModelCard
 from sigkit.metrics import eer
 from sigkit.model import find_tower, load_siamese
-from sigkit.paths import cedar_path, project_root
+from sigkit.paths import cedar_path
 from sigkit.scoring import genuine_of, reference_draws
 from sigkit.shipped import background as shipped_background
 from sigkit.shipped import pretrained_path
@@ -56,16 +54,8 @@ def main() -> None:
     cedar = load_cedar(folder, sigkit.profile("cedar-cpu", seed=0))
     model_path = pretrained_path()
     tower = find_tower(load_siamese(model_path))
-    options, cache = ModelCard.for_model(model_path).preprocessing(tower), project_root() / "reports" / "cache"
-    splits, images = cedar["splits"], cedar["images"]
-    variants = {
-        name: embed_variants(tower, splits[name]["decode_path"], options, images=images[name], cache_dir=cache)
-        for name in ("val", "test")
-    }
-    genuine = cedar["all_train"]["genuine"].to_numpy()
-    train = embed_variants(
-        tower, cedar["all_train"]["decode_path"][genuine], options, images=cedar["all_train_images"][genuine]
-    )
+    variants = embed_variants_of(tower, model_path, cedar)
+    splits, train = cedar["splits"], variants["train_genuine"]
     both = np.concatenate([train[0], shipped_background(model_path.parent)])
     extra = train[1:]
     if per_image:

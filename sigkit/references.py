@@ -69,8 +69,10 @@ def reference_table(
     seed: int = 0,
     scorer=None,
     aligned: bool = False,
+    choice_draws: int = 1,
 ) -> pd.DataFrame:
-    """The table of the module docstring; `wd` needs `background` (features of other writers).
+    """The table of the module docstring; `wd` needs `background` (features of other writers),
+    its kind and C chosen on `choice_draws` draws of the validation writers' references.
     With `aligned`, the features are (variants, images, dim) and every method scores in register:
     the smallest distance over turns and shifts, and the writer-dependent classifiers' aligned
     form (`sigkit.wd`); the background stays one embedding per image."""
@@ -81,7 +83,14 @@ def reference_table(
         # the classifier's kind and C are chosen for each question (skilled or random forgeries)
         chosen = {
             forgeries: choose_settings(
-                val_features, val_manifest, background, k, seed=seed, forgeries=forgeries, aligned=aligned
+                val_features,
+                val_manifest,
+                background,
+                k,
+                seed=seed,
+                forgeries=forgeries,
+                aligned=aligned,
+                draws=choice_draws,
             )[0]
             for forgeries in ("skilled", "random")
             if "wd" in methods

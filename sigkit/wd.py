@@ -183,12 +183,26 @@ def choose_settings(
     seed: int = 0,
     forgeries: str = "skilled",
     aligned: bool = False,
+    draws: int = 1,
 ) -> tuple[WDSettings, pd.DataFrame]:
-    """The settings of `grid` with the lowest EER on the validation writers, and every one's EER."""
+    """The settings of `grid` with the lowest EER on the validation writers, and every one's EER.
+
+    `draws`: the EER pools that many draws of references (`reference_draws`, the first of them
+    the one draw of the default). One draw of ten writers is noisy: on CEDAR it picked a kind
+    that fell 2-5 points behind RBF on test, where ten draws picked RBF (docs/experiments.md,
+    2026-12-02); each draw costs one more fit per writer and setting."""
     table = []
     for settings in grid:
         scores = wd_scores(
-            val_features, val_manifest, background, k, settings, seed=seed, forgeries=forgeries, aligned=aligned
+            val_features,
+            val_manifest,
+            background,
+            k,
+            settings,
+            seed=seed,
+            draws=draws,
+            forgeries=forgeries,
+            aligned=aligned,
         )
         table.append({**settings.to_dict(), "val_eer": eer(scores["distance"], scores["label"])[0]})
     table = pd.DataFrame(table)

@@ -253,6 +253,20 @@ def test_settings_are_chosen_on_validation_writers():
     assert len(rows) == 30 and manifest.iloc[rows]["genuine"].all()
 
 
+def test_settings_can_be_chosen_on_several_draws_of_references():
+    features, manifest = stand_in(n_writers=6, genuine=10, seed=9)
+    background, _ = stand_in(n_writers=12, seed=10)
+    grid = (WDSettings("linear", 1.0), WDSettings("rbf", 1.0))
+    _, one = choose_settings(features, manifest, background, k=3, grid=grid, seed=2)
+    _, three = choose_settings(features, manifest, background, k=3, grid=grid, seed=2, draws=3)
+    for i, settings in enumerate(grid):
+        pooled = wd_scores(features, manifest, background, 3, settings, seed=2, draws=3)
+        first = pooled[pooled["draw"] == 0]
+        assert three["val_eer"][i] == pytest.approx(eer(pooled["distance"], pooled["label"])[0])
+        assert one["val_eer"][i] == pytest.approx(eer(first["distance"], first["label"])[0])
+    assert pooled["draw"].nunique() == 3
+
+
 def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background():
     from sigkit.references import as_percent, curve_by_k, reference_table
     from sigkit.scoring import evaluate_embeddings
