@@ -79,7 +79,7 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
             "seeds": len(by_seed),
             "val EER (selection)": 100 * np.mean([line["val_eer_best"] for line in by_seed.values()]),
             "val single skilled": 100
-            * np.mean([line["val_eer_by_protocol"]["single_skilled"] for line in by_seed.values()]),
+            * np.mean([line["val_eer_by_protocol"]["single pairs (skilled)"] for line in by_seed.values()]),
             "val 5 refs over 10 draws": 100
             * np.mean([line["5ref_over_10_draws"]["val_5ref_spread"]["mean"] for line in by_seed.values()]),
         }

@@ -16,8 +16,8 @@ threshold come from the validation writers. Reported:
   (`sigkit.align`: the smallest distance over a few turns and whole-pixel shifts of either
   signature);
 - the same protocols' EERs on the validation writers (what settings may be chosen by);
-- the 5-reference EERs over 10 draws of each writer's references (mean, standard deviation and
-  all draws pooled), test and validation: with 10 writers one draw moves the EER by points;
+- every K-reference EER over 10 draws of each writer's references (mean, standard deviation and
+  all draws pooled): with 10 writers one draw moves the EER by points;
 - EER on the training writers' pairs, with and without a signature training never saw (a
   memorisation check, and a check that inference mode matches training mode);
 - the config and wall time.
@@ -47,6 +47,7 @@ from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
+from sigkit.scoring import Protocol
 from sigkit.train import train
 
 
@@ -127,51 +128,64 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
 
     `scores_csv`: also write the test scores of the single-pair and 5-reference protocols there
     (protocol, writer, label, distance), for comparisons over seeds (bench/ablation.py)."""
-    splits, images = cedar["splits"], cedar["images"]
-    tower = find_tower(load_siamese(model_path))
-    scorer = scorer_for(tower)
     evaluation = evaluate_run(
         model_path,
-        splits,
-        images,
+        cedar["splits"],
+        cedar["images"],
         k=5,
         seed=seed,
         n_boot=1000,
         aligned=True,
+        curve_ks=(),
+        background=None,
         cache_dir=project_root() / "reports" / "cache",
     )
-    aligned = evaluation.embeddings
-    # where the aligned protocols do not apply (sigkit.align.scores_aligned), the aligned rows are the plain ones
-    metrics = {**{f"{name}_aligned": m for name, m in evaluation.metrics.items()}, **evaluation.metrics}
+    aligns = evaluation.table["aligned"].any()
+
+    def row(method="single", k=1, forgeries="skilled", aligned=False):
+        # where aligned scoring does not apply (sigkit.align.scores_aligned), the plain row stands in
+        return evaluation.row(method, k, forgeries, aligned and aligns)
+
     if scores_csv:
         write_test_scores(evaluation, scores_csv)
-    single, five, five_spread = metrics["single_skilled"], metrics["references_5"], metrics["references_5_spread"]
-    train_writer_eer, train_seen_eer = memorisation_eers(tower, cedar, seed, scorer)
-
+    single, five, five_spread = row(), row("mean", 5), row("spread", 5)
+    single_aligned, five_spread_aligned = row(aligned=True), row("spread", 5, aligned=True)
+    tower = find_tower(load_siamese(model_path))
+    train_writer_eer, train_seen_eer = memorisation_eers(tower, cedar, seed, scorer_for(tower))
     keys = ("threshold", "accuracy", "precision", "recall", "f1", "far", "frr")
     return {
         "data": "CEDAR writers 1-35 train (12 genuine refs each), 36-45 val, 46-55 test",
         "test_eer_single_skilled": single["eer"],
-        "test_eer_single_random": metrics["single_random"]["eer"],
+        "test_eer_single_random": row(forgeries="random")["eer"],
         # the same protocols scored aligned (sigkit.align: small turns and shifts)
-        "test_eer_single_skilled_aligned": metrics["single_skilled_aligned"]["eer"],
-        "test_eer_5ref_skilled_spread_aligned": metrics["references_5_spread_aligned"]["eer"],
+        "test_eer_single_skilled_aligned": single_aligned["eer"],
+        "test_eer_5ref_skilled_spread_aligned": five_spread_aligned["eer"],
+        # K references: the mean EER over 10 draws of each writer's references
         "test_eer_5ref_skilled": five["eer"],
         "test_eer_5ref_skilled_spread": five_spread["eer"],
         # 95 % intervals over resampled test writers (1000 draws)
         "test_eer_ci": {
-            name: metrics[name]["eer_ci"]
-            for name in ("single_skilled", "single_skilled_aligned", "references_5_spread", "single_random")
+            "single_skilled": single["eer_ci"],
+            "single_skilled_aligned": single_aligned["eer_ci"],
+            "references_5_spread": five_spread["eer_ci"],
+            "single_random": row(forgeries="random")["eer_ci"],
         },
         "single_at_val_threshold": {k: single[k] for k in keys},
-        "single_aligned_at_val_threshold": {k: metrics["single_skilled_aligned"][k] for k in keys},
-        "5ref_spread_aligned_at_val_threshold": {k: metrics["references_5_spread_aligned"][k] for k in keys},
+        "single_aligned_at_val_threshold": {k: single_aligned[k] for k in keys},
+        "5ref_spread_aligned_at_val_threshold": {k: five_spread_aligned[k] for k in keys},
         "5ref_at_val_threshold": {k: five[k] for k in keys},
         "5ref_spread_at_val_threshold": {k: five_spread[k] for k in keys},
-        # the same protocols on the validation writers (what settings may be chosen by)
-        "val_eer_by_protocol": {name: m["val_eer"] for name, m in evaluation.metrics.items()},
+        # every protocol on the validation writers (what settings may be chosen by)
+        "val_eer_by_protocol": {r["label"]: r["val_eer"] for r in evaluation.to_json()},
         # each writer's 5 references drawn 10 times: mean and spread of the EER over the draws
-        "5ref_over_10_draws": references_over_draws(aligned, splits, seed, scorer=scorer),
+        "5ref_over_10_draws": {
+            name: {"mean": r["eer"], "std": r["eer_std"], "pooled": r["eer_pooled"]}
+            for name, r in (
+                ("test_5ref", five),
+                ("test_5ref_spread", five_spread),
+                ("test_5ref_spread_aligned", five_spread_aligned),
+            )
+        },
         "train_writer_unseen_sample_eer": train_writer_eer,
         "train_writer_seen_sample_eer": train_seen_eer,
     }
@@ -179,46 +193,29 @@ def test_figures(model_path, cedar: dict, seed: int, scores_csv=None) -> dict:
 
 def write_test_scores(evaluation, scores_csv) -> None:
     """The single-pair and spread-corrected 5-reference test scores as CSV, for comparing seeds."""
-    kept = ("single_skilled", "single_random", "references_5_spread")
-    pd.concat([evaluation.scores[name][["writer", "label", "distance"]].assign(protocol=name) for name in kept]).to_csv(
-        scores_csv, index=False
-    )
+    kept = {
+        "single_skilled": Protocol(),
+        "single_random": Protocol(forgeries="random"),
+        "references_5_spread": Protocol("spread", 5),
+    }
+    first_draw = [
+        evaluation.scores[p].query("draw == 0")[["writer", "label", "distance"]].assign(protocol=name)
+        for name, p in kept.items()
+    ]
+    pd.concat(first_draw).to_csv(scores_csv, index=False)
 
 
 def memorisation_eers(tower, cedar: dict, seed: int, scorer=None) -> tuple[float, float]:
     """(EER of training writers' skilled pairs that touch a signature training never saw, EER of the
     others): a memorisation check, and a check that inference mode matches training mode."""
     train_writers = cedar["all_train"].reset_index(drop=True)
-    train_pairs = scoring.skilled_only(
-        scoring.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed, scorer=scorer)
-    )
+    train_pairs = scoring.pair_scores(embed(tower, cedar["all_train_images"]), train_writers, seed=seed, scorer=scorer)
+    train_pairs = train_pairs[train_pairs["kind"] != "random"]
     is_unseen = ~train_writers["path"].isin(cedar["splits"]["train"]["path"]).to_numpy()
     touches_unseen = is_unseen[train_pairs["a"]] | is_unseen[train_pairs["b"]]
     train_writer_eer = eer(train_pairs["distance"][touches_unseen], train_pairs["label"][touches_unseen])[0]
     train_seen_eer = eer(train_pairs["distance"][~touches_unseen], train_pairs["label"][~touches_unseen])[0]
     return train_writer_eer, train_seen_eer
-
-
-def references_over_draws(aligned: dict, splits: dict, seed: int, draws: int = 10, scorer=None) -> dict:
-    """5-reference EERs (plain mean distance, spread taken off, and that aligned) over `draws` draws."""
-    out = {}
-    for name in ("test", "val"):
-        for label, embeddings, spread_correction in (
-            ("5ref", aligned[name][0], False),
-            ("5ref_spread", aligned[name][0], True),
-            ("5ref_spread_aligned", aligned[name], True),
-        ):
-            figures = scoring.eer_over_draws(
-                embeddings,
-                splits[name],
-                k=5,
-                draws=draws,
-                seed=seed,
-                spread_correction=spread_correction,
-                scorer=scorer,
-            )
-            out[f"{name}_{label}"] = {key: figures[key] for key in ("mean", "std", "pooled")}
-    return out
 
 
 def to_json(line: dict) -> str:

@@ -29,6 +29,7 @@ from common import parse_overrides
 
 import sigkit
 from sigkit.paths import corpus_path, project_root
+from sigkit.scoring import Protocol
 
 TARGETS = ("cedar", "bhsig-bengali", "sigcomp2009", "sigcomp2011-kaggle")
 ARMS = ("within", "across")
@@ -36,7 +37,12 @@ CEDAR_PROTOCOL = dict(val_writers=tuple(range(36, 46)), test_writers=tuple(range
 SHARES = dict(val_writers=0.15, test_writers=0.3, references_per_writer=None)
 # equal compute for every arm: a fixed number of steps, no time budget
 STEPS = dict(ensemble=1, epochs=40, steps_per_epoch=40, patience=15, time_budget_s=None)
-PROTOCOLS = ("single_skilled", "single_random", "references_5", "references_5_spread")
+PROTOCOLS = {  # the record's names for the rows of sigkit.scoring.evaluate it keeps
+    "single_skilled": Protocol(),
+    "single_random": Protocol(forgeries="random"),
+    "references_5": Protocol("mean", 5),
+    "references_5_spread": Protocol("spread", 5),
+}
 
 
 def target_split(target: str, seed: int):
@@ -74,8 +80,9 @@ def run(target: str, arm: str, seed: int, overrides: dict) -> dict:
     run_dir = project_root() / "reports" / "bench-cross" / f"{target}-{arm}-s{seed}"
     result, train_writers, corpora = train_arm(arm, target, config, target_data, seed, overrides, run_dir)
     images = {name: target_data.images[name] for name in ("val", "test")}
-    evaluation = evaluate_run(result.model_path, target_data.splits, images, k=5, seed=seed, aligned=False)
-    metrics = evaluation.metrics
+    evaluation = evaluate_run(
+        result.model_path, target_data.splits, images, k=5, seed=seed, aligned=False, curve_ks=(), background=None
+    )
     return {
         "target": target,
         "arm": arm,
@@ -84,9 +91,9 @@ def run(target: str, arm: str, seed: int, overrides: dict) -> dict:
         "train_writers": train_writers,
         "target_writers": {name: int(part["writer"].nunique()) for name, part in target_data.splits.items()},
         **{
-            name: {key: metrics[name].get(key) for key in ("eer", "eer_ci", "accuracy", "f1")}
-            for name in PROTOCOLS
-            if name in metrics
+            name: {key: evaluation.row(**protocol.to_dict()).get(key) for key in ("eer", "eer_ci", "accuracy", "f1")}
+            for name, protocol in PROTOCOLS.items()
+            if evaluation.has(protocol)
         },
         "epochs_run": int(len(result.history)),
         "train_seconds": round(result.seconds, 1),

@@ -70,16 +70,21 @@ def honest(root, out, cache, overrides: dict) -> dict:
     config = sigkit.profile("cedar-cpu", **{**settings, **overrides})
     prepared = prepare(config, str(root), cache_dir=cache)
     result = train(config, prepared.splits, prepared.images, out)
-    evaluation = evaluate_run(result.model_path, prepared.splits, prepared.images, seed=config.seed, aligned=False)
-    metrics = evaluation.metrics
-    keys = ("eer", "accuracy", "precision", "recall", "f1", "threshold")
+    evaluation = evaluate_run(
+        result.model_path,
+        prepared.splits,
+        prepared.images,
+        seed=config.seed,
+        aligned=False,
+        curve_ks=(),
+        background=None,
+    )
+    keys = ("eer", "accuracy", "precision", "recall", "f1", "threshold", "eer_ci")
     return {
         "protocol": "honest: de-duplicated, writers split 55 / 15 / 30 %, thresholds from validation writers",
         "writers": {name: int(part["writer"].nunique()) for name, part in prepared.splits.items()},
         **headline(evaluation),
-        "at_val_threshold": {name: {k: metrics[name][k] for k in keys} for name in metrics},
-        "eer_ci": {name: metrics[name].get("eer_ci") for name in metrics},
-        "references_over_draws": {name: d["mean"] for name, d in evaluation.over_draws.items()},
+        "at_val_threshold": {row["label"]: {k: row[k] for k in keys} for row in evaluation.to_json()},
         "epochs_run": int(len(result.history)),
         "train_seconds": round(result.seconds, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),

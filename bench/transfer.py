@@ -10,7 +10,7 @@
 CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine references each,
 36-45 validation (thresholds, the writer-dependent classifier's kind and C), 46-55 test. CEDAR
 is never among the shipped tower's training corpora. For K = 5 and 12 references over 10 draws:
-mean distance, spread-corrected and writer-dependent (`sigkit.references`), skilled and random
+mean distance, spread-corrected and writer-dependent (`sigkit.scoring`), skilled and random
 forgeries apart, plus single pairs; Accuracy / Precision / Recall / F1 at the validation
 threshold; wall time. Background of the writer-dependent classifiers (`references`): every genuine
 signature of CEDAR's 35 training writers (other people of the target population, no forgeries);
@@ -38,11 +38,10 @@ from cedar import embed_variants_of, load_cedar, to_json
 from common import parse_overrides
 
 import sigkit
-from sigkit import scoring
 from sigkit.matching import scorer_for
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.paths import cedar_path, project_root, resolve
-from sigkit.references import reference_table
+from sigkit.scoring import Features, Protocol, evaluate
 from sigkit.shipped import background as load_shipped_background
 from sigkit.shipped import pretrained_path
 
@@ -51,6 +50,13 @@ ARMS = ("zero-shot", "scratch", "finetune")
 FINETUNE = dict(init="pretrained", learning_rate=1e-4, ensemble=1, patience=15)
 # from scratch: one tower too (the profile's default is a five-tower ensemble), so the arms compare tower for tower
 SCRATCH = dict(ensemble=1)
+
+
+def reference_rows(val, test, *, background, methods=("mean", "spread", "wd"), ks=(5, 12), aligned=False, **options):
+    """One record per (method, K, forgeries) of `sigkit.scoring.evaluate` over 10 draws of the
+    references, thresholds and the classifiers' kind and C from the validation writers."""
+    protocols = [Protocol(m, k, f, aligned) for m in methods for f in ("skilled", "random") for k in ks]
+    return evaluate(test, val, protocols, background=background, **options).to_json()
 
 
 def cedar_background(tower, cedar: dict) -> np.ndarray:
@@ -90,18 +96,15 @@ def aligned_tables(
     tables = {}
     for name, background in backgrounds.items():
         methods = ("wd",) if tables else ("mean", "spread", "wd")  # the distances need no background: once
-        table = reference_table(
-            variants["val"],
-            splits["val"],
-            variants["test"],
-            splits["test"],
+        tables[name.replace("references", "references_aligned", 1)] = reference_rows(
+            Features(splits["val"], variants["val"][0], variants["val"]),
+            Features(splits["test"], variants["test"][0], variants["test"]),
             background=background,
             methods=methods,
-            seed=seed,
             aligned=True,
+            seed=seed,
             choice_draws=choice_draws,
         )
-        tables[name.replace("references", "references_aligned", 1)] = table.to_dict("records")
     return tables
 
 
@@ -121,36 +124,15 @@ def figures(
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
     splits, images = cedar["splits"], cedar["images"]
-    features = {name: embed(tower, images[name]) for name in ("val", "test")}
+    val, test = (Features(splits[name], embed(tower, images[name])) for name in ("val", "test"))
     tables = backgrounds_for(cedar_background(tower, cedar), shipped_background)
-    single = scoring.evaluate_embeddings(
-        features["test"],
-        splits["test"],
-        features["val"],
-        splits["val"],
-        k=5,
-        seed=seed,
-        n_boot=0,
-        draws=1,
-        scorer=scorer,
-    ).metrics
+    single = evaluate(test, val, [Protocol("single", 1, f) for f in ("skilled", "random")], seed=seed, scorer=scorer)
     keys = ("eer", "accuracy", "precision", "recall", "f1")
-    out = {
-        "single_skilled": {k: single["single_skilled"][k] for k in keys},
-        "single_random": {k: single["single_random"][k] for k in keys},
-    }
+    out = {f"single_{f}": {k: single.row("single", forgeries=f)[k] for k in keys} for f in ("skilled", "random")}
     for name, background in tables.items():
-        table = reference_table(
-            features["val"],
-            splits["val"],
-            features["test"],
-            splits["test"],
-            background=background,
-            seed=seed,
-            scorer=scorer,
-            choice_draws=choice_draws,
+        out[name] = reference_rows(
+            val, test, background=background, seed=seed, scorer=scorer, choice_draws=choice_draws
         )
-        out[name] = table.to_dict("records")
     return out
 
 

@@ -77,9 +77,10 @@ def _evaluate(args) -> int:
         k=args.k,
         n_boot=args.bootstrap,
         split=args.split,
+        progress=lambda message: print(message, file=sys.stderr, flush=True),
     )
     with pd.option_context("display.width", 160, "display.max_columns", 20):
-        print(evaluation.table().round(3).to_string())
+        print(evaluation.percent().to_string())
     print(f"metrics and figures written to {path.parent}")
     return 0
 

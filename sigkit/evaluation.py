@@ -1,9 +1,10 @@
 """From a model file and a data folder to `metrics.json` and the evaluation figures.
 
 What `sigkit evaluate` runs, and what the evaluation notebook runs on its own split: embed the
-test writers (and the validation writers, when given, to choose the threshold on them), score
-every protocol, write the numbers and the figures. With no validation writers the threshold is
-the one stored with the model at training time, never one fitted to the test writers.
+test writers (and the validation writers, when given, to choose the thresholds on them), score
+every protocol through `sigkit.scoring.evaluate`, write `metrics.json` (`write_metrics`, its one
+writer) and the figures. With no validation writers the threshold is the one stored with the
+model at training time, never one fitted to the test writers.
 """
 
 from __future__ import annotations
@@ -15,16 +16,13 @@ import re
 from pathlib import Path
 
 import matplotlib.pyplot as plt
+import numpy as np
 
 from sigkit import plots
-from sigkit.align import ALIGNMENTS, embed_aligned, embed_variants, scores_aligned
-from sigkit.card import ModelCard
 from sigkit.datasets import load_dataset, split_writers
-from sigkit.matching import scorer_for
-from sigkit.model import find_tower, load_siamese
-from sigkit.preprocess import load_images
-from sigkit.scoring import Evaluation, evaluate_embeddings
-from sigkit.wd import background_beside
+from sigkit.scoring import Evaluation, Features, Protocol, evaluate, json_records, standard_protocols, usable
+from sigkit.trained import TrainedModel
+from sigkit.wd import background_rows
 
 log = logging.getLogger(__name__)
 
@@ -72,39 +70,63 @@ def random_halves(manifest, val_share: float, seed: int = 0) -> tuple[list[str],
     return sorted(splits["val"]["writer"].unique()), sorted(splits["train"]["writer"].unique())
 
 
-def evaluation_figures(evaluation: Evaluation) -> dict:
-    """Every evaluation figure, by file name."""
-    k_name = next(name for name in evaluation.scores if name.startswith("references_") and not name.endswith("spread"))
-    single = evaluation.metrics["single_skilled"]
-    return {
-        "03_roc": plots.roc(evaluation.scores),
-        "03_det": plots.det(evaluation.scores),
+def evaluation_figures(evaluation: Evaluation, k: int = 5) -> dict:
+    """Every evaluation figure, by file name: ROC and DET of the protocols at 1 and `k` references,
+    FAR/FRR and the distance histograms of single pairs, the confusion matrix at `k` references,
+    per-writer EER, and EER against the number of references for each way of deciding."""
+    headline = {p: s for p, s in evaluation.scores.items() if p.k in (1, k) and p.method != "wd"}
+    single = evaluation.row("single")
+    mean = Protocol("mean", k)
+    figures = {
+        "03_roc": plots.roc(headline),
+        "03_det": plots.det(headline),
         "03_far_frr": plots.far_frr_curves(
-            evaluation.scores["single_skilled"],
+            evaluation.scores[Protocol()],
             single["threshold"],
             "FAR and FRR against the threshold (single pairs, skilled forgeries)",
         ),
-        "03_distance_histograms": plots.distance_histograms(evaluation.pairs, single["threshold"]),
-        "03_confusion": plots.confusion_matrix(
-            evaluation.scores[k_name],
-            evaluation.metrics[k_name]["threshold"],
-            f"Confusion matrix, {k_name} (accuracy {100 * evaluation.metrics[k_name]['accuracy']:.1f} %)",
-        ),
-        "03_per_writer_eer": plots.per_writer(evaluation.per_writer),
-        "03_eer_vs_references": plots.eer_vs_references(evaluation.by_references),
+        "03_distance_histograms": plots.distance_histograms(evaluation.pairs(), single["threshold"]),
+        "03_per_writer_eer": plots.per_writer(evaluation.per_writer()),
     }
+    if evaluation.has(mean):
+        row = evaluation.row("mean", k)
+        figures["03_confusion"] = plots.confusion_matrix(
+            evaluation.scores[mean],
+            row["threshold"],
+            f"Confusion matrix, {mean.label} (accuracy {100 * row['accuracy']:.1f} %)",
+        )
+    curve = evaluation.curve()
+    if len(curve) > 1:
+        figures["03_eer_by_k"] = plots.eer_by_method(curve)
+    return figures
 
 
-def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | None = None) -> Path:
+METRICS_SCHEMA = "sigkit-metrics/2"
+
+
+def write_metrics(evaluation: Evaluation, path: str | Path, extra: dict | None = None) -> Path:
+    """`metrics.json`, the one schema (`docs/guide.md`, "metrics.json"): `schema`, what the caller
+    adds in `extra` (model, data, writers, ...), `protocols` (one record per protocol: method, k,
+    forgeries, aligned, label and its figures) and `per_writer_eer`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    content = {
+        "schema": METRICS_SCHEMA,
+        **(extra or {}),
+        "protocols": evaluation.to_json(),
+        "per_writer_eer": json_records(evaluation.per_writer()),
+    }
+    path.write_text(json.dumps(content, indent=2, default=float) + "\n")
+    return path
+
+
+def write_evaluation(evaluation: Evaluation, out_dir: str | Path, extra: dict | None = None, k: int = 5) -> Path:
     """`metrics.json` and the figures (PNG) under `out_dir`; returns the JSON path."""
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for name, fig in evaluation_figures(evaluation).items():
+    for name, fig in evaluation_figures(evaluation, k).items():
         plots.save(fig, out_dir, name)
         plt.close(fig)
-    path = out_dir / "metrics.json"
-    path.write_text(json.dumps({**(extra or {}), **evaluation.summary()}, indent=2, default=float))
-    return path
+    return write_metrics(evaluation, out_dir / "metrics.json", extra)
 
 
 ALIGNED_AUTO_MAX_IMAGES = 2000  # 35 turned and shifted embeddings each: about 3 minutes on a 2-core CPU
@@ -133,26 +155,19 @@ def _parts_to_score(splits: dict) -> dict:
     return parts
 
 
-def _scores_aligned_here(aligned: bool | str, tower, parts: dict) -> bool:
+def _scores_aligned_here(aligned: bool | str, model: TrainedModel, parts: dict) -> bool:
     """Whether this run scores aligned: asked for (or "auto" and affordable) and applicable at all."""
-    applies = "val" in parts and scores_aligned(tower)
+    applies = "val" in parts and model.aligns
     if aligned == "auto":
         return applies and aligned_is_affordable(sum(len(part) for part in parts.values()))
     return bool(aligned) and applies
 
 
-def _embed_parts(tower, parts: dict, images: dict, options: dict, aligned: bool, cache_dir) -> dict:
-    """Each part's embeddings: every turn and shift when scoring aligned, else the plain image only."""
-    if aligned:
-        return {
-            name: embed_variants(tower, part["decode_path"], options, images=images[name], cache_dir=cache_dir)
-            for name, part in parts.items()
-        }
-    return {name: embed_aligned(tower, images[name], ALIGNMENTS[:1]) for name in parts}
+CURVE_KS = (1, 2, 3, 5, 8, 12)
 
 
 def evaluate_run(
-    model_path: str | Path,
+    model: str | Path | TrainedModel,
     splits: dict,
     images: dict | None = None,
     *,
@@ -162,50 +177,82 @@ def evaluate_run(
     aligned: bool | str = "auto",
     draws: int = 10,
     cache_dir: str | Path | None = None,
+    background: str | np.ndarray | None = "beside",
+    curve_ks=CURVE_KS,
+    choice_draws: int = 1,
+    progress=None,
 ) -> Evaluation:
-    """The one path from a model file plus data to metrics: every protocol on `splits["test"]`,
-    thresholds chosen on `splits["val"]` (or, without validation writers, the threshold the model
-    card stored at training time, never one fitted to the test writers).
+    """The one path from a model plus data to results: every protocol (`sigkit.scoring.evaluate`)
+    on `splits["test"]`, thresholds chosen on `splits["val"]` (or, without validation writers,
+    the threshold the model card stored at training time, never one fitted to the test writers).
 
     `images` are the splits' preprocessed images when already loaded (else they are decoded with
-    the model card's preprocessing). `aligned` scores every protocol a second time with distances
-    that tolerate a small turn and shift (`sigkit.align`, the `*_aligned` rows) where that applies
-    (`sigkit.align.scores_aligned`; validation writers needed); "auto" only while that stays cheap
-    (`aligned_is_affordable`). A model with a background beside it
-    (`background.npz`, e.g. the shipped tower) also gets the writer-dependent protocol
-    (`references_<k>_wd`, `sigkit.wd`). The embeddings come back in `Evaluation.embeddings`.
+    the model's preprocessing). `aligned` scores every protocol a second time in register
+    (`sigkit.align`) where that applies; "auto" only while that stays cheap
+    (`aligned_is_affordable`). `background` feeds the writer-dependent protocols: "beside" the
+    one stored beside the model (`background.npz`, e.g. the shipped tower; none: no such
+    protocols), "train" four genuine signatures of each training writer of `splits`, or features.
+    `curve_ks` adds each way of deciding at those K (skilled forgeries). `progress(message)` hears
+    what is being embedded and scored. The embeddings come back in `Evaluation.embeddings`.
     """
-    card = ModelCard.for_model(model_path)
-    seed = int(card.config.get("seed", 0)) if seed is None else seed
-    tower = find_tower(load_siamese(model_path))
-    options = card.preprocessing(tower)
+    model = model if isinstance(model, TrainedModel) else TrainedModel.load(model)
+    seed = model.seed if seed is None else seed
+    say = progress or (lambda message: log.info(message))
     parts = _parts_to_score(splits)
-    if images is None:
-        images = {name: load_images(p["decode_path"], cache_dir=cache_dir, **options) for name, p in parts.items()}
-    threshold = None if "val" in parts else card.threshold
-    if threshold is None and "val" not in parts:
-        raise ValueError(f"{model_path}: no stored threshold (model.json) and no validation writers to choose one on")
-    aligned = _scores_aligned_here(aligned, tower, parts)
-    emb = _embed_parts(tower, parts, images, options, aligned, cache_dir)
+    images = dict(images or {})
+    for name, part in parts.items():
+        if name not in images:
+            say(f"preprocessing the {name} writers' {len(part)} images")
+            images[name] = model.images(part["decode_path"], cache_dir=cache_dir)
+    aligned = _scores_aligned_here(aligned, model, parts)
+    emb = {}
+    for number, (name, part) in enumerate(parts.items(), 1):
+        what = "every turn and shift of " if aligned else ""
+        say(f"embedding {number}/{len(parts)}: {what}the {name} writers' {len(part)} images")
+        emb[name] = (
+            model.variants(part["decode_path"], images=images[name], cache_dir=cache_dir)
+            if aligned
+            else model.embed(images[name])[None]
+        )
+    features = {name: Features(part, emb[name][0], emb[name] if aligned else None) for name, part in parts.items()}
+    background, aligned_background = _backgrounds(model, background, splits, images, seed, say)
     has_val = "val" in parts
-    evaluation = evaluate_embeddings(
-        emb["test"][0],
-        parts["test"],
-        emb["val"][0] if has_val else None,
-        parts["val"] if has_val else None,
-        threshold=threshold,
-        k=k,
+    protocols = standard_protocols(
+        k, aligned=aligned, writer_dependent=background is not None and has_val, curve_ks=curve_ks
+    )
+    evaluation = evaluate(
+        features["test"],
+        features.get("val"),
+        usable(protocols, *(part for part in parts.values())),
+        threshold=None if has_val else model.distance_threshold(),
         seed=seed,
-        n_boot=n_boot,
-        test_aligned=emb["test"] if aligned else None,
-        val_aligned=emb.get("val") if aligned else None,
         draws=draws,
-        scorer=scorer_for(tower),
-        background=background_beside(model_path),
-        aligned_background=background_beside(model_path, aligned=True),
+        n_boot=n_boot,
+        scorer=model.scorer,
+        background=background,
+        aligned_background=aligned_background,
+        choice_draws=choice_draws,
+        progress=say,
     )
     evaluation.embeddings = emb
     return evaluation
+
+
+def _backgrounds(model: TrainedModel, background, splits: dict, images: dict, seed: int, say):
+    """(background, aligned background) features of the writer-dependent protocols (module doc)."""
+    if background is None:
+        return None, None
+    if isinstance(background, str) and background == "beside":
+        return model.background(), model.background(aligned=True)
+    if isinstance(background, str) and background == "train":
+        train = splits.get("train")
+        if train is None or not len(train):
+            raise ValueError('background="train" needs training writers in splits["train"]')
+        rows = background_rows(train, per_writer=4, seed=seed)
+        say(f"embedding the background: {len(rows)} genuine signatures of the training writers")
+        chosen = images["train"][rows] if "train" in images else model.images(train["decode_path"].iloc[rows])
+        return model.embed(chosen), None
+    return np.asarray(background), None
 
 
 def evaluate_model(
@@ -220,6 +267,7 @@ def evaluate_model(
     n_boot: int = 1000,
     aligned: bool | str = "auto",
     split: float | None = None,
+    progress=None,
 ) -> tuple[Evaluation, Path]:
     """`sigkit evaluate`: `evaluate_run` on the writers of `data`, written to `metrics.json` and figures.
 
@@ -239,14 +287,13 @@ def evaluate_model(
             val = {str(w) for w in split_writers(manifest, val_writers=val_writers)["val"]["writer"]}
         writers = sorted(set(manifest["writer"].astype(str)) - val)
     splits = split_writers(manifest, val_writers=val_writers, test_writers=writers)
-    evaluation = evaluate_run(model_path, splits, k=k, seed=seed, n_boot=n_boot, aligned=aligned)
+    evaluation = evaluate_run(model_path, splits, k=k, seed=seed, n_boot=n_boot, aligned=aligned, progress=progress)
     out_dir = Path(out_dir) if out_dir else Path(model_path).parent / "evaluation"
-    has_val = len(splits["val"]) > 0
     extra = {
         "model": str(model_path),
         "data": str(data),
+        "k": k,
         "test_writers": sorted(splits["test"]["writer"].unique().tolist()),
         "val_writers": sorted(splits["val"]["writer"].unique().tolist()),
-        "threshold_from": "validation writers" if has_val else "model.json (training-time validation)",
     }
-    return evaluation, write_evaluation(evaluation, out_dir, extra)
+    return evaluation, write_evaluation(evaluation, out_dir, extra, k=k)

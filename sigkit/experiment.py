@@ -56,33 +56,25 @@ def prepare(
     return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config))
 
 
-def evaluate_model_file(
-    model_path: str | Path,
-    prepared: Prepared,
-    k: int = 5,
-    seed: int = 0,
-    n_boot: int = 1000,
-    aligned: bool | str = False,
-) -> Evaluation:
-    """Every protocol on the prepared test writers, thresholds chosen on its validation writers
-    (`sigkit.evaluation.evaluate_run` on the images already preprocessed)."""
+def evaluate_model_file(model_path: str | Path, prepared: Prepared, **options) -> Evaluation:
+    """Every protocol on the prepared test writers, thresholds chosen on its validation writers:
+    `sigkit.evaluation.evaluate_run` (with its `options`) on the images already preprocessed."""
     from sigkit.evaluation import evaluate_run
 
-    images = {name: prepared.images[name] for name in ("val", "test")}
-    return evaluate_run(model_path, prepared.splits, images, k=k, seed=seed, n_boot=n_boot, aligned=aligned)
+    return evaluate_run(model_path, prepared.splits, prepared.images, **options)
 
 
 def headline(evaluation: Evaluation, k: int = 5) -> dict:
     """The figures a comparison needs, in percent (with the single-pair interval when computed)."""
-    single, refs = evaluation.metrics["single_skilled"], evaluation.metrics[f"references_{k}"]
+    single, refs = evaluation.row("single"), evaluation.row("mean", k)
     out = {
         "eer_single_skilled": 100 * single["eer"],
-        "eer_single_random": 100 * evaluation.metrics["single_random"]["eer"],
+        "eer_single_random": 100 * evaluation.row("single", forgeries="random")["eer"],
         f"eer_{k}ref": 100 * refs["eer"],
         f"accuracy_{k}ref": 100 * refs["accuracy"],
         "accuracy_single_skilled": 100 * single["accuracy"],
     }
-    if "eer_ci" in single:
+    if single.get("eer_ci") is not None:
         out["eer_single_skilled_ci"] = [100 * bound for bound in single["eer_ci"]]
     return out
 
@@ -140,7 +132,10 @@ def run_variant(
 
         result = train(config, variant.splits, variant.images, folder)
         model_path, epochs_run, val_eer = result.model_path, len(result.history), result.best_val_eer
-    evaluation = evaluate_model_file(model_path, variant, k=k, seed=config.seed, n_boot=200)
+    # one draw of references and no K curve: the variants compare on the figures of `headline`
+    evaluation = evaluate_model_file(
+        model_path, variant, k=k, seed=config.seed, n_boot=200, aligned=False, draws=1, curve_ks=(), background=None
+    )
     saved = {
         "config": wanted,
         "references_used": int(variant.splits["train"].query("genuine").groupby("writer").size().median()),

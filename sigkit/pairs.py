@@ -12,6 +12,10 @@ from the preprocessed image array, so each file is decoded once per run, not onc
 
 `pk_plan` / `pk_dataset` give the in-batch mode: each batch holds P writers x (k_genuine +
 k_forged) images with `(writer, genuine)` targets, and the loss forms every pair inside it.
+
+For evaluation, `validation_pairs` are the single-pair questions and `reference_draws` the
+K-reference ones (K genuine signatures of a writer on file, every other signature questioned):
+every scorer of `sigkit.scoring` walks these same questions, so their figures compare.
 """
 
 from __future__ import annotations
@@ -256,3 +260,36 @@ def pk_dataset(
         return batch, tf.cast(targets, tf.int32)
 
     return data.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def reference_draws(manifest: pd.DataFrame, k: int, seed: int = 0, draws: int = 1, forgeries: str = "skilled"):
+    """(draw, writer, references, questioned) of the K-reference protocol, row positions in `manifest`.
+
+    Every K-reference scorer (mean distance, spread-corrected, writer-dependent classifiers) walks
+    these same draws, so their figures compare on the same references. Questioned: the writer's
+    other genuine signatures and its skilled forgeries (`forgeries="skilled"`), or the genuine
+    signatures of every other writer in `manifest` (`"random"`). Writers with K or fewer genuine
+    signatures are left out (nothing genuine left to question).
+    """
+    if forgeries not in ("skilled", "random"):
+        raise ValueError(f"forgeries must be 'skilled' or 'random', not {forgeries!r}")
+    manifest = manifest.reset_index(drop=True)
+    genuine_rows = manifest.index[manifest["genuine"]].to_numpy()
+    rng = np.random.default_rng(seed)
+    writers = list(manifest.groupby("writer", sort=True))
+    for draw, (writer, group) in ((d, w) for d in range(draws) for w in writers):
+        genuine = group.index[group["genuine"]].to_numpy()
+        if len(genuine) <= k:
+            continue
+        references = rng.choice(genuine, k, replace=False)
+        if forgeries == "skilled":
+            questioned = np.setdiff1d(group.index.to_numpy(), references)
+        else:
+            questioned = np.concatenate([np.setdiff1d(genuine, references), np.setdiff1d(genuine_rows, group.index)])
+        yield draw, writer, references, questioned
+
+
+def genuine_of(manifest: pd.DataFrame, writer, rows: np.ndarray) -> np.ndarray:
+    """1 where row is a genuine signature of `writer`, else 0 (a forgery, or another writer's)."""
+    chosen = manifest.iloc[rows]
+    return ((chosen["writer"] == writer) & chosen["genuine"]).to_numpy(int)

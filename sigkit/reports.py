@@ -178,11 +178,7 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
     }
     if "metrics.json" in read:
         lines += ["", "## Results (test writers; thresholds from the validation writers)", ""]
-        lines += results_table(read["metrics.json"]["metrics"])
-        over_draws = read["metrics.json"].get("references_over_draws")
-        if over_draws:
-            lines += ["", "## K references over several draws of the references (test EER, %)", ""]
-            lines += draws_table(over_draws)
+        lines += results_table(read["metrics.json"].get("protocols", []))
     if "experiments.json" in read:
         lines += ["", "## Ablation and limited data (test EER, skilled forgeries)", ""] + experiments_table(
             read["experiments.json"]
@@ -200,28 +196,19 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
     return summary
 
 
-def results_table(metrics: dict) -> list[str]:
-    """Markdown rows: the paper's metrics per protocol, in percent, EER with its interval."""
+def results_table(protocols: list[dict]) -> list[str]:
+    """Markdown rows of `metrics.json`'s protocols: the paper's metrics in percent at the validation
+    threshold, and the EER (mean over draws of the references, its spread, its interval)."""
     lines = [
-        "| protocol | accuracy | precision | recall | F1 | EER | EER 95 % CI | AUC |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| protocol | accuracy | precision | recall | F1 | EER | EER std over draws | EER 95 % CI | AUC |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for protocol, m in metrics.items():
-        ci = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}" if "eer_ci" in m else ""
+    for m in protocols:
+        ci = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}" if m.get("eer_ci") else ""
+        spread = f"{100 * m['eer_std']:.2f} ({m['draws']})" if m.get("draws", 1) > 1 else ""
         lines.append(
-            f"| {protocol} | {100 * m['accuracy']:.2f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
-            f"{100 * m['f1']:.2f} | {100 * m['eer']:.2f} | {ci} | {m['auc']:.3f} |"
-        )
-    return lines
-
-
-def draws_table(over_draws: dict) -> list[str]:
-    """Markdown rows: each K-reference protocol's EER over the draws, mean and standard deviation."""
-    lines = ["| protocol | draws | mean EER | std | all draws pooled |", "| --- | --- | --- | --- | --- |"]
-    for protocol, d in over_draws.items():
-        lines.append(
-            f"| {protocol} | {len(d['draws'])} | {100 * d['mean']:.2f} | {100 * d['std']:.2f} | "
-            f"{100 * d['pooled']:.2f} |"
+            f"| {m['label']} | {100 * m['accuracy']:.2f} | {100 * m['precision']:.2f} | {100 * m['recall']:.2f} | "
+            f"{100 * m['f1']:.2f} | {100 * m['eer']:.2f} | {spread} | {ci} | {m['auc']:.3f} |"
         )
     return lines
 

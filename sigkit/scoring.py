@@ -1,32 +1,46 @@
-"""Scoring questioned signatures against references, from embeddings.
+"""Every protocol, scored and measured in one place: from features to one table of results.
 
-Two protocols, both writer-independent (the model never saw these writers):
+A **protocol** (`Protocol`) is one way of asking "is this signature genuine?" of writers the
+model never saw, named by four fields, never by a name to parse:
 
-- **single pairs**: the distance of each pair from `sigkit.pairs.make_pairs` (genuine, skilled
-  and random pairs), one reference per decision.
-- **K references** (writer-dependent decision): each writer's first K genuine signatures (a
-  seeded draw) are the references; every other signature of that writer, genuine or skilled
-  forgery, is questioned and scored by its mean (or min) distance to the K references. This is
-  how a bank verifies a cheque against the specimens on file.
+- `method`: `single` (one reference per decision: the pairs of `sigkit.pairs.validation_pairs`),
+  or K references on file (`sigkit.pairs.reference_draws`: K genuine signatures of the claimed
+  writer, every other signature of that writer questioned) decided by `mean` distance to the
+  references, `spread` (that distance minus the references' own mean distance: a writer who
+  signs loosely gets a looser threshold), or `wd` (a classifier per writer, `sigkit.wd`);
+- `k`: the references per decision (1 for single pairs);
+- `forgeries`: `skilled` (the writer's genuine signatures against forgeries of them) or `random`
+  (against other writers' genuine signatures);
+- `aligned`: every distance (or classifier decision) the best over small turns and shifts of
+  the signatures (`sigkit.align`), so two signings in a slightly different slope or place are
+  compared in register.
 
-Embeddings are (N, D) arrays, or (V, N, D) from `sigkit.align.embed_aligned`: then every distance
-is the aligned one (the `*_aligned` protocols: small turns and shifts). Every function takes a
-`scorer` (`sigkit.matching.scorer_for(tower)`): None compares embeddings by Euclidean distance,
-a match tower's scorer cross-matches its (N, cells, C + 1) features.
+`evaluate` scores a list of protocols on test writers with each threshold chosen on validation
+writers (never on the test writers), over several draws of the references, and returns an
+`Evaluation`: one row per protocol with the paper's metrics, the EER over draws and its interval
+over test writers. `sigkit.evaluation` (a model file to `metrics.json`), the notebooks, `sigkit
+evaluate` and the benchmarks all go through it.
 
-A decision threshold is always chosen on validation writers and applied unchanged to test writers.
+Features are (N, D) embeddings, or a match tower's (N, cells, C + 1) cells scored with its
+`scorer` (`sigkit.matching.scorer_for`); aligned protocols read (V, N, ...) variants
+(`sigkit.align.embed_variants`, [0] the images as they are).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
 
 from sigkit.matching import pair_distances
 from sigkit.metrics import at_threshold, bootstrap_ci, eer, per_writer_eer, roc_auc
-from sigkit.pairs import validation_pairs
+from sigkit.pairs import genuine_of, reference_draws, validation_pairs
+from sigkit.wd import choose_settings, wd_scores
+
+METHODS = ("single", "mean", "spread", "wd")
+FORGERIES = ("skilled", "random")
+METHOD_WORDS = {"mean": "mean distance", "spread": "spread-corrected", "wd": "writer-dependent"}
 
 
 def distances(embeddings: np.ndarray, a, b, scorer=None) -> np.ndarray:
@@ -44,39 +58,6 @@ def pair_scores(embeddings: np.ndarray, manifest: pd.DataFrame, seed: int = 0, s
     pairs["writer"] = manifest["writer"].to_numpy()[pairs["a"].to_numpy()]
     pairs["distance"] = distances(embeddings, pairs["a"], pairs["b"], scorer)
     return pairs
-
-
-def reference_draws(manifest: pd.DataFrame, k: int, seed: int = 0, draws: int = 1, forgeries: str = "skilled"):
-    """(draw, writer, references, questioned) of the K-reference protocol, row positions in `manifest`.
-
-    Every K-reference scorer (mean distance, spread-corrected, writer-dependent classifiers) walks
-    these same draws, so their figures compare on the same references. Questioned: the writer's
-    other genuine signatures and its skilled forgeries (`forgeries="skilled"`), or the genuine
-    signatures of every other writer in `manifest` (`"random"`). Writers with K or fewer genuine
-    signatures are left out (nothing genuine left to question).
-    """
-    if forgeries not in ("skilled", "random"):
-        raise ValueError(f"forgeries must be 'skilled' or 'random', not {forgeries!r}")
-    manifest = manifest.reset_index(drop=True)
-    genuine_rows = manifest.index[manifest["genuine"]].to_numpy()
-    rng = np.random.default_rng(seed)
-    writers = list(manifest.groupby("writer", sort=True))
-    for draw, (writer, group) in ((d, w) for d in range(draws) for w in writers):
-        genuine = group.index[group["genuine"]].to_numpy()
-        if len(genuine) <= k:
-            continue
-        references = rng.choice(genuine, k, replace=False)
-        if forgeries == "skilled":
-            questioned = np.setdiff1d(group.index.to_numpy(), references)
-        else:
-            questioned = np.concatenate([np.setdiff1d(genuine, references), np.setdiff1d(genuine_rows, group.index)])
-        yield draw, writer, references, questioned
-
-
-def genuine_of(manifest: pd.DataFrame, writer, rows: np.ndarray) -> np.ndarray:
-    """1 where row is a genuine signature of `writer`, else 0 (a forgery, or another writer's)."""
-    chosen = manifest.iloc[rows]
-    return ((chosen["writer"] == writer) & chosen["genuine"]).to_numpy(int)
 
 
 def reference_scores(
@@ -139,25 +120,6 @@ def reference_scores(
     return pd.concat(rows, ignore_index=True)
 
 
-def eer_over_draws(
-    embeddings: np.ndarray,
-    manifest: pd.DataFrame,
-    k: int = 5,
-    draws: int = 10,
-    seed: int = 0,
-    spread_correction: bool | str = False,
-    scorer=None,
-) -> dict:
-    """The K-reference EER over `draws` draws of the references: each draw's EER, their mean and
-    standard deviation, and the EER of all draws' scores pooled. Threshold-free; a steadier figure
-    than one draw when a test set has few writers."""
-    return summarise_draws(
-        reference_scores(
-            embeddings, manifest, k, seed=seed, spread_correction=spread_correction, draws=draws, scorer=scorer
-        )
-    )
-
-
 def summarise_draws(scores: pd.DataFrame) -> dict:
     """Each draw's EER of K-reference `scores`, their mean and standard deviation, and the pooled EER."""
     each = [eer(s["distance"], s["label"])[0] for _, s in scores.groupby("draw")]
@@ -169,320 +131,320 @@ def summarise_draws(scores: pd.DataFrame) -> dict:
     }
 
 
-def protocol_metrics(
-    val: pd.DataFrame | None, test: pd.DataFrame, threshold: float | None = None, n_boot: int = 0, seed: int = 0
-) -> dict:
-    """Test EER and ROC AUC (threshold-free) and the test metrics at a threshold fixed beforehand.
+@dataclass(frozen=True)
+class Protocol:
+    """One question asked of the test writers (module docstring): its fields are the row's keys."""
 
-    The threshold is the EER point of the validation scores `val`, or, with no validation writers,
-    the given `threshold` (e.g. the one stored with the model at training time). With `n_boot`,
-    95 % intervals of the test EER and accuracy over resampled test writers are added.
-    """
+    method: str = "single"
+    k: int = 1
+    forgeries: str = "skilled"
+    aligned: bool = False
+
+    def __post_init__(self):
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, not {self.method!r}")
+        if self.forgeries not in FORGERIES:
+            raise ValueError(f"forgeries must be one of {FORGERIES}, not {self.forgeries!r}")
+        if self.method == "single" and self.k != 1:
+            raise ValueError("single pairs have one reference (k=1)")
+        if self.k < 1 or (self.method == "spread" and self.k < 2):
+            raise ValueError(f"{self.method} needs k >= {2 if self.method == 'spread' else 1}, not {self.k}")
+
+    @property
+    def references(self) -> bool:
+        """Whether the protocol decides on K references on file (not single pairs)."""
+        return self.method != "single"
+
+    @property
+    def label(self) -> str:
+        """How a table or a legend names it, e.g. "5 refs, spread-corrected, aligned (skilled)"."""
+        what = "single pairs" if self.method == "single" else f"{self.k} refs, {METHOD_WORDS[self.method]}"
+        return f"{what}{', aligned' if self.aligned else ''} ({self.forgeries})"
+
+    @property
+    def threshold_carries_over(self) -> bool:
+        """Whether a threshold stored at training time (single pairs' raw distances) applies: the
+        spread-corrected, writer-dependent and aligned scores have scales of their own."""
+        return self.method in ("single", "mean") and not self.aligned
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def standard_protocols(
+    k: int = 5, *, aligned: bool = False, writer_dependent: bool = False, curve_ks=(), forgeries=FORGERIES
+) -> list[Protocol]:
+    """The protocols an evaluation reports: single pairs and K references by each method, for
+    skilled and random forgeries (each again aligned with `aligned`); `curve_ks` adds each
+    method at those K on skilled forgeries (how EER falls with K)."""
+    methods = ["mean", *(["spread"] if k >= 2 else []), *(["wd"] if writer_dependent else [])]
+    protocols = []
+    for align in (False, True) if aligned else (False,):
+        for kind in forgeries:
+            protocols += [Protocol("single", 1, kind, align)]
+            protocols += [Protocol(method, k, kind, align) for method in methods]
+    for curve_k in curve_ks:
+        for method in ("mean", *(["spread"] if curve_k >= 2 else []), *(["wd"] if writer_dependent else [])):
+            protocols.append(Protocol(method, curve_k, "skilled", False))
+    return list(dict.fromkeys(protocols))
+
+
+def usable(protocols, *manifests) -> list[Protocol]:
+    """The protocols whose K leaves a questioned genuine signature for some writer of every manifest."""
+
+    def fits(k):
+        return all((m[m["genuine"]].groupby("writer").size() > k).any() for m in manifests)
+
+    return [p for p in protocols if not p.references or fits(p.k)]
+
+
+@dataclass
+class Features:
+    """One set of writers ready to score: its manifest, each image's features, and (for aligned
+    protocols) every image's turns and shifts, (V, N, ...) with [0] the images as they are."""
+
+    manifest: pd.DataFrame
+    plain: np.ndarray
+    variants: np.ndarray | None = None
+
+    def __post_init__(self):
+        self.manifest = self.manifest.reset_index(drop=True)
+        if len(self.plain) != len(self.manifest):
+            raise ValueError(f"{len(self.plain)} feature rows for {len(self.manifest)} images")
+        if self.variants is not None and (np.ndim(self.variants) < 3 or len(self.variants[0]) != len(self.plain)):
+            raise ValueError(
+                f"aligned features must be (variants, {len(self.plain)} images, ...), "
+                f"not shape {np.shape(self.variants)}"
+            )
+
+    def of(self, protocol: Protocol) -> np.ndarray:
+        if not protocol.aligned:
+            return self.plain
+        if self.variants is None:
+            raise ValueError(f"{protocol.label} needs aligned features (sigkit.align.embed_variants)")
+        return self.variants
+
+
+def protocol_scores(
+    protocol: Protocol,
+    features: Features,
+    *,
+    seed: int = 0,
+    draws: int = 1,
+    scorer=None,
+    background: np.ndarray | None = None,
+    settings=None,
+) -> pd.DataFrame:
+    """The questions of `protocol` on `features`' writers with their scores (lower: more genuine):
+    writer (the claimed one), row, label (1 genuine), distance, draw (and kind for single pairs).
+    K references are drawn `draws` times (the first draw the one of `draws=1`); `wd` needs the
+    `background` (features of other writers' genuine signatures) and the classifier `settings`."""
+    values = features.of(protocol)
+    if protocol.method == "single":
+        pairs = pair_scores(values, features.manifest, seed=seed, scorer=scorer)
+        return pairs[pairs["kind"].isin(["genuine", protocol.forgeries])].assign(draw=0)
+    if protocol.method == "wd":
+        if background is None or settings is None:
+            raise ValueError("writer-dependent scores need background features and classifier settings")
+        return wd_scores(
+            values,
+            features.manifest,
+            background,
+            protocol.k,
+            settings,
+            seed=seed,
+            draws=draws,
+            forgeries=protocol.forgeries,
+            aligned=protocol.aligned,
+        )
+    return reference_scores(
+        values,
+        features.manifest,
+        protocol.k,
+        seed=seed,
+        draws=draws,
+        scorer=scorer,
+        forgeries=protocol.forgeries,
+        spread_correction=protocol.method == "spread",
+    )
+
+
+def measure(
+    test: pd.DataFrame, val: pd.DataFrame | None, threshold: float | None = None, n_boot: int = 0, seed: int = 0
+) -> dict:
+    """The figures of one protocol's test scores: EER per draw of the references (mean, std) and
+    of all draws pooled, ROC AUC, and Accuracy, Precision, Recall, F1, FAR, FRR at the threshold
+    chosen beforehand: the EER point of the validation scores `val` (all draws pooled), or the
+    given `threshold` when there are no validation writers. With `n_boot`, 95 % intervals of the
+    pooled EER and the accuracy over resampled test writers."""
     out = {}
     if val is not None:
         out["val_eer"], threshold = eer(val["distance"], val["label"])
     elif threshold is None:
         raise ValueError("a threshold needs validation scores or a given threshold; never the test set's own")
+    each = summarise_draws(test)
     out.update(
-        eer=eer(test["distance"], test["label"])[0],
+        eer=each["mean"],
+        eer_std=each["std"],
+        eer_pooled=each["pooled"],
+        draws=len(each["draws"]),
+        writers=int(test["writer"].nunique()),
         auc=roc_auc(test["distance"], test["label"]),
         threshold=float(threshold),
         **at_threshold(test["distance"], test["label"], threshold),
     )
     if n_boot:
-        out["eer_ci"] = bootstrap_ci(test, lambda s: eer(s["distance"], s["label"])[0], n_boot, seed)
-        out["accuracy_ci"] = bootstrap_ci(
-            test, lambda s: at_threshold(s["distance"], s["label"], threshold)["accuracy"], n_boot, seed
+        out["eer_ci"] = list(bootstrap_ci(test, lambda s: eer(s["distance"], s["label"])[0], n_boot, seed))
+        out["accuracy_ci"] = list(
+            bootstrap_ci(test, lambda s: at_threshold(s["distance"], s["label"], threshold)["accuracy"], n_boot, seed)
         )
     return out
 
 
-def skilled_only(pairs: pd.DataFrame) -> pd.DataFrame:
-    return pairs[pairs["kind"].isin(["genuine", "skilled"])]
-
-
-def random_only(pairs: pd.DataFrame) -> pd.DataFrame:
-    return pairs[pairs["kind"].isin(["genuine", "random"])]
-
-
-def protocol_scores(
-    embeddings: np.ndarray,
-    manifest: pd.DataFrame,
-    k: int = 5,
+def evaluate(
+    test: Features,
+    val: Features | None,
+    protocols,
+    *,
+    threshold: float | None = None,
     seed: int = 0,
-    aligned: np.ndarray | None = None,
+    draws: int = 10,
+    n_boot: int = 0,
     scorer=None,
-) -> dict[str, pd.DataFrame]:
-    """The scores of each protocol on one set of writers: single pairs (skilled, random) and K references.
+    background: np.ndarray | None = None,
+    aligned_background: np.ndarray | None = None,
+    choice_draws: int = 1,
+    progress=None,
+) -> "Evaluation":
+    """Every protocol of `protocols` on the `test` writers, thresholds from the `val` writers.
 
-    With `aligned` (`sigkit.align.embed_aligned` of the same images), every protocol is scored a
-    second time with aligned distances (small turns and shifts), under its name + `_aligned`.
-    """
-    if aligned is not None:
-        if np.ndim(aligned) != np.ndim(embeddings) + 1 or len(aligned[0]) != len(embeddings):
-            raise ValueError(
-                f"aligned embeddings must be (alignments, {len(embeddings)} images, dim) like the "
-                f"embeddings, not shape {np.shape(aligned)}"
-            )
-        shifted = protocol_scores(aligned, manifest, k=k, seed=seed, scorer=scorer)
-        return {
-            **protocol_scores(embeddings, manifest, k=k, seed=seed, scorer=scorer),
-            **{f"{name}_aligned": scores for name, scores in shifted.items()},
-        }
-    pairs = pair_scores(embeddings, manifest, seed=seed, scorer=scorer)
-    out = {"single_skilled": skilled_only(pairs), "single_random": random_only(pairs)}
-    out[f"references_{k}"] = reference_scores(embeddings, manifest, k, seed=seed, scorer=scorer)
-    if k >= 2:
-        out[f"references_{k}_spread"] = reference_scores(
-            embeddings, manifest, k, seed=seed, spread_correction=True, scorer=scorer
+    Without validation writers, `threshold` (the one stored at training time) serves the
+    protocols it carries over to (`Protocol.threshold_carries_over`); the others are left out.
+    K references are drawn `draws` times on both sides. The writer-dependent protocols need
+    `background` (and use `aligned_background`, the background with its own turns and shifts,
+    for their aligned form where given); each (K, forgeries, aligned) gets its classifier's kind
+    and C chosen on `choice_draws` draws of the validation writers. `progress(message)` is told
+    what is being scored, one protocol at a time."""
+    protocols = list(dict.fromkeys(protocols))
+    if val is None:
+        if threshold is None:
+            raise ValueError("no validation writers and no stored threshold: nothing to choose a threshold on")
+        protocols = [p for p in protocols if p.threshold_carries_over]
+    if any(p.method == "wd" for p in protocols) and (background is None or val is None):
+        raise ValueError("writer-dependent protocols need background features and validation writers")
+    rows, scores, val_scores, chosen = [], {}, {}, {}
+    for number, protocol in enumerate(protocols, 1):
+        if progress:
+            progress(f"scoring {number}/{len(protocols)}: {protocol.label}")
+        common = dict(seed=seed, draws=1 if protocol.method == "single" else draws, scorer=scorer)
+        settings = None
+        if protocol.method == "wd":
+            aligned_negatives = protocol.aligned and aligned_background is not None
+            common["background"] = aligned_background if aligned_negatives else background
+            key = (protocol.k, protocol.forgeries, protocol.aligned)
+            if key not in chosen:
+                chosen[key] = choose_settings(
+                    val.of(protocol),
+                    val.manifest,
+                    common["background"],
+                    protocol.k,
+                    seed=seed,
+                    forgeries=protocol.forgeries,
+                    aligned=protocol.aligned,
+                    draws=choice_draws,
+                )[0]
+            settings = common["settings"] = chosen[key]
+        scores[protocol] = protocol_scores(protocol, test, **common)
+        if val is not None:
+            val_scores[protocol] = protocol_scores(protocol, val, **common)
+        figures = measure(scores[protocol], val_scores.get(protocol), threshold, n_boot=n_boot, seed=seed)
+        rows.append(
+            {
+                **protocol.to_dict(),
+                "label": protocol.label,
+                **figures,
+                "threshold_from": "validation writers" if val is not None else "model card",
+                "classifier": settings.to_dict() if settings is not None else None,
+            }
         )
-    return out
-
-
-def eer_by_references(
-    embeddings: np.ndarray, manifest: pd.DataFrame, ks=(1, 2, 3, 5, 8, 12), seed: int = 0, scorer=None
-) -> pd.DataFrame:
-    """Test EER (skilled forgeries) against the number of references K, mean and min distance.
-
-    A K is skipped when no writer has more than K genuine signatures (nothing left to question).
-    """
-    rows = []
-    for k in ks:
-        for aggregate in ("mean", "min"):
-            try:
-                scores = reference_scores(embeddings, manifest, k, seed=seed, aggregate=aggregate, scorer=scorer)
-            except ValueError:
-                continue
-            if 0 < scores["label"].sum() < len(scores):
-                rows.append(
-                    {
-                        "k": k,
-                        "aggregate": aggregate,
-                        "eer": eer(scores["distance"], scores["label"])[0],
-                        "writers": scores["writer"].nunique(),
-                    }
-                )
-    return pd.DataFrame(rows, columns=["k", "aggregate", "eer", "writers"])
-
-
-def add_writer_dependent(
-    val,
-    test,
-    val_emb,
-    val_manifest,
-    test_emb,
-    test_manifest,
-    background,
-    k: int,
-    seed: int,
-    val_aligned=None,
-    test_aligned=None,
-    aligned_background=None,
-) -> dict:
-    """Add `references_<k>_wd` (`sigkit.wd`, kind and C chosen on the validation writers) to the
-    validation and test score dicts, and with aligned embeddings `references_<k>_wd_aligned`
-    (the classifiers' aligned form, against `aligned_background` where given: the background with
-    its own turns and shifts); returns protocol name -> the chosen settings."""
-    from sigkit.wd import choose_settings, wd_scores
-
-    forms = {f"references_{k}_wd": (val_emb, test_emb, False)}
-    if val_aligned is not None and test_aligned is not None:
-        forms[f"references_{k}_wd_aligned"] = (val_aligned, test_aligned, True)
-    chosen = {}
-    for name, (val_features, test_features, aligned) in forms.items():
-        negatives = aligned_background if aligned and aligned_background is not None else background
-        settings, _ = choose_settings(val_features, val_manifest, negatives, k, seed=seed, aligned=aligned)
-        val[name] = wd_scores(val_features, val_manifest, negatives, k, settings, seed=seed, aligned=aligned)
-        test[name] = wd_scores(test_features, test_manifest, negatives, k, settings, seed=seed, aligned=aligned)
-        chosen[name] = settings
-    return chosen
+    return Evaluation(pd.DataFrame(rows), scores, val_scores)
 
 
 @dataclass
 class Evaluation:
-    """Everything the evaluation notebook and `sigkit evaluate` show, from embeddings.
+    """One evaluation: `table` has a row per protocol (method, k, forgeries, aligned, label, the
+    figures of `measure`, threshold_from, classifier); `scores` / `val_scores` hold each
+    protocol's test and validation scores for the figures; `embeddings` what was embedded."""
 
-    `metrics[protocol]` holds the numbers of `protocol_metrics`; `scores[protocol]` the test
-    scores (and `val_scores` the validation ones) for the figures.
-    """
-
-    metrics: dict
+    table: pd.DataFrame
     scores: dict
     val_scores: dict
-    per_writer: pd.DataFrame
-    by_references: pd.DataFrame
-    pairs: pd.DataFrame = field(repr=False)
-    over_draws: dict = field(default_factory=dict)  # K-reference protocol -> `eer_over_draws` on the test writers
-    embeddings: dict = field(default_factory=dict, repr=False)  # split -> (variants, N, ...) when kept (evaluate_run)
+    embeddings: dict = field(default_factory=dict, repr=False)
 
-    def table(self) -> pd.DataFrame:
-        """One row per protocol: the paper's metrics in percent, with intervals."""
-        rows = []
-        for protocol, m in self.metrics.items():
-            row = {
-                "protocol": protocol,
-                **{key: 100 * m[key] for key in ("accuracy", "precision", "recall", "f1", "eer", "far", "frr")},
-            }
-            if "eer_ci" in m:
-                row["eer 95% CI"] = f"{100 * m['eer_ci'][0]:.1f}-{100 * m['eer_ci'][1]:.1f}"
-                row["accuracy 95% CI"] = f"{100 * m['accuracy_ci'][0]:.1f}-{100 * m['accuracy_ci'][1]:.1f}"
-            row["auc"], row["threshold"] = m["auc"], m["threshold"]
-            rows.append(row)
-        return pd.DataFrame(rows).set_index("protocol")
+    def protocols(self) -> list[Protocol]:
+        return list(self.scores)
 
-    def summary(self) -> dict:
-        """JSON-ready: the metrics per protocol, per-writer EER and EER against K."""
-        return {
-            "metrics": self.metrics,
-            "per_writer_eer": self.per_writer.to_dict("records"),
-            "eer_by_references": self.by_references.to_dict("records"),
-            "references_over_draws": self.over_draws,
-        }
-
-    def draws_table(self) -> pd.DataFrame:
-        """One row per K-reference protocol: its test EER over the draws of references, in percent."""
-        rows = [
-            {
-                "protocol": name,
-                "mean EER": 100 * d["mean"],
-                "std": 100 * d["std"],
-                "pooled EER": 100 * d["pooled"],
-                "draws": len(d["draws"]),
-            }
-            for name, d in self.over_draws.items()
+    def row(self, method: str = "single", k: int = 1, forgeries: str = "skilled", aligned: bool = False) -> dict:
+        """The figures of one protocol (KeyError naming it when it was not scored)."""
+        wanted = Protocol(method, k, forgeries, aligned)
+        match = self.table[
+            (self.table["method"] == method)
+            & (self.table["k"] == k)
+            & (self.table["forgeries"] == forgeries)
+            & (self.table["aligned"] == aligned)
         ]
-        return pd.DataFrame(rows, columns=["protocol", "mean EER", "std", "pooled EER", "draws"]).set_index("protocol")
+        if match.empty:
+            raise KeyError(f"{wanted.label} was not scored in this evaluation")
+        return match.iloc[0].to_dict()
+
+    def has(self, protocol: Protocol) -> bool:
+        return protocol in self.scores
+
+    def pairs(self) -> pd.DataFrame:
+        """The single pairs of every kind (genuine, skilled, random) with their distances."""
+        single = [s for p, s in self.scores.items() if p.method == "single" and not p.aligned]
+        return pd.concat(single).drop_duplicates(["a", "b"]).reset_index(drop=True) if single else pd.DataFrame()
+
+    def per_writer(self, protocols=None) -> pd.DataFrame:
+        """Each test writer's own EER under each of `protocols` (default: single pairs and the first
+        K-reference protocol on skilled forgeries)."""
+        if protocols is None:
+            skilled = [p for p in self.scores if p.forgeries == "skilled" and not p.aligned]
+            protocols = [next(p for p in skilled if p.method == method) for method in ("single", "mean")]
+        frames = [per_writer_eer(self.scores[p]).assign(protocol=p.label) for p in protocols]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def curve(self, forgeries: str = "skilled", aligned: bool = False) -> pd.DataFrame:
+        """Test EER (mean over draws) against K, one column per K-reference method."""
+        table = self.table
+        part = table[(table["method"] != "single") & (table["forgeries"] == forgeries) & (table["aligned"] == aligned)]
+        methods = [m for m in METHODS if m in set(part["method"])]
+        return part.pivot_table(index="k", columns="method", values="eer").reindex(columns=methods)
+
+    def percent(self) -> pd.DataFrame:
+        """The table for reading: rates in percent, intervals as "low-high", one row per protocol."""
+        shown = self.table.set_index("label")
+        rates = ["eer", "eer_std", "val_eer", "accuracy", "precision", "recall", "f1", "far", "frr"]
+        out = 100 * shown[[c for c in rates if c in shown]].astype(float)
+        if "eer_ci" in shown:
+            out["eer 95% CI"] = [f"{100 * lo:.1f}-{100 * hi:.1f}" for lo, hi in shown["eer_ci"]]
+        out["auc"] = shown["auc"]
+        return out.round(2)
+
+    def to_json(self) -> list[dict]:
+        """The table as JSON-ready records (`metrics.json`'s `protocols`)."""
+        return json_records(self.table)
 
 
-def _test_and_val_scores(
-    test_emb, test_manifest, val_emb, val_manifest, k: int, seed: int, test_aligned, val_aligned, scorer
-) -> tuple[dict, dict]:
-    """(test, validation) scores of every protocol; without validation writers only the protocols
-    a stored threshold fits (raw distances: spread-corrected and aligned scores have other scales)."""
-    if val_emb is not None and (test_aligned is None) != (val_aligned is None):
-        raise ValueError(
-            "give aligned embeddings of both the test and the validation writers, or of neither: "
-            "the aligned protocols take their thresholds from the validation writers"
-        )
-    test = protocol_scores(test_emb, test_manifest, k=k, seed=seed, aligned=test_aligned, scorer=scorer)
-    val = (
-        protocol_scores(val_emb, val_manifest, k=k, seed=seed, aligned=val_aligned, scorer=scorer)
-        if val_emb is not None
-        else {}
-    )
-    if not val:
-        test = {name: scores for name, scores in test.items() if "spread" not in name and not name.endswith("aligned")}
-    return test, val
+def json_records(table: pd.DataFrame) -> list[dict]:
+    """Records with plain Python numbers and NaN as None."""
+    records = table.astype(object).where(table.notna(), None).to_dict("records")
+    return [{key: _plain(value) for key, value in record.items()} for record in records]
 
 
-def _reference_eers_over_draws(
-    test: dict,
-    test_emb,
-    test_manifest,
-    test_aligned,
-    k: int,
-    seed: int,
-    draws: int,
-    scorer,
-    background,
-    wd_settings,
-    aligned_background=None,
-) -> dict:
-    """`summarise_draws` of each K-reference protocol in `test` over `draws` draws of the references
-    (none when draws <= 1), each scored the way its protocol is (aligned, spread-corrected, writer-dependent)."""
-    over_draws = {}
-    for name in test if draws > 1 else ():
-        if name.startswith("references_"):
-            if name in wd_settings:
-                from sigkit.wd import wd_scores
-
-                aligned = name.endswith("_aligned")
-                features = test_aligned if aligned else test_emb
-                negatives = aligned_background if aligned and aligned_background is not None else background
-                scores = wd_scores(
-                    features, test_manifest, negatives, k, wd_settings[name], seed=seed, draws=draws, aligned=aligned
-                )
-                over_draws[name] = summarise_draws(scores)
-                continue
-            embeddings = test_aligned if name.endswith("_aligned") else test_emb
-            over_draws[name] = eer_over_draws(
-                embeddings,
-                test_manifest,
-                k=k,
-                draws=draws,
-                seed=seed,
-                spread_correction="spread" in name,
-                scorer=scorer,
-            )
-    return over_draws
-
-
-def evaluate_embeddings(
-    test_emb: np.ndarray,
-    test_manifest: pd.DataFrame,
-    val_emb: np.ndarray | None = None,
-    val_manifest: pd.DataFrame | None = None,
-    *,
-    threshold: float | None = None,
-    k: int = 5,
-    seed: int = 0,
-    n_boot: int = 1000,
-    test_aligned: np.ndarray | None = None,
-    val_aligned: np.ndarray | None = None,
-    draws: int = 10,
-    scorer=None,
-    background: np.ndarray | None = None,
-    aligned_background: np.ndarray | None = None,
-) -> Evaluation:
-    """All protocols on the test writers; thresholds from the validation writers (or `threshold`).
-
-    `test_aligned` / `val_aligned` (`sigkit.align.embed_variants`) add the aligned
-    `*_aligned` protocols. Without validation writers the stored threshold applies to the
-    raw-distance protocols only (spread-corrected and aligned scores have other scales, so they are left out).
-    Each K-reference protocol is also scored over `draws` draws of the references (`over_draws`;
-    threshold-free): with few test writers one draw of references moves its EER by points.
-    With `background` (features of genuine signatures of writers outside both sets, e.g. the
-    training writers) and validation writers, `references_<k>_wd` adds the writer-dependent
-    classifiers of `sigkit.wd`, their kind and C chosen on the validation writers (and with aligned
-    embeddings `references_<k>_wd_aligned`, their aligned form, against `aligned_background` where
-    given: the background followed by its own turns and shifts, `sigkit.wd.background_with_variants`).
-    """
-    test, val = _test_and_val_scores(
-        test_emb, test_manifest, val_emb, val_manifest, k, seed, test_aligned, val_aligned, scorer
-    )
-    wd_settings = {}
-    if background is not None and val:
-        wd_settings = add_writer_dependent(
-            val,
-            test,
-            val_emb,
-            val_manifest,
-            test_emb,
-            test_manifest,
-            background,
-            k,
-            seed,
-            val_aligned,
-            test_aligned,
-            aligned_background,
-        )
-    metrics = {
-        name: protocol_metrics(val.get(name), scores, threshold=threshold, n_boot=n_boot, seed=seed)
-        for name, scores in test.items()
-    }
-    per_writer = pd.concat(
-        [per_writer_eer(test[name]).assign(protocol=name) for name in ("single_skilled", f"references_{k}")],
-        ignore_index=True,
-    )
-    over_draws = _reference_eers_over_draws(
-        test, test_emb, test_manifest, test_aligned, k, seed, draws, scorer, background, wd_settings, aligned_background
-    )
-    return Evaluation(
-        metrics=metrics,
-        scores=test,
-        val_scores=val,
-        per_writer=per_writer,
-        by_references=eer_by_references(test_emb, test_manifest, seed=seed, scorer=scorer),
-        pairs=pair_scores(test_emb, test_manifest, seed=seed, scorer=scorer),
-        over_draws=over_draws,
-    )
+def _plain(value):
+    if isinstance(value, (np.integer, np.bool_)):
+        return value.item()
+    if isinstance(value, np.floating):
+        return float(value)
+    return value

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import numpy as np
 
-from sigkit.card import ModelCard
 from sigkit.datasets.checks import check_files, default_cache_dir
-from sigkit.matching import pair_distances, scorer_for
-from sigkit.model import embed, find_tower, load_siamese
-from sigkit.preprocess import load_images
+from sigkit.matching import pair_distances
+from sigkit.trained import TrainedModel
+from sigkit.wd import by_variant, writer_decisions
 
 
 class InputFileError(ValueError):
@@ -57,49 +56,21 @@ class Verdict:
 
 
 METHODS = ("distance", "wd", "wd-aligned")
-CARD_ENTRY = {"wd": "writer_dependent", "wd-aligned": "writer_dependent_aligned"}
 
 
-def background_for(model_path: Path, aligned: bool = False) -> np.ndarray:
-    """The background signatures a writer-dependent classifier needs: `background.npz` beside the
-    model (`aligned`: with the turns and shifts stored there, `sigkit.wd.background_beside`)."""
-    from sigkit.wd import background_beside
-
-    background = background_beside(model_path, aligned=aligned)
-    if background is None:
-        raise ValueError(
-            f"{Path(model_path).parent / 'background.npz'}: no background beside the model, which "
-            "--method wd needs (embedded genuine signatures of writers other than the claimed one); "
-            "use the shipped tower (no --model), or write one with sigkit.wd.save_background"
-        )
-    return background
-
-
-def wd_decision(
-    card: ModelCard, model_path: Path, features: np.ndarray, threshold: float | None, method: str = "wd"
-) -> tuple[float, float]:
-    """(score, threshold) of the writer-dependent classifier the model card names (`sigkit.wd`):
-    `features` are the references' and then the questioned signature's, (N, D), or with
-    "wd-aligned" (variants, N, D) (the classifiers' aligned form)."""
-    from sigkit.wd import WDSettings, by_variant, writer_classifier
-
-    stored = card.extra.get(CARD_ENTRY[method])
-    if stored is None:
-        raise ValueError(
-            f"{model_path}: its model card has no {CARD_ENTRY[method]} settings and threshold; "
-            "use --method distance, or the shipped tower"
-        )
-    aligned = method == "wd-aligned"
+def writer_dependent_score(model: TrainedModel, features: np.ndarray, aligned: bool) -> float:
+    """Minus the decision value of the writer-dependent classifier the model card names
+    (`sigkit.wd.writer_decisions`, the same decision the evaluation scores): `features` are the
+    references' and then the questioned signature's, (N, ...), or aligned (variants, N, ...)."""
+    settings, _ = model.writer_dependent(aligned)
     variants = by_variant(features, aligned=aligned)
-    settings = WDSettings(stored["kind"], float(stored["C"]))
-    background = background_for(model_path, aligned=aligned)
-    model = writer_classifier(variants[:, :-1].reshape(-1, variants.shape[-1]), background, settings)
-    score = -float(max(model.decision_function(variant[-1:])[0] for variant in variants))
-    return score, float(stored["threshold"] if threshold is None else threshold)
+    references, questioned = np.arange(variants.shape[1] - 1), np.array([variants.shape[1] - 1])
+    decision = writer_decisions(variants, references, questioned, model.required_background(aligned), settings)
+    return -float(decision[0])
 
 
 def verify(
-    model_path: str | Path | None,
+    model_path: str | Path | TrainedModel | None,
     references: list[str | Path],
     questioned: str | Path,
     threshold: float | None = None,
@@ -108,7 +79,8 @@ def verify(
 ) -> Verdict:
     """The verdict on `questioned` given `references` of the claimed writer.
 
-    `model_path` None uses the tower shipped with sigkit (`sigkit.shipped`). `method` "distance"
+    `model_path` None uses the tower shipped with sigkit (`sigkit.shipped`); a `TrainedModel`
+    already loaded is used as it is (many verdicts, one load). `method` "distance"
     accepts when the mean distance to the references is at or below the threshold; "wd" trains a
     writer-dependent classifier on the references against the model's background signatures
     (`sigkit.wd`) and accepts when minus its decision value is at or below the card's threshold;
@@ -120,33 +92,19 @@ def verify(
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not references:
         raise InputFileError("give at least one reference signature of the claimed writer")
-    if model_path is None:
-        from sigkit.shipped import pretrained_path
-
-        model_path = pretrained_path()
-    siamese = load_siamese(model_path)
-    card = ModelCard.for_model(model_path)
-    if threshold is None and method == "distance":
-        if card.threshold is None:
-            raise ValueError(f"{model_path}: no model.json with a stored threshold beside it; pass --threshold")
-        threshold = float(card.threshold)
-    tower = find_tower(siamese)
-    options = card.preprocessing(tower)
+    model = model_path if isinstance(model_path, TrainedModel) else TrainedModel.load(model_path)
+    aligned = method == "wd-aligned"
+    if threshold is None:
+        threshold = model.distance_threshold() if method == "distance" else model.writer_dependent(aligned)[1]
     files = checked_paths([*references, questioned])
-    images = load_images(files, **options)
-    embeddings = embed(tower, images)
+    images = model.images(files)
+    embeddings = model.embed(images)
     reference_rows = np.arange(len(images) - 1)
-    distances = pair_distances(
-        embeddings, reference_rows, np.full_like(reference_rows, len(images) - 1), scorer_for(tower)
-    )
+    distances = pair_distances(embeddings, reference_rows, np.full_like(reference_rows, len(images) - 1), model.scorer)
     score = float(distances.mean())
-    if method == "wd":
-        score, threshold = wd_decision(card, Path(model_path), embeddings, threshold)
-    elif method == "wd-aligned":
-        from sigkit.align import embed_variants
-
-        variants = embed_variants(tower, files, options, images=images)
-        score, threshold = wd_decision(card, Path(model_path), variants, threshold, method)
+    if method != "distance":
+        features = model.variants(files, images=images) if aligned else embeddings
+        score = writer_dependent_score(model, features, aligned)
     verdict = Verdict(
         distance=score,
         threshold=float(threshold),
@@ -155,7 +113,7 @@ def verify(
         method=method,
     )
     if explain:
-        _save_explanation(tower, images, verdict, [*references, questioned], explain)
+        _save_explanation(model.tower, images, verdict, [*references, questioned], explain)
     return verdict
 
 

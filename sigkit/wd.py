@@ -20,7 +20,8 @@ from 1.55 % to 0.98-1.14 % (by background) and the skilled one at K = 12 from 11
 
 Scores come out as `distance` = minus the decision value, so that lower means genuine like every
 other protocol of `sigkit.scoring` and the same EER, threshold and bootstrap code applies; the
-draws of references are `sigkit.scoring.reference_draws`, the same as the distance protocols'.
+draws of references are `sigkit.pairs.reference_draws`, the same as the distance protocols'.
+`writer_decisions` is the one decision: the evaluation's protocols and `sigkit verify` both call it.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC
 
 from sigkit.metrics import eer
-from sigkit.scoring import genuine_of, reference_draws
+from sigkit.pairs import genuine_of, reference_draws
 
 KINDS = ("linear", "rbf", "logreg")
 
@@ -137,6 +138,23 @@ def writer_classifier(references: np.ndarray, background: np.ndarray, settings: 
     return settings.classifier().fit(x, y)
 
 
+def writer_decisions(
+    variants: np.ndarray,
+    references: np.ndarray,
+    questioned: np.ndarray,
+    background: np.ndarray,
+    settings: WDSettings = WDSettings(),
+) -> np.ndarray:
+    """The writer-dependent decision values of the `questioned` rows (higher: more like the writer).
+
+    `variants` are (V, N, F) features (`by_variant`; V = 1 for plain ones): one classifier learns
+    every variant of the `references` rows against `background`, and each questioned signature
+    keeps its best decision over its own variants (the aligned form; the plain one when V = 1)."""
+    positives = variants[:, references].reshape(-1, variants.shape[-1])
+    model = writer_classifier(positives, background, settings)
+    return np.max([model.decision_function(variant[questioned]) for variant in variants], axis=0)
+
+
 def wd_scores(
     features: np.ndarray,
     manifest: pd.DataFrame,
@@ -155,9 +173,7 @@ def wd_scores(
     manifest = manifest.reset_index(drop=True)
     rows = []
     for draw, writer, references, questioned in reference_draws(manifest, k, seed, draws, forgeries):
-        positives = variants[:, references].reshape(-1, variants.shape[-1])
-        model = writer_classifier(positives, background, settings)
-        decision = np.max([model.decision_function(variant[questioned]) for variant in variants], axis=0)
+        decision = writer_decisions(variants, references, questioned, background, settings)
         rows.append(
             pd.DataFrame(
                 {

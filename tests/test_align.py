@@ -1,5 +1,7 @@
 """Shift-tolerant pair distances (sigkit.align) and the aligned evaluation protocols."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -8,7 +10,7 @@ from drawing import scribble
 from sigkit import synth
 from sigkit.align import ALIGNMENTS, aligned_distances, embed_aligned, embed_variants, realign
 from sigkit.model import build_tower, embed
-from sigkit.scoring import evaluate_embeddings
+from sigkit.scoring import Features, Protocol, evaluate, standard_protocols
 
 
 def stroke_image(height=50, width=100, left=30, top=15):
@@ -90,47 +92,46 @@ def toy_writers():
 
 def test_evaluation_scores_every_protocol_again_with_aligned_distances():
     manifest, emb, aligned = toy_writers()
-    ev = evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned, val_aligned=aligned)
-    plain = ["single_skilled", "single_random", "references_3", "references_3_spread"]
-    assert list(ev.metrics) == plain + [f"{name}_aligned" for name in plain]
-    pairs = ev.scores["single_skilled"]
+    both = Features(manifest, emb, aligned)
+    protocols = standard_protocols(3, aligned=True, forgeries=("skilled",))
+    ev = evaluate(both, both, protocols, n_boot=0, draws=3)
+    plain = [Protocol("single"), Protocol("mean", 3), Protocol("spread", 3)]
+    assert ev.protocols() == plain + [dataclasses.replace(p, aligned=True) for p in plain]
+    pairs = ev.scores[Protocol()]
     np.testing.assert_allclose(
-        ev.scores["single_skilled_aligned"]["distance"], aligned_distances(aligned, pairs["a"], pairs["b"])
+        ev.scores[Protocol(aligned=True)]["distance"], aligned_distances(aligned, pairs["a"], pairs["b"])
     )
     # K references: each questioned signature's mean aligned distance to the same references
-    refs = ev.scores["references_3"]
+    refs = ev.scores[Protocol("mean", 3)]
     row = refs.iloc[0]
-    references = [i for i in manifest.index[manifest["writer"] == row["writer"]] if i not in set(refs["row"])]
+    first = refs[refs["draw"] == 0]
+    references = [
+        i
+        for i in manifest.index[manifest["writer"] == row["writer"]]
+        if i not in set(first[first["writer"] == row["writer"]]["row"])
+    ]
     expected = aligned_distances(aligned, [row["row"]] * 3, references).mean()
-    assert ev.scores["references_3_aligned"]["distance"].iloc[0] == pytest.approx(expected, rel=1e-6)
-    # over several draws of references too, each with its own distances
-    assert set(ev.over_draws) == {
-        "references_3",
-        "references_3_spread",
-        "references_3_aligned",
-        "references_3_spread_aligned",
-    }
-    assert ev.over_draws["references_3_spread_aligned"]["draws"][0] == pytest.approx(
-        ev.metrics["references_3_spread_aligned"]["eer"]
-    )
+    assert ev.scores[Protocol("mean", 3, aligned=True)]["distance"].iloc[0] == pytest.approx(expected, rel=1e-6)
+    assert set(ev.table[ev.table["method"] != "single"]["draws"]) == {3}  # every K-reference row over the draws
     # one alignment is the plain distance
-    same = evaluate_embeddings(
-        emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:1], val_aligned=aligned[:1]
-    )
-    for name in plain:
-        assert same.metrics[f"{name}_aligned"]["eer"] == pytest.approx(same.metrics[name]["eer"])
-
-
-def test_aligned_protocols_need_aligned_validation_and_matching_shapes():
-    manifest, emb, aligned = toy_writers()
-    without_val = evaluate_embeddings(emb, manifest, threshold=0.5, k=3, n_boot=0, test_aligned=aligned)
-    assert not any(name.endswith("aligned") for name in without_val.metrics)  # no threshold of their scale
-    with pytest.raises(ValueError, match="test and the validation writers"):
-        evaluate_embeddings(emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned)
-    with pytest.raises(ValueError, match="24 images"):
-        evaluate_embeddings(
-            emb, manifest, emb, manifest, k=3, n_boot=0, test_aligned=aligned[:, :5], val_aligned=aligned
+    one = Features(manifest, emb, aligned[:1])
+    same = evaluate(one, one, protocols, n_boot=0, draws=3)
+    for protocol in plain:
+        assert same.row(**{**protocol.to_dict(), "aligned": True})["eer"] == pytest.approx(
+            same.row(**protocol.to_dict())["eer"]
         )
+
+
+def test_aligned_protocols_need_aligned_features_and_matching_shapes():
+    manifest, emb, aligned = toy_writers()
+    test = Features(manifest, emb, aligned)
+    without_val = evaluate(test, None, standard_protocols(3, aligned=True), threshold=0.5, n_boot=0)
+    assert not without_val.table["aligned"].any()  # no stored threshold of their scale
+    assert set(without_val.table["method"]) == {"single", "mean"}
+    with pytest.raises(ValueError, match="needs aligned features"):
+        evaluate(test, Features(manifest, emb), standard_protocols(3, aligned=True), n_boot=0)
+    with pytest.raises(ValueError, match="24 images"):
+        Features(manifest, emb, aligned[:, :5])
 
 
 def test_embed_aligned_of_real_preprocessed_images_keeps_them_in_order(tmp_path):
@@ -183,6 +184,8 @@ def test_embed_variants_turns_each_file_at_full_resolution_then_shifts_it(tmp_pa
 def test_aligned_curves_share_their_protocol_colour_dashed():
     from sigkit.plots.evaluation import line_styles
 
-    styles = line_styles(["single_skilled", "references_5", "single_skilled_aligned", "references_5_aligned"])
-    assert styles["single_skilled_aligned"] == {"color": styles["single_skilled"]["color"], "ls": "--"}
-    assert styles["references_5"]["color"] != styles["single_skilled"]["color"] and styles["references_5"]["ls"] == "-"
+    single, refs = Protocol(), Protocol("mean", 5)
+    single_aligned, refs_aligned = Protocol(aligned=True), Protocol("mean", 5, aligned=True)
+    styles = line_styles([single, refs, single_aligned, refs_aligned])
+    assert styles[single_aligned] == {"color": styles[single]["color"], "ls": "--"}
+    assert styles[refs]["color"] != styles[single]["color"] and styles[refs]["ls"] == "-"

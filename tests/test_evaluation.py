@@ -11,10 +11,11 @@ import pytest
 import sigkit
 from sigkit import cli, synth
 from sigkit.datasets import load_dataset, split_writers
-from sigkit.evaluation import evaluation_figures, parse_writers, write_evaluation
+from sigkit.evaluation import METRICS_SCHEMA, evaluation_figures, parse_writers, write_evaluation
+from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.scoring import evaluate_embeddings
+from sigkit.scoring import Features, Protocol, evaluate, standard_protocols, usable
 from sigkit.train import train
 
 matplotlib.use("Agg")
@@ -37,31 +38,46 @@ def test_parse_writers():
     assert parse_writers(None) is None
 
 
+def scored(tower, images, splits, names=("test", "val")) -> list[Features]:
+    return [Features(splits[name], embed(tower, images[name])) for name in names]
+
+
 def test_evaluation_protocols_and_figures(trained, tmp_path):
     _, splits, images, result = trained
     tower = find_tower(load_siamese(result.model_path))
-    evaluation = evaluate_embeddings(
-        embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], k=3, n_boot=50
-    )
-    assert set(evaluation.metrics) == {"single_skilled", "single_random", "references_3", "references_3_spread"}
-    for m in evaluation.metrics.values():
+    test, val = scored(tower, images, splits)
+    protocols = usable(standard_protocols(3, curve_ks=(1, 2, 3, 5, 8)), splits["test"], splits["val"])
+    evaluation = evaluate(test, val, protocols, n_boot=50)
+    table = evaluation.table
+    assert {(m, k) for m, k in zip(table["method"], table["k"])} == {
+        ("single", 1),
+        ("mean", 1),
+        *((method, k) for method in ("mean", "spread") for k in (2, 3, 5)),
+    }  # 8 genuine each: K = 8 leaves nothing to question
+    assert set(table[table["k"] == 3]["forgeries"]) == {"skilled", "random"}
+    for m in evaluation.to_json():
         assert 0 <= m["eer"] <= 1 and 0 <= m["auc"] <= 1 and m["eer_ci"][0] <= m["eer_ci"][1]
-    assert set(evaluation.by_references["k"]) == {1, 2, 3, 5}  # 8 genuine: K = 8 leaves nothing to question
-    assert set(evaluation.per_writer["writer"]) == set(splits["test"]["writer"])
-    figures = evaluation_figures(evaluation)
+        assert m["draws"] == (1 if m["method"] == "single" else 10)
+    assert set(evaluation.per_writer()["writer"]) == set(splits["test"]["writer"])
+    figures = evaluation_figures(evaluation, k=3)
     assert len(figures) == 7 and all(fig.axes and fig.axes[0].has_data() for fig in figures.values())
-    path = write_evaluation(evaluation, tmp_path)
+    path = write_evaluation(evaluation, tmp_path, {"k": 3}, k=3)
     assert sorted(p.name for p in (tmp_path / "figures").glob("*.png")) == sorted(f"{n}.png" for n in figures)
     saved = json.loads(path.read_text())
-    assert saved["metrics"]["single_skilled"]["eer"] == pytest.approx(evaluation.metrics["single_skilled"]["eer"])
-    # the K-reference protocols over 10 draws; the first draw is the one of the main table
-    assert set(saved["references_over_draws"]) == {"references_3", "references_3_spread"}
-    first = saved["references_over_draws"]["references_3"]["draws"]
-    assert len(first) == 10 and first[0] == pytest.approx(evaluation.metrics["references_3"]["eer"])
-    assert list(evaluation.draws_table().index) == ["references_3", "references_3_spread"]
+    assert saved["schema"] == METRICS_SCHEMA and saved["k"] == 3
+    rows = {(r["method"], r["k"], r["forgeries"], r["aligned"]): r for r in saved["protocols"]}
+    assert rows[("single", 1, "skilled", False)]["eer"] == pytest.approx(evaluation.row("single")["eer"])
+    # a K-reference EER is the mean over its draws of the references
+    draws = evaluation.scores[Protocol("mean", 3)]
+    each = [eer(d["distance"], d["label"])[0] for _, d in draws.groupby("draw")]
+    assert len(each) == 10 and rows[("mean", 3, "skilled", False)]["eer"] == pytest.approx(np.mean(each))
 
 
-def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
+def rows_of(saved: dict) -> dict:
+    return {(r["method"], r["k"], r["forgeries"], r["aligned"]): r for r in saved["protocols"]}
+
+
+def test_cli_evaluate_reproduces_the_library(trained, tmp_path, capsys):
     folder, splits, images, result = trained
     test, val = sorted(splits["test"]["writer"].unique()), sorted(splits["val"]["writer"].unique())
     status = cli.main(
@@ -82,16 +98,15 @@ def test_cli_evaluate_reproduces_the_library(trained, tmp_path):
         ]
     )
     assert status == 0
-    saved = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert "embedding 1/2" in capsys.readouterr().err  # it says what it is doing
+    saved = rows_of(json.loads((tmp_path / "ev" / "metrics.json").read_text()))
     tower = find_tower(load_siamese(result.model_path))
-    direct = evaluate_embeddings(
-        embed(tower, images["test"]), splits["test"], embed(tower, images["val"]), splits["val"], n_boot=0
-    )
-    for protocol, m in direct.metrics.items():
-        assert saved["metrics"][protocol]["eer"] == pytest.approx(m["eer"])
-        assert saved["metrics"][protocol]["accuracy"] == pytest.approx(m["accuracy"])
-    assert saved["threshold_from"] == "validation writers" and saved["test_writers"] == test
-    assert {f"{protocol}_aligned" for protocol in direct.metrics} <= set(saved["metrics"])  # validation writers given
+    direct = evaluate(*scored(tower, images, splits), standard_protocols(5))
+    for m in direct.to_json():
+        key = (m["method"], m["k"], m["forgeries"], m["aligned"])
+        assert saved[key]["eer"] == pytest.approx(m["eer"]) and saved[key]["accuracy"] == pytest.approx(m["accuracy"])
+        assert saved[key]["threshold_from"] == "validation writers"
+        assert (m["method"], m["k"], m["forgeries"], True) in saved  # aligned twins: validation writers given
 
 
 def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_path):
@@ -115,9 +130,10 @@ def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_
         )
         == 0
     )
-    saved = json.loads((tmp_path / "metrics.json").read_text())
-    assert saved["metrics"]["single_skilled"]["threshold"] == pytest.approx(result.threshold)
-    assert "references_5_spread" not in saved["metrics"]  # another scale: no stored threshold for it
+    saved = rows_of(json.loads((tmp_path / "metrics.json").read_text()))
+    assert saved[("single", 1, "skilled", False)]["threshold"] == pytest.approx(result.threshold)
+    assert saved[("single", 1, "skilled", False)]["threshold_from"] == "model card"
+    assert not any(method == "spread" or aligned for method, _, _, aligned in saved)  # other scales
 
 
 def test_cli_verify_verdicts(trained, capsys):
@@ -203,12 +219,13 @@ def test_one_evaluation_path_for_the_notebook_the_cli_and_the_benchmark(trained,
     test, val = sorted(splits["test"]["writer"].unique()), sorted(splits["val"]["writer"].unique())
     command, _ = evaluate_model(result.model_path, folder, test, val, out_dir=tmp_path, k=3, seed=0, n_boot=20)
     library = evaluate_run(result.model_path, splits, k=3, seed=0, n_boot=20)  # decodes the images itself
-    assert set(notebook.metrics) == set(command.metrics) == set(library.metrics)
-    assert any(name.endswith("_aligned") for name in notebook.metrics)
-    for name in notebook.metrics:
-        for key in ("eer", "auc", "threshold", "accuracy", "eer_ci"):
-            assert notebook.metrics[name][key] == pytest.approx(command.metrics[name][key], abs=1e-6), (name, key)
-            assert notebook.metrics[name][key] == pytest.approx(library.metrics[name][key], abs=1e-6), (name, key)
+    keys = ["method", "k", "forgeries", "aligned"]
+    tables = [ev.table.set_index(keys).sort_index() for ev in (notebook, command, library)]
+    assert list(tables[0].index) == list(tables[1].index) == list(tables[2].index)
+    assert tables[0].reset_index()["aligned"].any()
+    for key in ("eer", "auc", "threshold", "accuracy"):
+        for other in tables[1:]:
+            assert np.allclose(tables[0][key], other[key], atol=1e-6), key
 
 
 def test_writer_patterns_and_the_split_shortcut():

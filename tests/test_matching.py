@@ -25,7 +25,7 @@ from sigkit.matching import (
     scorer_for,
 )
 from sigkit.model import build_ensemble, build_siamese, build_tower, embed, find_tower, load_siamese
-from sigkit.scoring import evaluate_embeddings
+from sigkit.scoring import Features, evaluate, standard_protocols
 from sigkit.train import train
 
 STROKE, BLANK = np.eye(3)[0], np.eye(3)[1]
@@ -58,7 +58,10 @@ def test_a_stroke_moved_one_cell_matches_only_while_locality_allows_it():
     far = distance(here, moved, (1, 4), locality=50.0)
     assert near < 0.05 < 0.5 < far  # a one-cell shift is forgiven, unless matching must stay in place
     missing = cells(BLANK, BLANK, BLANK, BLANK)
-    assert distance(here, missing, (1, 4)) > 0.5  # a stroke with nothing like it anywhere costs
+    # a stroke with nothing like it anywhere costs its full share (0.5 here), far above a moved one
+    assert (
+        distance(here, missing, (1, 4)) == pytest.approx(0.5, abs=0.01) and distance(here, missing, (1, 4)) > 10 * near
+    )
 
 
 def test_cell_weights_decide_which_cells_count():
@@ -223,18 +226,20 @@ def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(t
     tower = find_tower(load_siamese(tmp_path / "batch" / "model.keras"))
     scorer = scorer_for(tower)
     assert isinstance(scorer, CrossMatchScorer)
-    evaluation = evaluate_embeddings(
-        embed(tower, images["test"]),
-        splits["test"],
-        embed(tower, images["val"]),
-        splits["val"],
-        k=2,
+    evaluation = evaluate(
+        Features(splits["test"], embed(tower, images["test"])),
+        Features(splits["val"], embed(tower, images["val"])),
+        standard_protocols(2),
         n_boot=0,
         draws=2,
         scorer=scorer,
     )
-    assert {"single_skilled", "single_random", "references_2", "references_2_spread"} <= set(evaluation.metrics)
-    assert all(0 <= m["eer"] <= 1 for m in evaluation.metrics.values())
+    assert {(m, k) for m, k in zip(evaluation.table["method"], evaluation.table["k"])} == {
+        ("single", 1),
+        ("mean", 2),
+        ("spread", 2),
+    }
+    assert evaluation.table["eer"].between(0, 1).all()
 
     # sigkit verify scores with the cross-matched distance and draws where the pair differs
     test = splits["test"].reset_index(drop=True)

@@ -15,7 +15,7 @@ from sigkit.metrics import (
     roc_auc,
     writer_bootstrap,
 )
-from sigkit.scoring import eer_over_draws, reference_scores
+from sigkit.scoring import reference_scores, summarise_draws
 
 
 def test_perfect_and_inverted_separation():
@@ -130,7 +130,7 @@ def test_several_draws_of_references_start_with_the_single_draw_and_differ_after
     pd.testing.assert_frame_equal(many[many["draw"] == 0].reset_index(drop=True), one)
     # later draws pick other references, so other signatures are questioned
     assert not all((many[many["draw"] == d]["row"].to_numpy() == one["row"].to_numpy()).all() for d in (1, 2, 3))
-    summary = eer_over_draws(points, manifest, k=3, draws=4, seed=5)
+    summary = summarise_draws(many)
     assert summary["draws"][0] == eer(one["distance"], one["label"])[0]
     assert summary["mean"] == pytest.approx(np.mean(summary["draws"]))
     assert len(set(summary["draws"])) > 1 and summary["std"] > 0.0  # which references: it matters

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from sigkit import reports, synth
+from sigkit.evaluation import METRICS_SCHEMA
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -69,12 +70,13 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     training = json.loads((run / "training.json").read_text())
     assert training["epochs_run"] == 2 and (run / "model" / "model.keras").exists()
     metrics = json.loads((run / "metrics.json").read_text())
-    assert {"single_skilled", "single_random", "references_3"} <= set(metrics["metrics"])
+    assert metrics["schema"] == METRICS_SCHEMA and metrics["k"] == 3
     assert math.isfinite(metrics["attention_ink_ratio"])  # CBAM maps computed, none degenerate
-    # K references decided three ways, skilled and random apart, and the EER-against-K curve
-    methods = {(r["method"], r["forgeries"]) for r in metrics["references_by_method"]}
-    assert methods == {(m, f) for m in ("mean", "spread", "wd") for f in ("skilled", "random")}
-    assert set(metrics["eer_by_k_and_method"]) == {"mean", "spread", "wd"}
+    # single pairs and K references decided three ways, skilled and random apart, and the K curve
+    rows = {(r["method"], r["k"], r["forgeries"]) for r in metrics["protocols"]}
+    assert {(m, 3, f) for m in ("mean", "spread", "wd") for f in ("skilled", "random")} <= rows
+    assert {("single", 1, "skilled"), ("single", 1, "random")} <= rows
+    assert {k for method, k, _ in rows if method == "wd"} >= {1, 2, 3}
     # what the console showed: one line per training epoch, no TensorFlow C++ start-up lines
     console = capfd.readouterr()
     assert "Epoch 2/2" in console.out
@@ -102,16 +104,16 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
         "03_attention_heatmaps",
         "03_gradcam_heatmaps",
         "03_deletion_test",
-        "03_eer_by_k_and_method",
+        "03_eer_by_k",
         "04_comparison",
         "04_ablation_and_limited_data",
         "04_kaggle_protocols",  # from the recorded Kaggle runs committed with the kit
     } <= figures
     summary = (run / "summary.md").read_text()
-    assert "| single_skilled |" in summary and "| no_attention |" in summary and "03_roc" in summary
+    assert "| single pairs (skilled) |" in summary and "| no_attention |" in summary and "03_roc" in summary
     assert "| comparison | match |" in summary and "no_attention: single-pair skilled EER" in summary
     assert "against" in summary and "for main" in summary  # verdicts read against the run's own model
-    assert "| references_3 | 10 |" in summary  # the K-reference protocol over 10 draws of references
+    assert "| 3 refs, mean distance (skilled) |" in summary and "(10) |" in summary  # over 10 draws
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
 

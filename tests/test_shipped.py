@@ -88,43 +88,44 @@ def without_variants(tmp_path):
     return tmp_path / shipped.TOWER_FILE
 
 
-def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one(loaded, without_variants):
-    from sigkit.card import ModelCard
-    from sigkit.verify import wd_decision
+def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one(without_variants):
+    import dataclasses
 
-    _, card = loaded
-    path = shipped.pretrained_path()
+    from sigkit.card import ModelCard
+    from sigkit.trained import TrainedModel
+    from sigkit.verify import writer_dependent_score
+
+    model = TrainedModel.load()
     features = shipped.background()[:6] + 0.01  # 5 references and a questioned signature
     same = ModelCard(  # one classifier for both forms, so only the variants differ
-        threshold=card.threshold,
+        threshold=model.card.threshold,
         extra={
-            "writer_dependent": card.extra["writer_dependent"],
-            "writer_dependent_aligned": card.extra["writer_dependent"],
+            "writer_dependent": model.card.extra["writer_dependent"],
+            "writer_dependent_aligned": model.card.extra["writer_dependent"],
         },
     )
     # with one variant and the same negatives (no stored turns and shifts), the forms agree
-    plain, _ = wd_decision(same, without_variants, features, None, "wd")
-    aligned, _ = wd_decision(same, without_variants, features[None], None, "wd-aligned")
+    bare_background = dataclasses.replace(TrainedModel.load(without_variants), card=same)
+    plain = writer_dependent_score(bare_background, features, aligned=False)
+    aligned = writer_dependent_score(bare_background, features[None], aligned=True)
     assert aligned == pytest.approx(plain, abs=1e-6)
-    _, threshold = wd_decision(card, path, features[None], None, "wd-aligned")
-    assert threshold == card.extra["writer_dependent_aligned"]["threshold"]
-    bare = ModelCard(threshold=0.5, extra={})
+    assert model.writer_dependent(aligned=True)[1] == model.card.extra["writer_dependent_aligned"]["threshold"]
+    bare = dataclasses.replace(model, card=ModelCard(threshold=0.5, extra={}))
     with pytest.raises(ValueError, match="writer_dependent_aligned"):
-        wd_decision(bare, path, features[None], None, "wd-aligned")
+        writer_dependent_score(bare, features[None], aligned=True)
 
 
-def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(loaded, without_variants):
+def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(without_variants):
     """The same questioned signature scores otherwise once the background's variants are gone:
     `wd-aligned` reads them from background.npz, the plain `wd` never does."""
-    from sigkit.verify import wd_decision
+    from sigkit.trained import TrainedModel
+    from sigkit.verify import writer_dependent_score
 
-    _, card = loaded
-    path = shipped.pretrained_path()
+    models = [TrainedModel.load(), TrainedModel.load(without_variants)]
     features = shipped.background()[:6] + 0.01
-    with_variants, _ = wd_decision(card, path, features[None], None, "wd-aligned")
-    without, _ = wd_decision(card, without_variants, features[None], None, "wd-aligned")
+    with_variants, without = (writer_dependent_score(m, features[None], aligned=True) for m in models)
     assert with_variants != pytest.approx(without, abs=1e-4)
-    plain = [wd_decision(card, p, features, None, "wd")[0] for p in (path, without_variants)]
+    plain = [writer_dependent_score(m, features, aligned=False) for m in models]
     assert plain[0] == pytest.approx(plain[1], abs=1e-6)
 
 

@@ -147,12 +147,12 @@ def test_aligned_wd_scores_a_misregistered_signature_by_its_best_variant():
     np.testing.assert_allclose(one["distance"], plain["distance"])
     best, _ = choose_settings(variants, manifest, background, k=5, aligned=True)
     assert best in GRID
-    from sigkit.references import reference_table
+    from sigkit.scoring import Features, evaluate, standard_protocols
 
-    table = reference_table(
-        variants, manifest, variants, manifest, background=background, ks=(5,), draws=2, aligned=True
-    )
-    assert set(table["method"]) == {"mean", "spread", "wd"} and len(table) == 6
+    both = Features(manifest, variants[0], variants)
+    protocols = [p for p in standard_protocols(5, aligned=True, writer_dependent=True) if p.aligned and p.references]
+    table = evaluate(both, both, protocols, draws=2, background=background).table
+    assert set(table["method"]) == {"mean", "spread", "wd"} and len(table) == 6 and table["aligned"].all()
     with pytest.raises(ValueError, match="embed_variants"):
         wd_scores(features, manifest, background, k=5, aligned=True)
 
@@ -268,38 +268,34 @@ def test_settings_can_be_chosen_on_several_draws_of_references():
 
 
 def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background():
-    from sigkit.references import as_percent, curve_by_k, reference_table
-    from sigkit.scoring import evaluate_embeddings
+    from sigkit.scoring import Features, Protocol, evaluate, standard_protocols, usable
 
     val_features, val_manifest = stand_in(n_writers=6, genuine=14, seed=8)
     test_features, test_manifest = stand_in(n_writers=6, genuine=14, seed=9)
     background, _ = stand_in(n_writers=15, seed=10)
-    evaluation = evaluate_embeddings(
-        test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0, draws=3, background=background
-    )
-    assert "references_5_wd" in evaluation.metrics and "references_5_wd" in evaluation.over_draws
-    plain = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, k=5, n_boot=0, draws=1)
-    assert "references_5_wd" not in plain.metrics
-    # the aligned form against its own negatives; the plain form keeps the plain background
-    val_variants = np.stack([val_features, val_features + 0.05])
-    test_variants = np.stack([test_features, test_features + 0.05])
-    common = dict(k=5, n_boot=0, draws=2, test_aligned=test_variants, val_aligned=val_variants, background=background)
-    alone = evaluate_embeddings(test_features, test_manifest, val_features, val_manifest, **common)
-    extra = background + np.random.default_rng(18).normal(0, 0.5, background.shape).astype(np.float32)
-    both = evaluate_embeddings(
-        test_features, test_manifest, val_features, val_manifest, aligned_background=extra, **common
-    )
-    pd.testing.assert_frame_equal(alone.scores["references_5_wd"], both.scores["references_5_wd"])
-    name = "references_5_wd_aligned"
-    assert not np.allclose(alone.scores[name]["distance"], both.scores[name]["distance"])
-
-    table = reference_table(
-        val_features, val_manifest, test_features, test_manifest, background=background, ks=(3, 12), draws=2
-    )
-    assert len(table) == 2 * 3 * 2 and set(table["method"]) == {"mean", "spread", "wd"}
-    assert table[table["forgeries"] == "random"]["eer"].max() < 0.1  # other writers are far apart here
-    assert (as_percent(table)["eer"] == (100 * table["eer"]).round(2)).all()
-    curve = curve_by_k(val_features, val_manifest, test_features, test_manifest, ks=(1, 5, 13, 14), draws=2)
-    assert list(curve.index) == [1, 5, 13] and list(curve.columns) == ["mean", "spread"]  # K = 14 leaves nothing
+    test, val = Features(test_manifest, test_features), Features(val_manifest, val_features)
+    wd = Protocol("wd", 5)
+    evaluation = evaluate(test, val, standard_protocols(5, writer_dependent=True), draws=3, background=background)
+    assert evaluation.has(wd) and evaluation.row("wd", 5)["draws"] == 3
+    assert evaluation.row("wd", 5)["classifier"]["kind"] in ("linear", "rbf", "logreg")
+    plain = evaluate(test, val, standard_protocols(5), draws=1)
+    assert not plain.has(wd)
     with pytest.raises(ValueError, match="background"):
-        reference_table(val_features, val_manifest, test_features, test_manifest, ks=(5,))
+        evaluate(test, val, [wd])
+    # the aligned form against its own negatives; the plain form keeps the plain background
+    test = Features(test_manifest, test_features, np.stack([test_features, test_features + 0.05]))
+    val = Features(val_manifest, val_features, np.stack([val_features, val_features + 0.05]))
+    protocols = [wd, Protocol("wd", 5, aligned=True)]
+    alone = evaluate(test, val, protocols, draws=2, background=background)
+    extra = background + np.random.default_rng(18).normal(0, 0.5, background.shape).astype(np.float32)
+    both = evaluate(test, val, protocols, draws=2, background=background, aligned_background=extra)
+    pd.testing.assert_frame_equal(alone.scores[wd], both.scores[wd])
+    assert not np.allclose(alone.scores[protocols[1]]["distance"], both.scores[protocols[1]]["distance"])
+
+    curve_protocols = standard_protocols(3, writer_dependent=True, curve_ks=(12,))
+    table = evaluate(test, val, curve_protocols, draws=2, background=background).table
+    refs = table[table["method"] != "single"]
+    assert len(refs) == 3 * 2 + 3 and set(refs["method"]) == {"mean", "spread", "wd"}
+    assert refs[refs["forgeries"] == "random"]["eer"].max() < 0.1  # other writers are far apart here
+    curve = evaluate(test, val, usable(standard_protocols(1, curve_ks=(1, 5, 13, 14)), test_manifest), draws=2).curve()
+    assert list(curve.index) == [1, 5, 13] and list(curve.columns) == ["mean", "spread"]  # K = 14 leaves nothing

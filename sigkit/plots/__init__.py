@@ -17,7 +17,6 @@ from sigkit.plots.evaluation import (  # noqa: F401
     det,
     distance_histograms,
     eer_by_method,
-    eer_vs_references,
     far_frr_curves,
     per_writer,
     roc,

@@ -7,6 +7,8 @@ lie apart. DET axes are normal deviates, so two Gaussian score distributions giv
 
 from __future__ import annotations
 
+import dataclasses
+
 import matplotlib
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,24 +21,23 @@ KIND_COLOURS = {"genuine": "tab:green", "skilled": "tab:red", "random": "tab:blu
 DET_TICKS = [0.001, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.4, 0.6]
 
 
-def line_styles(names) -> dict[str, dict]:
-    """One colour per protocol; its `_aligned` twin (sigkit.align) in the same colour, dashed."""
-    bases = list(dict.fromkeys(name.removesuffix("_aligned") for name in names))
+def line_styles(protocols) -> dict:
+    """One colour per protocol (`sigkit.scoring.Protocol`); its aligned twin in the same colour, dashed."""
+    bases = list(dict.fromkeys(dataclasses.replace(p, aligned=False) for p in protocols))
     return {
-        name: dict(
-            color=f"C{bases.index(name.removesuffix('_aligned')) % 10}", ls="--" if name.endswith("_aligned") else "-"
-        )
-        for name in names
+        p: dict(color=f"C{bases.index(dataclasses.replace(p, aligned=False)) % 10}", ls="--" if p.aligned else "-")
+        for p in protocols
     }
 
 
-def roc(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
-    """ROC of each protocol: genuine acceptance (1 - FRR) against false acceptance (FAR)."""
+def roc(scores: dict) -> matplotlib.figure.Figure:
+    """ROC of each protocol (`Protocol` -> its scores): genuine acceptance (1 - FRR) against FAR."""
     fig, ax = plt.subplots(figsize=(5, 5))
     styles = line_styles(scores)
-    for name, frame in scores.items():
+    for protocol, frame in scores.items():
         _, far, frr = far_frr(frame["distance"], frame["label"])
-        ax.plot(far, 1 - frr, **styles[name], label=f"{name} (AUC {roc_auc(frame['distance'], frame['label']):.3f})")
+        auc = roc_auc(frame["distance"], frame["label"])
+        ax.plot(far, 1 - frr, **styles[protocol], label=f"{protocol.label} (AUC {auc:.3f})")
     ax.plot([0, 1], [0, 1], ":", color="grey", label="chance")
     ax.set(
         xlabel="false acceptance rate (FAR)",
@@ -49,19 +50,19 @@ def roc(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
     return fig
 
 
-def det(scores: dict[str, pd.DataFrame]) -> matplotlib.figure.Figure:
+def det(scores: dict) -> matplotlib.figure.Figure:
     """DET: FRR against FAR on normal-deviate axes, EER points marked."""
     fig, ax = plt.subplots(figsize=(5, 5))
     limit = norm.ppf([DET_TICKS[0], DET_TICKS[-1]])
     styles = line_styles(scores)
-    for name, frame in scores.items():
+    for protocol, frame in scores.items():
         _, far, frr = far_frr(frame["distance"], frame["label"])
         rate, _ = eer(frame["distance"], frame["label"])
         (line,) = ax.plot(
             norm.ppf(np.clip(far, 1e-4, 1 - 1e-4)),
             norm.ppf(np.clip(frr, 1e-4, 1 - 1e-4)),
-            **styles[name],
-            label=f"{name} (EER {100 * rate:.1f} %)",
+            **styles[protocol],
+            label=f"{protocol.label} (EER {100 * rate:.1f} %)",
         )
         point = norm.ppf(np.clip(rate, 1e-4, 1 - 1e-4))
         ax.plot(point, point, "o", color=line.get_color())
@@ -163,25 +164,9 @@ def training_curves(history: pd.DataFrame) -> matplotlib.figure.Figure:
     return fig
 
 
-def eer_vs_references(by_references: pd.DataFrame) -> matplotlib.figure.Figure:
-    """Test EER against the number of references K, mean and min distance to them."""
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    for aggregate, part in by_references.groupby("aggregate"):
-        ax.plot(part["k"], 100 * part["eer"], "o-", label=f"{aggregate} distance to the references")
-    ax.set(
-        xlabel="references of the claimed writer (K)",
-        ylabel="EER, skilled forgeries (%)",
-        title="EER against the number of references",
-        xticks=sorted(by_references["k"].unique()),
-    )
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=8)
-    return fig
-
-
 def eer_by_method(curve: pd.DataFrame) -> matplotlib.figure.Figure:
     """Test EER (skilled forgeries, mean over draws of the references) against K, one line per way
-    of deciding (`sigkit.references.curve_by_k`: mean distance, spread-corrected, writer-dependent)."""
+    of deciding (`sigkit.scoring.Evaluation.curve`: mean distance, spread-corrected, writer-dependent)."""
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     labels = {"mean": "mean distance", "spread": "spread-corrected distance", "wd": "writer-dependent classifier"}
     for method in curve.columns:

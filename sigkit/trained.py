@@ -1,0 +1,115 @@
+"""A trained model, loaded once: what verification and evaluation read from a model file.
+
+`TrainedModel.load(path)` (no path: the tower shipped with sigkit) gathers everything a model
+file brings: the Siamese model and its tower, the model card beside it (`sigkit.card`), the
+preprocessing it was trained with, how its features are compared (`sigkit.matching.scorer_for`),
+the background signatures stored beside it for the writer-dependent classifiers (`sigkit.wd`)
+and their settings and thresholds. `sigkit verify`, `sigkit evaluate` and the notebooks read
+these attributes instead of loading each piece from its own module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from sigkit.align import embed_variants, scores_aligned
+from sigkit.card import ModelCard
+from sigkit.matching import scorer_for
+from sigkit.model import embed, find_tower, load_siamese
+from sigkit.preprocess import load_images
+from sigkit.wd import WDSettings, background_beside
+
+# where the model card keeps each writer-dependent method's classifier and threshold
+CARD_ENTRIES = {False: "writer_dependent", True: "writer_dependent_aligned"}
+
+
+@dataclass
+class TrainedModel:
+    path: Path
+    siamese: object = field(repr=False)
+    tower: object = field(repr=False)
+    card: ModelCard = field(repr=False)
+    options: dict = field(repr=False)  # the preprocessing of `sigkit.preprocess.load_images`
+    _backgrounds: dict = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None) -> "TrainedModel":
+        """The model at `path` (a `.keras` file with its card beside it), or the shipped tower."""
+        if path is None:
+            from sigkit.shipped import pretrained_path
+
+            path = pretrained_path()
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: no such model file; give a .keras file written by sigkit's training")
+        siamese = load_siamese(path)
+        tower = find_tower(siamese)
+        card = ModelCard.for_model(path)
+        return cls(path, siamese, tower, card, card.preprocessing(tower))
+
+    @property
+    def scorer(self):
+        """How two signatures' features are compared (None: Euclidean distance of embeddings)."""
+        return scorer_for(self.tower)
+
+    @property
+    def seed(self) -> int:
+        return int(self.card.config.get("seed", 0))
+
+    @property
+    def aligns(self) -> bool:
+        """Whether aligned scoring (turns and shifts, `sigkit.align`) applies to this tower."""
+        return scores_aligned(self.tower)
+
+    def images(self, files, cache_dir=None) -> np.ndarray:
+        """`files` preprocessed as the model's training data were."""
+        return load_images(list(files), cache_dir=cache_dir, **self.options)
+
+    def embed(self, images: np.ndarray) -> np.ndarray:
+        return embed(self.tower, images)
+
+    def variants(self, files, images: np.ndarray | None = None, cache_dir=None) -> np.ndarray:
+        """(V, N, ...) features of every turn and shift of `files` ([0]: as they are)."""
+        return embed_variants(self.tower, list(files), self.options, images=images, cache_dir=cache_dir)
+
+    def background(self, aligned: bool = False) -> np.ndarray | None:
+        """The background features stored beside the model (`background.npz`), or None; `aligned`:
+        followed by their own turns and shifts where the file holds them."""
+        if aligned not in self._backgrounds:
+            self._backgrounds[aligned] = background_beside(self.path, aligned=aligned)
+        return self._backgrounds[aligned]
+
+    def required_background(self, aligned: bool = False) -> np.ndarray:
+        background = self.background(aligned)
+        if background is None:
+            raise ValueError(
+                f"{self.path.parent / 'background.npz'}: no background beside the model, which the "
+                "writer-dependent methods need (embedded genuine signatures of writers other than the "
+                "claimed one); use the shipped tower (no --model), or write one with sigkit.wd.save_background"
+            )
+        return background
+
+    def writer_dependent(self, aligned: bool = False) -> tuple[WDSettings, float]:
+        """(classifier settings, threshold) the model card stores for the writer-dependent method."""
+        entry = CARD_ENTRIES[aligned]
+        stored = self.card.extra.get(entry)
+        if stored is None:
+            raise ValueError(
+                f"{self.path}: its model card has no {entry} settings and threshold; "
+                "use --method distance, or the shipped tower"
+            )
+        try:
+            return WDSettings(stored["kind"], float(stored["C"])), float(stored["threshold"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{self.path}: the model card's {entry} entry must hold kind, C and threshold, not {stored!r}"
+            ) from error
+
+    def distance_threshold(self) -> float:
+        """The distance threshold stored at training time (the EER point on validation writers)."""
+        if self.card.threshold is None:
+            raise ValueError(f"{self.path}: no model card with a stored threshold beside it; pass --threshold")
+        return float(self.card.threshold)
