@@ -29,9 +29,11 @@ own top folder, e.g. Kaggle's `sign_data/` with its `train/`, `test/` and CSVs),
 read instead, with a warning naming it. Files that are not images (CSVs, README.txt) are ignored.
 
 Image files are .png .jpg .jpeg .bmp .tif .tiff in any letter case; hidden files, hidden folders
-and __MACOSX/ are ignored. A writer's id is always a string ("1", "001", "B-12"); the sample id is
-the number in the file name (cedar, bhsig) or the file stem (kaggle, generic), made unique within
-a writer's genuine or forged set by falling back to the relative path if two files share a stem.
+and __MACOSX/ are ignored. Symbolic links are followed (a folder whose full_org/ and full_forg/
+are links to a CEDAR copy reads like that copy); a link to a folder that holds it is refused.
+A writer's id is always a string ("1", "001", "B-12"); the sample id is the number in the file
+name (cedar, bhsig) or the file stem (kaggle, generic), made unique within a writer's genuine or
+forged set by falling back to the relative path if two files share a stem.
 
 Checks, each a logged skip (or, with strict=True, a DatasetError naming every bad file):
 
