@@ -3,15 +3,18 @@ without forgeries, per-corpus splits and leak checks. Tiny folders drawn in tmp_
 
 from __future__ import annotations
 
+import ast
 import shutil
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
 from test_datasets import cedar_set, generic_set
 
+import sigkit.datasets
 from sigkit.config import Config
-from sigkit.datasets import DuplicateImagesWarning, corpus_counts, load_corpora, load_dataset, splits_for
+from sigkit.datasets import DatasetError, DuplicateImagesWarning, corpus_counts, load_corpora, load_dataset, splits_for
 from sigkit.paths import resolve_data
 
 
@@ -78,6 +81,40 @@ def test_resolve_data_names_one_folder_or_several(tmp_path):
     assert resolve_data(str(tmp_path)) == tmp_path
     assert resolve_data(f"{tmp_path},{tmp_path}") == [tmp_path, tmp_path]
     assert resolve_data([str(tmp_path)]) == [tmp_path]
+    assert resolve_data(tmp_path / "a,b") == tmp_path / "a,b"  # a path object is one folder, commas and all
+
+
+def test_load_dataset_reads_what_resolve_data_names(two_corpora, tmp_path):
+    cedar, _ = two_corpora
+    odd = cedar.rename(tmp_path / "cedar,2006")
+    assert resolve_data(odd) == odd
+    assert set(load(odd, tmp_path)["writer"]) == {"1", "2", "3"}  # one folder: plain writer ids
+    assert set(load([odd], tmp_path)["corpus"]) == {"cedar,2006"}  # a list: corpora, even of one
+    with pytest.raises(DatasetError, match="no data folder named"):
+        load(" , ", tmp_path)
+
+
+def test_dataset_modules_import_one_way():
+    """No module of sigkit.datasets imports one that imports it back, directly or through others
+    (imports inside functions included)."""
+    package = Path(sigkit.datasets.__file__).parent
+    imports = {}
+    for path in package.glob("*.py"):
+        if path.stem == "__init__":
+            continue
+        names = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names.add(node.module)
+            elif isinstance(node, ast.Import):
+                names.update(alias.name for alias in node.names)
+        imports[path.stem] = {n.rsplit(".", 1)[1] for n in names if n.startswith("sigkit.datasets.")}
+    assert imports["corpora"]  # the walk sees the package's own imports
+    done: set[str] = set()
+    while len(done) < len(imports):
+        ready = {m for m, needs in imports.items() if m not in done and needs <= done}
+        assert ready, f"import circle among {sorted(set(imports) - done)}"
+        done |= ready
 
 
 def test_folders_with_one_name_get_numbered_corpora(tmp_path):

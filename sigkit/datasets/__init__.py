@@ -64,15 +64,18 @@ equals `path`. The cache folder is `cache_dir`, else `$SIGKIT_CACHE/tiff`, else
 `~/.cache/sigkit/tiff`.
 
 The package, upstream to downstream: `layouts` (which file is whose) and `checks` (is it a usable
-image; with `ink`, the blank-page test) feed `manifest` (`load_dataset`), whose result `splits`
-divides; `errors` holds the exception types they share.
+image; with `ink`, the blank-page test) feed `manifest` (`load_folder`, one folder), which
+`corpora` calls once per corpus to read several as one; `sources` holds `load_dataset`, the one
+entry, which reads what a data parameter names through either; `splits` divides the result;
+`errors` holds the exception types they share.
 """
 
 from sigkit.datasets.checks import default_cache_dir
 from sigkit.datasets.corpora import corpus_counts, load_corpora
 from sigkit.datasets.errors import DatasetError, DuplicateImagesWarning
 from sigkit.datasets.ink import ink_on_white
-from sigkit.datasets.manifest import COLUMNS, load_dataset
+from sigkit.datasets.manifest import COLUMNS
+from sigkit.datasets.sources import load_dataset
 from sigkit.datasets.splits import limit_references, rows_in, split_writers, splits_for, summarize
 
 __all__ = [
