@@ -196,10 +196,13 @@ class Checkpoint(keras.callbacks.Callback):
         self.folder.mkdir(exist_ok=True)
         name = f"last-{epoch:04d}.keras"
         save_atomic(self.model, self.folder / name)
-        previous, self.state["checkpoint"] = self.state.get("checkpoint"), name
+        self.state["checkpoint"] = name
         write_json_atomic(self.folder / "state.json", self.state)
-        if previous and previous != name:
-            (self.folder / previous).unlink(missing_ok=True)
+        # every other checkpoint goes once the state names this one: the previous epoch's, and any
+        # a resume could not read or a kill left half-written
+        for old in self.folder.glob("last-*.keras"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
         if self.state["stopped"]:
             log.info("%s after epoch %d", self.state["stopped"], epoch)
             self.model.stop_training = True

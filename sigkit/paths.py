@@ -31,15 +31,15 @@ def resolve(path: str | os.PathLike) -> Path:
 
 def resolve_data(data, seed: int = 0, n_writers: int = 30) -> Path | list[Path]:
     """The folder(s) a `data` parameter names: None is the embedded synthetic set; a list, or a
-    comma-separated string "a,b", names several corpora read as one (`sigkit.datasets.corpora`)."""
-    from sigkit.datasets.corpora import data_sources
+    comma-separated string "a,b", names several corpora read as one (`sigkit.datasets.sources.data_folders`)."""
+    from sigkit.datasets.sources import data_folders
 
-    sources = data_sources(data)
-    if not sources:
+    folders = data_folders(data)
+    if isinstance(folders, str):
+        return resolve(folders)
+    if not folders:
         return default_data(seed=seed, n_writers=n_writers)
-    if len(sources) == 1 and isinstance(data, (str, os.PathLike)):
-        return resolve(sources[0])
-    return [resolve(source) for source in sources]
+    return [resolve(folder) for folder in folders]
 
 
 def default_data(seed: int = 0, n_writers: int = 30) -> Path:

@@ -11,10 +11,11 @@ After each epoch the validation writers' images are embedded once and the EER of
 pairs is computed (`val_eer`, of the pairs `config.select_on` names: skilled forgeries, random
 ones or both; the others are logged beside it); the best model by it is saved as `model.keras` with its EER
 threshold in `model.json` (the verifier's default threshold: chosen on validation writers, never
-on test). Every epoch also writes `checkpoint/last.keras` (weights and optimizer state) and
+on test). Every epoch also writes `checkpoint/last-<epoch>.keras` (weights and optimizer state) and
 `checkpoint/state.json`; calling `train` again on the same run folder resumes after the last
-finished epoch, with the same data order it would have had. `config.init` starts the tower from
-another run's weights (pre-train on many writers, fine-tune on the target's own, with this
+finished epoch, with the same data order it would have had; a checkpoint that cannot be read
+(a file cut short) falls back on the best saved model (`resume_from_best`). `config.init` starts
+the tower from another run's weights (pre-train on many writers, fine-tune on the target's own, with this
 config's learning rate, epochs and patience). Early stopping counts epochs without a
 better `val_eer` and survives a resume too. `history.csv` holds one row per epoch.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import json
 import logging
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,7 +39,7 @@ import tensorflow as tf
 
 from sigkit.augment import AugmentOptions
 from sigkit.callbacks import Checkpoint, ValidationEER, run_card, save_atomic, validation_eer
-from sigkit.card import data_summary
+from sigkit.card import CARD_NAME, ModelCard, data_summary
 from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
 from sigkit.matching import match_layer
@@ -216,46 +218,152 @@ def training_schedule(
 
 def build_or_resume(
     config: Config, run_dir: Path, steps: int, tower_name: str
-) -> tuple[dict, keras.Model, keras.Model]:
+) -> tuple[dict, keras.Model | None, keras.Model | None]:
     """(state, the model `fit` trains, its tower): the last checkpoint of `run_dir` when there is
-    one (refused if it was trained with another config), else a new compiled model."""
+    one (refused if it was trained with another config), else a new compiled model. A finished
+    run needs no model (None, None), so a damaged checkpoint cannot stop it from reporting; one
+    that cannot be read hands over to `resume_from_best`."""
     checkpoint = run_dir / "checkpoint"
     state_file = checkpoint / "state.json"
     strategy = device_strategy(config)
-    jit = "auto" if config.jit_compile == "auto" else bool(config.jit_compile)
     with strategy.scope():
-        if state_file.exists():
-            state = json.loads(state_file.read_text())
+        if not state_file.exists():
+            tower = build_tower(config.tower, **tower_options(config), name=tower_name)
+            if config.init:
+                copy_initial_weights(tower, config.init)
+            return new_state(config), compiled_model(config, steps, tower), tower
+        state, damage = read_state(state_file)
+        if damage is None:
             check_same_run(state, config, run_dir)
-            trainable = keras.saving.load_model(checkpoint / state["checkpoint"], safe_mode=True)
-            tower = trainable if config.mode == "batch" else trainable.get_layer("tower")
-            log.info("resuming %s after epoch %d", run_dir, state["epoch"])
-            return state, trainable, tower
-        tower = build_tower(config.tower, **tower_options(config), name=tower_name)
-        if config.init:
-            copy_initial_weights(tower, config.init)
-        optimizer = keras.optimizers.Adam(
-            learning_rate(config, steps),
-            use_ema=config.ema_momentum is not None,
-            ema_momentum=config.ema_momentum or 0.99,
-        )
-        if config.mode == "batch":
-            matcher = match_layer(tower)
-            trainable, loss = (
-                tower,
-                InBatchContrastiveLoss(
-                    config.margin,
-                    config.skilled_weight,
-                    positive_margin=config.positive_margin,
-                    average=config.loss_average,
-                    match=matcher.settings.to_dict() if matcher else None,
-                ),
-            )
+            if finished(state, config):
+                return state, None, None
+            last = checkpoint / state["checkpoint"]
+            damage = unreadable_archive(last)
+            if damage is None:
+                trainable = keras.saving.load_model(last, safe_mode=True)
+                tower = trainable if config.mode == "batch" else trainable.get_layer("tower")
+                log.info("resuming %s after epoch %d", run_dir, state["epoch"])
+                return state, trainable, tower
+            damage = f"{last}: {damage}"
         else:
-            trainable = build_siamese(tower)
-            loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
-        trainable.compile(optimizer, loss, jit_compile=jit)
-    return new_state(config), trainable, tower
+            damage = f"{state_file}: {damage}"
+        return resume_from_best(config, run_dir, state, damage, steps, tower_name)
+
+
+def compiled_model(config: Config, steps: int, tower: keras.Model) -> keras.Model:
+    """The model `fit` trains around `tower`, with a new optimizer: the tower itself under the
+    in-batch loss (batch mode), or a Siamese model around it under the pair loss (pairs mode)."""
+    jit = "auto" if config.jit_compile == "auto" else bool(config.jit_compile)
+    optimizer = keras.optimizers.Adam(
+        learning_rate(config, steps),
+        use_ema=config.ema_momentum is not None,
+        ema_momentum=config.ema_momentum or 0.99,
+    )
+    if config.mode == "batch":
+        matcher = match_layer(tower)
+        trainable, loss = (
+            tower,
+            InBatchContrastiveLoss(
+                config.margin,
+                config.skilled_weight,
+                positive_margin=config.positive_margin,
+                average=config.loss_average,
+                match=matcher.settings.to_dict() if matcher else None,
+            ),
+        )
+    else:
+        trainable = build_siamese(tower)
+        loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
+    trainable.compile(optimizer, loss, jit_compile=jit)
+    return trainable
+
+
+def finished(state: dict, config: Config) -> bool:
+    """Whether the run of `state` has nothing left to train under `config` (stopped, or all epochs)."""
+    return bool(state["stopped"]) or state["epoch"] + 1 >= config.epochs
+
+
+def read_state(path: Path) -> tuple[dict | None, str | None]:
+    """(the saved state, None), or (None, why it cannot be used)."""
+    try:
+        state = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        return None, f"not valid JSON ({error})"
+    if not isinstance(state, dict):
+        return None, f"holds {type(state).__name__}, not a training state"
+    missing = sorted(set(new_state(Config())) - set(state))
+    if missing:
+        return None, f"lacks {', '.join(missing)}"
+    if not isinstance(state["checkpoint"], str):
+        return None, f"names no checkpoint file ({state['checkpoint']!r})"
+    return state, None
+
+
+def unreadable_archive(path: Path) -> str | None:
+    """Why `path` is not a whole `.keras` archive (missing, cut short, a damaged member), or None."""
+    if not path.is_file():
+        return "missing"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as error:
+        return f"not a whole .keras archive ({error})"
+    return f"not a whole .keras archive (its member {damaged} is damaged)" if damaged else None
+
+
+def resume_from_best(
+    config: Config, run_dir: Path, state: dict | None, damage: str, steps: int, tower_name: str
+) -> tuple[dict, keras.Model, keras.Model]:
+    """Go on after the best saved model when the checkpoint cannot be read (`damage` says which
+    file and why): its weights (`model.keras`) and its epoch (`model.json`) take over, with a new
+    optimizer (moments, and a cosine schedule, start afresh); the epochs after it run again.
+    Nothing finished is lost: the best model stays until a better one replaces it. Without a
+    usable best model, a ValueError saying what to do."""
+    best, card_path = run_dir / "model.keras", run_dir / CARD_NAME
+    try:
+        card = ModelCard.load(card_path)
+        if card.epoch is None or card.val_eer is None or card.threshold is None:
+            raise ValueError(f"{card_path} names no selected epoch with its validation EER and threshold")
+        unreadable = unreadable_archive(best)
+        if unreadable:
+            raise ValueError(f"{best}: {unreadable}")
+        source = find_tower(load_siamese(best))
+    except (OSError, ValueError) as error:
+        raise ValueError(
+            f"{damage}; the run cannot resume from it, and its best saved model cannot take over ({error}). "
+            f"To train this run again from the start, delete {run_dir / 'checkpoint'}, {best} and {card_path} "
+            "(or use a new run folder)"
+        ) from error
+    before = state or {}
+    state = {
+        **new_state(config),
+        "epoch": card.epoch,
+        "best_epoch": card.epoch,
+        "best_val_eer": card.val_eer,
+        "threshold": card.threshold,
+        "seconds": before.get("seconds", 0.0),
+        "config": card.config,
+    }
+    check_same_run(state, config, run_dir)
+    tower = build_tower(config.tower, **tower_options(config), name=tower_name)
+    tower.set_weights(source.get_weights())
+    if not before:
+        rerun = "the epochs after it run again; the training time before is not counted in time_budget_s"
+    elif before["epoch"] == card.epoch + 1:
+        rerun = f"epoch {before['epoch']} runs again"
+    elif before["epoch"] > card.epoch:
+        rerun = f"epochs {card.epoch + 1}-{before['epoch']} run again"
+    else:
+        rerun = "no epoch runs again"
+    log.warning(
+        "%s; going on from the best saved model %s (epoch %d, validation EER %.4f) with a new optimizer state: %s",
+        damage,
+        best,
+        card.epoch,
+        card.val_eer,
+        rerun,
+    )
+    return state, compiled_model(config, steps, tower), tower
 
 
 def training_dataset(
@@ -360,7 +468,7 @@ def train(
 
     first_epoch = state["epoch"] + 1
     history = run_dir / "history.csv"
-    if state["stopped"] or first_epoch >= config.epochs:
+    if finished(state, config):
         log.info("%s already finished (%s)", run_dir, state["stopped"] or "all epochs")
     else:
         data = training_dataset(config, images["train"], train_set, schedule, first_epoch, steps)

@@ -11,7 +11,7 @@ import pytest
 from test_datasets import cedar_set, generic_set
 
 from sigkit.config import Config
-from sigkit.datasets import DuplicateImagesWarning, corpus_counts, load_corpora, load_dataset, splits_for
+from sigkit.datasets import DatasetError, DuplicateImagesWarning, corpus_counts, load_corpora, load_dataset, splits_for
 from sigkit.paths import resolve_data
 
 
@@ -78,6 +78,17 @@ def test_resolve_data_names_one_folder_or_several(tmp_path):
     assert resolve_data(str(tmp_path)) == tmp_path
     assert resolve_data(f"{tmp_path},{tmp_path}") == [tmp_path, tmp_path]
     assert resolve_data([str(tmp_path)]) == [tmp_path]
+    assert resolve_data(tmp_path / "a,b") == tmp_path / "a,b"  # a path object is one folder, commas and all
+
+
+def test_load_dataset_reads_what_resolve_data_names(two_corpora, tmp_path):
+    cedar, _ = two_corpora
+    odd = cedar.rename(tmp_path / "cedar,2006")
+    assert resolve_data(odd) == odd
+    assert set(load(odd, tmp_path)["writer"]) == {"1", "2", "3"}  # one folder: plain writer ids
+    assert set(load([odd], tmp_path)["corpus"]) == {"cedar,2006"}  # a list: corpora, even of one
+    with pytest.raises(DatasetError, match="no data folder named"):
+        load(" , ", tmp_path)
 
 
 def test_folders_with_one_name_get_numbered_corpora(tmp_path):

@@ -29,9 +29,11 @@ own top folder, e.g. Kaggle's `sign_data/` with its `train/`, `test/` and CSVs),
 read instead, with a warning naming it. Files that are not images (CSVs, README.txt) are ignored.
 
 Image files are .png .jpg .jpeg .bmp .tif .tiff in any letter case; hidden files, hidden folders
-and __MACOSX/ are ignored. A writer's id is always a string ("1", "001", "B-12"); the sample id is
-the number in the file name (cedar, bhsig) or the file stem (kaggle, generic), made unique within
-a writer's genuine or forged set by falling back to the relative path if two files share a stem.
+and __MACOSX/ are ignored. Symbolic links are followed (a folder whose full_org/ and full_forg/
+are links to a CEDAR copy reads like that copy); a link to a folder that holds it is refused.
+A writer's id is always a string ("1", "001", "B-12"); the sample id is the number in the file
+name (cedar, bhsig) or the file stem (kaggle, generic), made unique within a writer's genuine or
+forged set by falling back to the relative path if two files share a stem.
 
 Checks, each a logged skip (or, with strict=True, a DatasetError naming every bad file):
 
@@ -62,15 +64,18 @@ equals `path`. The cache folder is `cache_dir`, else `$SIGKIT_CACHE/tiff`, else
 `~/.cache/sigkit/tiff`.
 
 The package, upstream to downstream: `layouts` (which file is whose) and `checks` (is it a usable
-image; with `ink`, the blank-page test) feed `manifest` (`load_dataset`), whose result `splits`
-divides; `errors` holds the exception types they share.
+image; with `ink`, the blank-page test) feed `manifest` (`load_folder`, one folder), which
+`corpora` calls once per corpus to read several as one; `sources` holds `load_dataset`, the one
+entry, which reads what a data parameter names through either; `splits` divides the result;
+`errors` holds the exception types they share.
 """
 
 from sigkit.datasets.checks import default_cache_dir
 from sigkit.datasets.corpora import corpus_counts, load_corpora
 from sigkit.datasets.errors import DatasetError, DuplicateImagesWarning
 from sigkit.datasets.ink import ink_on_white
-from sigkit.datasets.manifest import COLUMNS, load_dataset
+from sigkit.datasets.manifest import COLUMNS
+from sigkit.datasets.sources import load_dataset
 from sigkit.datasets.splits import limit_references, rows_in, split_writers, splits_for, summarize
 
 __all__ = [

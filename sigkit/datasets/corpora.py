@@ -2,7 +2,7 @@
 
     manifest = load_corpora(["data/bhsig-bengali", "data/sigcomp2009"])
 
-Each folder goes through `load_dataset` (its own layout, checks and duplicates). A writer id
+Each folder goes through `manifest.load_folder` (its own layout, checks and duplicates). A writer id
 becomes "<corpus>:<writer>" (the corpus is the folder's name), so writer "1" of one corpus never
 merges with writer "1" of another. An image whose bytes already came from an earlier corpus is
 dropped with one warning (DuplicateImagesWarning): a scan redistributed in two collections must
@@ -20,18 +20,9 @@ from pathlib import Path
 import pandas as pd
 
 from sigkit.datasets.errors import DatasetError, DuplicateImagesWarning
-from sigkit.datasets.manifest import COLUMNS, load_dataset, natural_key
+from sigkit.datasets.manifest import COLUMNS, load_folder, manifest_order
 
 SEPARATOR = ":"
-
-
-def data_sources(data: str | os.PathLike | Sequence | None) -> list[str]:
-    """The folders a data parameter names: one path, a comma-separated string or a list."""
-    if data is None:
-        return []
-    if isinstance(data, (str, os.PathLike)):
-        return [part.strip() for part in str(data).split(",") if part.strip()]
-    return [str(part) for part in data]
 
 
 def corpus_names(paths: Sequence[str | os.PathLike]) -> list[str]:
@@ -48,12 +39,12 @@ def corpus_names(paths: Sequence[str | os.PathLike]) -> list[str]:
 
 
 def load_corpora(paths: Sequence[str | os.PathLike], **options) -> pd.DataFrame:
-    """One manifest of several corpora; `options` go to each `load_dataset` call."""
+    """One manifest of several corpora; `options` go to each `load_folder` call."""
     if not paths:
         raise DatasetError("load_corpora needs at least one data folder")
     parts, skipped, counts, seen = [], [], [], {}
     for name, path in zip(corpus_names(paths), paths):
-        manifest = load_dataset(path, **options)
+        manifest = load_folder(path, **options)
         skipped += manifest.attrs.get("skipped", [])
         duplicate = manifest["sha1"].isin(seen)
         for row in manifest[duplicate].itertuples():
@@ -82,15 +73,8 @@ def load_corpora(paths: Sequence[str | os.PathLike], **options) -> pd.DataFrame:
             }
         )
     merged = pd.concat(parts, ignore_index=True)[COLUMNS]
-    order = sorted(
-        range(len(merged)),
-        key=lambda i: (
-            natural_key(merged["writer"].iat[i]),
-            not merged["genuine"].iat[i],
-            natural_key(merged["sample"].iat[i]),
-            merged["path"].iat[i],
-        ),
-    )
+    rows = zip(merged["writer"], merged["genuine"], merged["sample"], merged["path"])
+    order = [i for _, i in sorted((manifest_order(*row), i) for i, row in enumerate(rows))]
     merged = merged.iloc[order].reset_index(drop=True)
     merged.attrs["skipped"] = skipped
     merged.attrs["corpora"] = counts

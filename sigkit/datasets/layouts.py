@@ -115,10 +115,25 @@ def dataset_folder(path: str | os.PathLike) -> Path:
 
 
 def image_files(root: Path) -> list[Path]:
-    """The image files below `root` in path order, hidden files and __MACOSX/ left out."""
+    """The image files below `root` in path order, hidden files and __MACOSX/ left out.
+
+    Linked folders are followed, so a folder of links to a corpus reads like the corpus; each
+    file keeps the path through the link. A link to a folder that holds it would be walked
+    forever and is refused, naming the link.
+    """
     images, others = [], 0
-    for folder, subfolders, names in os.walk(root):
+    holders = {str(root): frozenset()}  # each folder still to walk: the real paths of those above it
+    for folder, subfolders, names in os.walk(root, followlinks=True):
+        above = holders.pop(folder) | {os.path.realpath(folder)}
         subfolders[:] = [d for d in subfolders if not d.startswith(".") and d not in _IGNORED_FOLDERS]
+        for name in subfolders:
+            subfolder = os.path.join(folder, name)
+            if os.path.realpath(subfolder) in above:
+                raise DatasetError(
+                    f"link loop in {root}: {subfolder} links to {os.readlink(subfolder)}, a folder that "
+                    "holds it; remove that link or point it at a folder outside the data set"
+                )
+            holders[subfolder] = above
         for name in names:
             if name.startswith("."):  # ._x.png are macOS resource forks, not images
                 continue

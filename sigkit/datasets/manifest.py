@@ -1,9 +1,10 @@
-"""`load_dataset`: from a folder of signature images to the manifest, one checked row per image.
+"""`load_folder`: from one folder of signature images to the manifest, one checked row per image.
 
 It strings the steps together: find the files and their layout (`layouts`), check every file
 (`checks`), drop byte-identical duplicates, skip or raise on the problems (`strict`), drop writers
 left with too few genuine samples, and build the sorted DataFrame whose `attrs["skipped"]` lists
-every dropped file with its reason.
+every dropped file with its reason. `sigkit.datasets.sources.load_dataset`, the entry for a data
+parameter, calls it for one folder; `corpora` calls it once per corpus.
 """
 
 from __future__ import annotations
@@ -57,27 +58,21 @@ class _Skip:
     reason: str
 
 
-def load_dataset(
-    path: str | os.PathLike | Sequence[str | os.PathLike],
+def load_folder(
+    path: str | os.PathLike,
     *,
     strict: bool = False,
     min_genuine: int = 2,
     max_pixels: int | None = 50_000_000,
     cache_dir: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
-    """The manifest of a signature folder: one row per usable image, columns `COLUMNS`.
+    """The manifest of one signature folder: one row per usable image, columns `COLUMNS`.
 
     Rows are sorted by writer (numbers in natural order), genuine first, sample, path. Problems
     are logged and skipped, or raised together as one DatasetError when `strict` is true.
     `max_pixels=None` lifts the size limit. See the `sigkit.datasets` docstring for layouts and
-    checks. Several folders (a list, or one string "a,b") are read as one training set by
-    `sigkit.datasets.corpora.load_corpora`: writer ids then start with the corpus name.
+    checks.
     """
-    from sigkit.datasets.corpora import data_sources, load_corpora
-
-    sources = data_sources(path)
-    if len(sources) != 1 or not isinstance(path, (str, os.PathLike)):
-        return load_corpora(sources, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels, cache_dir=cache_dir)
     _check_limits(min_genuine, max_pixels)
     root = dataset_folder(path)
     files = image_files(root)
@@ -89,7 +84,7 @@ def load_dataset(
             raise
         # a download's own top folder (Kaggle's sign_data/, a zip's folder): the data set is one level down
         logger.warning("%s holds one data set one level down; using %s", root, inner)
-        return load_dataset(inner, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels, cache_dir=cache_dir)
+        return load_folder(inner, strict=strict, min_genuine=min_genuine, max_pixels=max_pixels, cache_dir=cache_dir)
     transcode_dir = Path(cache_dir).expanduser().absolute() if cache_dir else default_cache_dir()
     checks = check_files([entry.path for entry in entries], max_pixels, transcode_dir)
 
@@ -215,11 +210,14 @@ def _drop_writers_with_few_genuine(rows: list[dict], min_genuine: int, strict: b
 
 
 def _manifest(rows: list[dict]) -> pd.DataFrame:
-    rows = sorted(
-        rows, key=lambda row: (natural_key(row["writer"]), not row["genuine"], natural_key(row["sample"]), row["path"])
-    )
+    rows = sorted(rows, key=lambda row: manifest_order(row["writer"], row["genuine"], row["sample"], row["path"]))
     manifest = pd.DataFrame(rows, columns=COLUMNS)
     return manifest.astype({"genuine": bool, "height": "int64", "width": "int64", "file_bytes": "int64"})
+
+
+def manifest_order(writer: str, genuine: bool, sample: str, path: str) -> tuple:
+    """A manifest row's place: writers in natural order, genuine before forged, then sample and path."""
+    return natural_key(writer), not genuine, natural_key(sample), path
 
 
 def natural_key(text: str) -> tuple:
