@@ -9,9 +9,8 @@ Importing sigkit registers its Keras classes (CBAM, EuclideanDistance, the losse
 `.keras` model loads with `keras.saving.load_model(path)` in safe mode after `import sigkit`.
 """
 
-__version__ = "0.1.0"
-
 from sigkit.quiet import import_tensorflow_quietly
+from sigkit.version import __version__  # noqa: F401
 
 import_tensorflow_quietly()  # before anything imports TensorFlow: its C++ start-up lines stay off the console
 
