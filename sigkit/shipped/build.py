@@ -12,6 +12,11 @@ Never give it the corpus you will test transfer on (CEDAR stays untouched by the
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # the command, before the imports below bring TensorFlow in (sigkit.quiet)
+    from sigkit.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
 import argparse
 import datetime
 import json
