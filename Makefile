@@ -14,6 +14,13 @@ PARAMS  ?=
 REUSE   ?=
 PYTEST_ARGS ?=
 
+# The real corpora: the folder SIGKIT_DATA names, else shared/data beside this checkout when it
+# exists (the tests, benchmarks and `make pretrained` look there; sigkit itself assumes no place).
+SIGKIT_DATA ?= $(wildcard $(abspath $(CURDIR)/../shared/data))
+ifneq ($(SIGKIT_DATA),)
+export SIGKIT_DATA
+endif
+
 .PHONY: reports test venv bench clean-reports pretrained
 
 venv: $(STAMP)

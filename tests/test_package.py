@@ -1,5 +1,5 @@
-"""sigkit as a package: `import sigkit` leaves the process as it found it, and the commands keep
-TensorFlow's start-up lines off the console."""
+"""sigkit as a package: `import sigkit` leaves the process as it found it, the commands keep
+TensorFlow's start-up lines off the console, and no data folder is assumed."""
 
 import json
 import os
@@ -46,6 +46,18 @@ def test_submodules_load_on_first_use():
     assert done.stdout.split() == ["False", str(len(sigkit.literature.COLUMNS))]
     with pytest.raises(AttributeError, match="no_such_part"):
         sigkit.no_such_part
+
+
+def test_no_corpora_folder_is_assumed(tmp_path, monkeypatch):
+    from sigkit.paths import cedar_path, corpora_folder, corpus_path
+
+    monkeypatch.delenv("SIGKIT_DATA", raising=False)
+    monkeypatch.delenv("SIGKIT_CEDAR", raising=False)
+    assert (corpora_folder(), corpus_path("cedar"), cedar_path()) == (None, None, None)
+    (tmp_path / "cedar" / "full_org").mkdir(parents=True)
+    assert corpus_path("cedar", tmp_path) == tmp_path.resolve() / "cedar" and corpus_path("gpds", tmp_path) is None
+    monkeypatch.setenv("SIGKIT_DATA", str(tmp_path))
+    assert corpora_folder() == tmp_path.resolve() and cedar_path() == tmp_path.resolve() / "cedar"
 
 
 @pytest.fixture(scope="module")
