@@ -14,6 +14,13 @@ PARAMS  ?=
 REUSE   ?=
 PYTEST_ARGS ?=
 
+# The real corpora: the folder SIGKIT_DATA names, else shared/data beside this checkout when it
+# exists (the tests, benchmarks and `make pretrained` look there; sigkit itself assumes no place).
+SIGKIT_DATA ?= $(wildcard $(abspath $(CURDIR)/../shared/data))
+ifneq ($(SIGKIT_DATA),)
+export SIGKIT_DATA
+endif
+
 .PHONY: reports test venv bench clean-reports pretrained
 
 venv: $(STAMP)
@@ -22,7 +29,7 @@ $(STAMP): requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements.txt
-	$(PY) -m pip install --quiet --no-deps -e .
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name sigkit --display-name "Python (sigkit)" >/dev/null
 	touch $(STAMP)
 

@@ -5,18 +5,15 @@ The data flow is one-way, one module a step:
     datasets (files -> manifest) -> preprocess (bytes -> clean tensors) -> augment
     -> pairs (tf.data of pairs or P x K batches) -> model -> train -> evaluate -> report
 
-Importing sigkit registers its Keras classes (CBAM, EuclideanDistance, the losses), so a saved
-`.keras` model loads with `keras.saving.load_model(path)` in safe mode after `import sigkit`.
+`import sigkit` is light: it does not import TensorFlow (which sets environment variables and
+prints start-up lines of its own), so a program decides when that happens. Submodules load on
+first use (`sigkit.model`, `sigkit.verify`, ...). `import sigkit.model` registers sigkit's Keras
+classes (CBAM, EuclideanDistance, the comparison head), so a saved `.keras` model then loads with
+`keras.saving.load_model(path)` in safe mode; `sigkit.model.load_siamese(path)` does both.
 """
 
-__version__ = "0.1.0"
-
-from sigkit.quiet import import_tensorflow_quietly
-
-import_tensorflow_quietly()  # before anything imports TensorFlow: its C++ start-up lines stay off the console
-
-from sigkit import attention, losses, model  # noqa: E402, F401  (registers the serialisable classes)
-from sigkit.config import Config, config_for, profile  # noqa: E402, F401
+from sigkit.config import Config, config_for, profile  # noqa: F401
+from sigkit.version import __version__  # noqa: F401
 
 
 def pretrained(folder=None):
@@ -24,3 +21,13 @@ def pretrained(folder=None):
     from sigkit.shipped import load
 
     return load(folder)
+
+
+def __getattr__(name: str):
+    """`sigkit.<submodule>` without importing it first: imported on first access."""
+    import importlib
+    import importlib.util
+
+    if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -65,11 +65,11 @@ def library_versions() -> dict:
     import keras
     import numpy as np
 
-    import sigkit
+    from sigkit.version import __version__
 
     versions = {
         "python": platform.python_version(),
-        "sigkit": sigkit.__version__,
+        "sigkit": __version__,
         "keras": keras.__version__,
         "backend": keras.backend.backend(),
         "numpy": np.__version__,

@@ -3,24 +3,24 @@
 A figure such as "EER 4.88 %" says little without the data set and the protocol behind it: a
 writer-independent EER with a threshold chosen on validation writers, an accuracy at the best
 threshold over the test pairs, and a writer-dependent SVM with 12 references are different
-measurements. `data/literature.csv` therefore holds one row per (method, dataset, metric), values in
-percent, with a `protocol` column saying how each number was obtained and a `source_note` saying where
-it was read and what is uncertain. The chart labels every bar with its data set and protocol for the
-same reason, and marks sigkit's own measurements in another colour.
+measurements. The table shipped with sigkit (`sigkit/literature.csv`, package data) therefore holds
+one row per (method, dataset, metric), values in percent, with a `protocol` column saying how each
+number was obtained and a `source_note` saying where it was read and what is uncertain. The chart
+labels every bar with its data set and protocol for the same reason, and marks sigkit's own
+measurements in another colour.
 """
 
 from __future__ import annotations
 
 import datetime
 import textwrap
+from importlib.resources import as_file, files
 from pathlib import Path
 
 import matplotlib.figure
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.patches import Patch
-
-from sigkit.paths import project_root
 
 COLUMNS = ("method", "year", "dataset", "protocol", "metric", "value", "citation", "doi", "source_note")
 MUST_BE_FILLED = ("method", "year", "dataset", "protocol", "metric", "value")
@@ -35,15 +35,16 @@ METRIC_NAMES = {
     "frr": "FRR",
 }
 PUBLISHED_COLOUR, OWN_COLOUR = "#9aa5b1", "#d9480f"
-
-
-def default_literature_path() -> Path:
-    return project_root() / "data" / "literature.csv"
+SHIPPED_TABLE = "literature.csv"
 
 
 def load_literature(path: str | Path | None = None) -> pd.DataFrame:
-    """The literature table, checked: all columns, no blank method/dataset/protocol, values in [0, 100]."""
-    path = Path(path) if path is not None else default_literature_path()
+    """The literature table, checked: all columns, no blank method/dataset/protocol, values in [0, 100].
+    No path: the table shipped with sigkit."""
+    if path is None:
+        with as_file(files("sigkit") / SHIPPED_TABLE) as shipped:
+            return load_literature(shipped)
+    path = Path(path)
     try:
         # Everything as text first, so that a blank cell stays blank instead of turning into NaN.
         raw = pd.read_csv(path, dtype=str, keep_default_na=False)

@@ -1,8 +1,9 @@
-"""Where things live: the project root, the embedded default data, the reports folder.
+"""Where things live: the project root, the embedded default data, the reports folder, the corpora.
 
 Notebooks run with their own folder as working directory in JupyterLab and with the caller's under
 papermill; both find the project root by walking up to the folder that holds `notebooks/` and
-`sigkit/`, so relative paths mean the same thing everywhere.
+`sigkit/`, so relative paths mean the same thing everywhere. An installed sigkit with no checkout
+around works in the current directory: nothing is written inside the installed package.
 """
 
 from __future__ import annotations
@@ -10,17 +11,21 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import sigkit
+
+def _is_checkout(folder: Path) -> bool:
+    return (folder / "sigkit").is_dir() and (folder / "notebooks").is_dir()
 
 
 def project_root() -> Path:
-    """The folder holding `notebooks/` and `sigkit/` (SIGKIT_HOME overrides)."""
+    """SIGKIT_HOME, else the checkout holding the working directory (the folder with `notebooks/`
+    and `sigkit/`), else the checkout this sigkit was imported from, else the working directory."""
     if os.environ.get("SIGKIT_HOME"):
         return Path(os.environ["SIGKIT_HOME"]).resolve()
     for folder in [Path.cwd(), *Path.cwd().parents]:
-        if (folder / "sigkit").is_dir() and (folder / "notebooks").is_dir():
+        if _is_checkout(folder):
             return folder
-    return Path(sigkit.__file__).resolve().parents[1]
+    package_parent = Path(__file__).resolve().parents[1]
+    return package_parent if _is_checkout(package_parent) else Path.cwd()
 
 
 def resolve(path: str | os.PathLike) -> Path:
@@ -43,25 +48,28 @@ def resolve_data(data, seed: int = 0, n_writers: int = 30) -> Path | list[Path]:
 
 
 def default_data(seed: int = 0, n_writers: int = 30) -> Path:
-    """The embedded default: a synthetic set under data/synth, generated on first use."""
+    """The embedded default: a synthetic set under `project_root()/data/synth`, generated on first use."""
     from sigkit import synth
 
     return synth.generate(project_root() / "data" / "synth", n_writers=n_writers, seed=seed)
 
 
-def corpora_folder() -> Path:
-    """Where real corpora live (SIGKIT_DATA, else shared/data beside the project); tests and
-    benchmarks look for them there and skip what is absent."""
-    return Path(os.environ.get("SIGKIT_DATA", project_root() / ".." / "shared" / "data")).resolve()
+def corpora_folder(folder: str | os.PathLike | None = None) -> Path | None:
+    """The folder of real corpora, one folder per corpus: `folder`, else SIGKIT_DATA, else None
+    (no place is assumed); tests and benchmarks look for corpora there and skip what is absent."""
+    folder = folder or os.environ.get("SIGKIT_DATA")
+    return Path(folder).expanduser().resolve() if folder else None
 
 
-def corpus_path(name: str) -> Path | None:
-    """`corpora_folder() / name` when it exists, else None."""
-    path = corpora_folder() / name
-    return path if path.is_dir() else None
+def corpus_path(name: str, folder: str | os.PathLike | None = None) -> Path | None:
+    """`corpora_folder(folder) / name` when it exists, else None."""
+    corpora = corpora_folder(folder)
+    path = corpora / name if corpora else None
+    return path if path and path.is_dir() else None
 
 
 def cedar_path() -> Path | None:
     """The real CEDAR set (SIGKIT_CEDAR, else `corpus_path("cedar")`), or None."""
-    path = Path(os.environ["SIGKIT_CEDAR"]).resolve() if os.environ.get("SIGKIT_CEDAR") else corpora_folder() / "cedar"
-    return path if (path / "full_org").is_dir() else None
+    cedar = os.environ.get("SIGKIT_CEDAR")
+    path = Path(cedar).expanduser().resolve() if cedar else corpus_path("cedar")
+    return path if path and (path / "full_org").is_dir() else None

@@ -3,7 +3,7 @@
 A published figure on that copy and an honest one differ by what the protocol lets the model and
 the threshold see. `side_by_side` reads the recorded runs (`bench/kaggle.py`: `published.json`,
 `leaks.json`, `honest.json` in one folder, e.g. `reports/reference/kaggle/`) and the paper's five
-figures (`data/literature.csv`) into one table in percent; `what_the_gap_is_made_of` says in
+figures (`sigkit/literature.csv`) into one table in percent; `what_the_gap_is_made_of` says in
 words how much each leak is worth, from the same numbers.
 """
 
@@ -26,7 +26,7 @@ def _read(folder: Path, name: str) -> dict | None:
 
 
 def paper_row() -> dict:
-    """The seed paper's five figures, as `data/literature.csv` records them."""
+    """The seed paper's five figures, as `sigkit/literature.csv` records them."""
     table = load_literature()
     rows = table[table["method"].str.contains(SEED_PAPER, regex=False)]
     return {

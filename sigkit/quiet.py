@@ -5,6 +5,11 @@ on", "All log messages before absl::InitializeLog() ..."), some before any setti
 `TF_CPP_MIN_LOG_LEVEL` alone does not silence them. These helpers point descriptor 2 elsewhere
 while TensorFlow starts (in this process, or in the notebook kernels `sigkit reports` starts);
 Python's own warnings and errors are printed as before once it is back.
+
+Programs call them, never `import sigkit`: the `sigkit` command, `python -m sigkit.reports`,
+`python -m sigkit.shipped.build` and the notebooks' setup cells, each before TensorFlow is
+imported. A library import that redirected stderr or set environment variables would change
+the state of every program using it.
 """
 
 from __future__ import annotations
@@ -33,7 +38,7 @@ def stderr_to(path: str | os.PathLike):
 def import_tensorflow_quietly() -> None:
     """Import Keras (and TensorFlow, when installed) with their C++ start-up lines discarded, and
     `TF_CPP_MIN_LOG_LEVEL=2` for the lines that come later unless the environment says otherwise;
-    a no-op once TensorFlow is imported. `import sigkit` calls it first."""
+    a no-op once TensorFlow is imported, so it must come before anything that imports it."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     if "tensorflow" in sys.modules:
         return

@@ -22,7 +22,7 @@ import yaml
 
 from sigkit.config import PROFILES
 from sigkit.paths import project_root
-from sigkit.quiet import stderr_to
+from sigkit.quiet import import_tensorflow_quietly, stderr_to
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
         help="start from the run's previous folder: finished trainings are read back, not redone",
     )
     args = parser.parse_args(argv)
+    import_tensorflow_quietly()  # the summary brings it in (sigkit.experiment); kernels inherit the log level
     # stdout: stderr goes to the run's kernels.log while the notebooks run (sigkit.quiet)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     try:

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,12 @@ import sigkit
 from sigkit import synth
 from sigkit.datasets import load_dataset, split_writers
 from sigkit.preprocess import load_images, preprocess_options
+
+# The real corpora are looked for in SIGKIT_DATA only (sigkit.paths); a checkout beside shared/data
+# uses that folder unless told otherwise. Set here, before the test modules look for them.
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+if not os.environ.get("SIGKIT_DATA") and SHARED_DATA.is_dir():
+    os.environ["SIGKIT_DATA"] = str(SHARED_DATA)
 
 TINY = dict(
     image_size=(32, 64),

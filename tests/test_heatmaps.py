@@ -9,7 +9,6 @@ import matplotlib.figure  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-import sigkit  # noqa: E402,F401  (registers the sigkit classes for loading)
 from sigkit.heatmaps import (  # noqa: E402
     attention_maps,
     deletion_curve,

@@ -1,4 +1,4 @@
-"""The literature table (data/literature.csv) and the comparison chart beside sigkit's own results."""
+"""The literature table shipped with sigkit (sigkit/literature.csv) and the comparison chart beside its own results."""
 
 import matplotlib
 
@@ -44,6 +44,13 @@ def test_every_row_is_comparable_and_in_percent(published):
     assert published["value"].between(0, 100).all()
     assert not published.duplicated(["method", "dataset", "metric"]).any()
     assert not published["measured"].any()
+
+
+def test_the_table_is_read_from_the_package_wherever_the_program_runs(tmp_path, monkeypatch, published):
+    # a working directory and a project root without the table: an installed sigkit's situation
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SIGKIT_HOME", str(tmp_path))
+    assert literature.load_literature().equals(published)
 
 
 def test_dey_cedar_row_says_the_threshold_was_tuned_on_test_pairs(published):

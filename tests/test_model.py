@@ -7,7 +7,6 @@ import keras
 import numpy as np
 import pytest
 
-import sigkit  # noqa: F401  (registers the sigkit classes for loading)
 from sigkit.attention import CBAM
 from sigkit.losses import ContrastiveLoss
 from sigkit.model import EuclideanDistance, build_siamese, build_tower, cbam_tower, find_tower
@@ -185,7 +184,7 @@ def test_in_batch_loss_on_a_hand_made_batch():
         InBatchContrastiveLoss(average="hardest")
 
 
-def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_only(tmp_path):
+def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_model(tmp_path):
     import subprocess
     import sys
 
@@ -196,7 +195,7 @@ def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_only(tmp_path):
     np.save(tmp_path / "x.npy", x)
     expected = siamese.predict([x, x[::-1]], verbose=0)
     code = (
-        "import sys, numpy as np, keras, sigkit\n"
+        "import sys, numpy as np, keras, sigkit.model\n"
         "m = keras.saving.load_model(sys.argv[1])\n"
         "x = np.load(sys.argv[2]); np.save(sys.argv[3], m.predict([x, x[::-1]], verbose=0))\n"
     )

@@ -205,20 +205,3 @@ def test_the_ablation_table_carries_intervals_and_says_what_they_mean():
         "- no_attention: single-pair skilled EER 24.0 % against 20.0 % for references_4, inside its "
         "95 % interval 15.0-26.0: cannot be told apart"
     )
-
-
-def test_importing_sigkit_prints_no_tensorflow_start_up_lines():
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
-    done = subprocess.run(
-        [sys.executable, "-c", "import sigkit, tensorflow as tf; tf.constant(1) + 1"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert "absl::InitializeLog" not in done.stderr and "oneDNN" not in done.stderr, done.stderr

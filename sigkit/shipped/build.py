@@ -12,6 +12,11 @@ Never give it the corpus you will test transfer on (CEDAR stays untouched by the
 
 from __future__ import annotations
 
+if __name__ == "__main__":  # the command, before the imports below bring TensorFlow in (sigkit.quiet)
+    from sigkit.quiet import import_tensorflow_quietly
+
+    import_tensorflow_quietly()
+
 import argparse
 import datetime
 import json
@@ -74,6 +79,12 @@ def writer_dependent_entry(val_features, val_manifest, background, seed: int, al
     }
 
 
+def recorded_arguments(argv: list[str]) -> str:
+    """The command's arguments for the card, the corpora folder written `$SIGKIT_DATA` when it is set."""
+    arguments, corpora = " ".join(argv), corpora_folder()
+    return arguments.replace(str(corpora), "$SIGKIT_DATA") if corpora else arguments
+
+
 def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCard:
     """Train (or resume) the `pretrain` profile on `data` and write the shipped files to `out`."""
     from sigkit.train import train
@@ -118,8 +129,7 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
         extra={
             "name": "sigkit pretrained tower",
             "created": datetime.date.today().isoformat(),
-            "command": "python -m sigkit.shipped.build "
-            + " ".join(sys.argv[1:]).replace(str(corpora_folder()), "$SIGKIT_DATA"),
+            "command": "python -m sigkit.shipped.build " + recorded_arguments(sys.argv[1:]),
             "licence": LICENCE,
             "corpora": {name: {k: int(v) for k, v in row.items()} for name, row in counts.to_dict("index").items()},
             "input_size": [int(s) for s in tower.input_shape[1:3]],
