@@ -21,7 +21,7 @@ ifneq ($(SIGKIT_DATA),)
 export SIGKIT_DATA
 endif
 
-.PHONY: reports test venv bench clean-reports pretrained
+.PHONY: reports test test-fast venv bench clean-reports pretrained
 
 venv: $(STAMP)
 
@@ -40,6 +40,11 @@ test: $(STAMP)
 	$(PY) -m ruff check sigkit tests bench
 	$(PY) -m ruff format --check sigkit tests bench
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# the inner loop: the lint and every test not marked slow (no training, no notebooks, no subprocesses)
+test-fast: $(STAMP)
+	$(PY) -m ruff check sigkit tests bench
+	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
 
 # the shipped tower again, from the corpora DATA names (comma-separated; never the transfer test set)
 pretrained: $(STAMP)

@@ -134,6 +134,7 @@ def test_aligned_protocols_need_aligned_features_and_matching_shapes():
         Features(manifest, emb, aligned[:, :5])
 
 
+@pytest.mark.slow
 def test_embed_aligned_of_real_preprocessed_images_keeps_them_in_order(tmp_path):
     from sigkit.datasets import load_dataset
     from sigkit.preprocess import load_images
@@ -147,6 +148,7 @@ def test_embed_aligned_of_real_preprocessed_images_keeps_them_in_order(tmp_path)
     assert embed_aligned(tower, images, ALIGNMENTS[:1]).shape == (1, len(images), 4)
 
 
+@pytest.mark.slow
 def test_embed_variants_turns_each_file_at_full_resolution_then_shifts_it(tmp_path):
     from PIL import Image
 

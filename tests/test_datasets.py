@@ -635,6 +635,7 @@ def cedar_path() -> Path:
     return found() or Path("no-cedar-here")
 
 
+@pytest.mark.slow
 @pytest.mark.cedar
 def test_real_cedar_set_loads_completely():
     root = cedar_path()

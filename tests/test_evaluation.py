@@ -42,6 +42,7 @@ def scored(tower, images, splits, names=("test", "val")) -> list[Features]:
     return [Features(splits[name], embed(tower, images[name])) for name in names]
 
 
+@pytest.mark.slow
 def test_evaluation_protocols_and_figures(trained, tmp_path):
     _, splits, images, result = trained
     tower = find_tower(load_siamese(result.model_path))
@@ -77,6 +78,7 @@ def rows_of(saved: dict) -> dict:
     return {(r["method"], r["k"], r["forgeries"], r["aligned"]): r for r in saved["protocols"]}
 
 
+@pytest.mark.slow
 def test_cli_evaluate_reproduces_the_library(trained, tmp_path, capsys):
     folder, splits, images, result = trained
     test, val = sorted(splits["test"]["writer"].unique()), sorted(splits["val"]["writer"].unique())
@@ -109,6 +111,7 @@ def test_cli_evaluate_reproduces_the_library(trained, tmp_path, capsys):
         assert (m["method"], m["k"], m["forgeries"], True) in saved  # aligned twins: validation writers given
 
 
+@pytest.mark.slow
 def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_path):
     folder, splits, _, result = trained
     test = sorted(splits["test"]["writer"].unique())
@@ -136,6 +139,7 @@ def test_cli_evaluate_without_validation_uses_the_stored_threshold(trained, tmp_
     assert not any(method == "spread" or aligned for method, _, _, aligned in saved)  # other scales
 
 
+@pytest.mark.slow
 def test_cli_verify_verdicts(trained, capsys):
     _, splits, images, result = trained
     test = splits["test"].reset_index(drop=True)
@@ -158,6 +162,7 @@ def test_cli_verify_verdicts(trained, capsys):
     assert status == (0 if expected <= result.threshold else 1)
 
 
+@pytest.mark.slow
 def test_cli_verify_explain_draws_the_pairs_with_the_verdict(trained, tmp_path, capsys):
     _, splits, _, result = trained
     test = splits["test"].reset_index(drop=True)
@@ -182,6 +187,7 @@ def test_cli_verify_explain_draws_the_pairs_with_the_verdict(trained, tmp_path, 
     assert picture[..., :3].std() > 0.05
 
 
+@pytest.mark.slow
 def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):
     _, splits, _, result = trained
     reference = splits["test"]["path"].iloc[0]
@@ -206,6 +212,7 @@ def test_cli_verify_bad_inputs_name_the_file(trained, tmp_path, capsys):
     assert "--threshold" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_one_evaluation_path_for_the_notebook_the_cli_and_the_benchmark(trained, tmp_path):
     """Notebook 03 (`evaluate_model_file`), `sigkit evaluate` (`evaluate_model`) and bench/cedar.py
     all go through `evaluate_run`: on the same model and writers, the same figures."""

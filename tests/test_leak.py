@@ -152,6 +152,7 @@ def pen_tone_set(root: Path) -> Path:
     return root
 
 
+@pytest.mark.slow
 def test_ink_tone_row_catches_a_pen_that_grey_ink_keeps_and_binary_ink_drops(tmp_path):
     manifest = load_dataset(pen_tone_set(tmp_path / "cedar"), cache_dir=tmp_path / "cache")
     for ink, leaks in [("grey", True), ("binary", False)]:

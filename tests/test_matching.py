@@ -165,6 +165,7 @@ def match_tower(**options):
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("global_weight", [0.0, 0.5])
 def test_a_match_model_saves_and_loads_in_safe_mode_with_the_same_distances(tmp_path, global_weight):
     tower = match_tower(match_global=global_weight)
@@ -183,6 +184,7 @@ def test_a_match_model_saves_and_loads_in_safe_mode_with_the_same_distances(tmp_
     )
 
 
+@pytest.mark.slow
 def test_match_towers_join_into_an_ensemble_whose_squared_distance_is_the_members_mean(tmp_path):
     keras.utils.set_random_seed(5)
     members = [match_tower(name=f"member_{i}") for i in range(3)]
@@ -208,6 +210,7 @@ def test_match_towers_join_into_an_ensemble_whose_squared_distance_is_the_member
         build_ensemble([members[0], build_tower("cbam", input_shape=(32, 64, 1), widths=(8, 16), name="plain")])
 
 
+@pytest.mark.slow
 def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(tiny, tmp_path, capsys):
     _, splits, images = tiny
     for mode in ("batch", "pairs"):

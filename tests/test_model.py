@@ -184,6 +184,7 @@ def test_in_batch_loss_on_a_hand_made_batch():
         InBatchContrastiveLoss(average="hardest")
 
 
+@pytest.mark.slow
 def test_a_fresh_process_loads_a_saved_model_after_import_sigkit_model(tmp_path):
     import subprocess
     import sys

@@ -94,6 +94,7 @@ def test_the_downloads_own_top_folder_is_accepted_with_a_note(kaggle, caplog):
     assert (manifest["source"] == "kaggle").all() and set(manifest["writer"]) == {"001", "002"}
 
 
+@pytest.mark.slow
 def test_the_published_protocol_trains_on_the_list_and_scores_its_test_pairs(kaggle, tmp_path):
     from conftest import TINY
 
@@ -142,6 +143,7 @@ def test_validation_writers_are_split_off_away_from_the_test_writers(four_writer
         split_off_writers(lists["train"], lists["test"], val_writers=2, seed=0)
 
 
+@pytest.mark.slow
 def test_the_leaks_are_taken_away_one_step_at_a_time_and_steps_resume(four_writers, tmp_path):
     from conftest import TINY
 

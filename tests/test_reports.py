@@ -141,6 +141,7 @@ def test_a_failing_notebook_leaves_the_previous_run_untouched(tmp_path):
     assert (tmp_path / "reports" / ".r.failed" / "01_broken.ipynb").exists()
 
 
+@pytest.mark.slow
 def test_reuse_starts_from_the_previous_run_and_a_fresh_run_does_not(tmp_path):
     # stands for a training that reads back what a previous run finished
     count = (

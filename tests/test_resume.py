@@ -12,6 +12,8 @@ from conftest import TINY
 import sigkit
 from sigkit.train import train
 
+pytestmark = pytest.mark.slow  # every test here resumes a trained run
+
 OVERRIDES = dict(TINY, epochs=2, steps_per_epoch=1, seed=5)
 
 

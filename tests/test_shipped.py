@@ -64,6 +64,7 @@ def scans(tmp_path_factory):
     return genuine, forged
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["distance", "wd", "wd-aligned"])
 def test_verify_needs_no_model(scans, capsys, method):
     genuine, forged = scans

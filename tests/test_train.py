@@ -12,6 +12,7 @@ from sigkit.model import embed, find_tower
 from sigkit.train import learning_rate, train
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["batch", "pairs"])
 def test_train_saves_a_loadable_model_with_its_validation_threshold(tiny, tmp_path, mode):
     _, splits, images = tiny
@@ -30,6 +31,7 @@ def test_train_saves_a_loadable_model_with_its_validation_threshold(tiny, tmp_pa
     np.testing.assert_allclose(distances, np.linalg.norm(emb[:4] - emb[4:8], axis=1), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_same_seed_same_training(tiny, tmp_path):
     _, splits, images = tiny
     config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=3, augment=True)
@@ -38,6 +40,7 @@ def test_same_seed_same_training(tiny, tmp_path):
     assert first == pytest.approx(second, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_resuming_with_another_config_is_refused(tiny, tmp_path):
     _, splits, images = tiny
     config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=1)
@@ -60,6 +63,7 @@ def test_resuming_with_another_config_is_refused(tiny, tmp_path):
         train(config.replace(epochs=5, head="match"), splits, images, tmp_path)
 
 
+@pytest.mark.slow
 def test_a_run_stopped_by_its_time_budget_counts_as_finished(tiny, tmp_path):
     _, splits, images = tiny
     config = sigkit.profile("default", **TINY, epochs=50, steps_per_epoch=1, time_budget_s=1e-3)
@@ -100,6 +104,7 @@ def test_a_killed_run_resumes_after_its_last_finished_epoch(tiny, tmp_path):
     np.testing.assert_allclose(history["loss"], uninterrupted["loss"], rtol=1e-3)
 
 
+@pytest.mark.slow
 def test_moving_average_weights_are_selected_and_saved(tiny, tmp_path):
     _, splits, images = tiny
     config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=4, seed=1, ema_momentum=0.5, writer_mirrors=2)
@@ -114,6 +119,7 @@ def test_moving_average_weights_are_selected_and_saved(tiny, tmp_path):
         np.testing.assert_allclose(keras.ops.convert_to_numpy(weight), average, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_an_ensemble_trains_its_members_and_saves_one_model(tiny, tmp_path):
     _, splits, images = tiny
     config = sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=4, ensemble=2)
@@ -145,6 +151,7 @@ def test_learning_rate_schedules():
         learning_rate(config.replace(lr_schedule="step"), steps_per_epoch=5)
 
 
+@pytest.mark.slow
 def test_a_cosine_run_ends_its_decay_with_the_last_epoch(tiny, tmp_path):
     _, splits, images = tiny
     config = sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=3, seed=1, lr_schedule="cosine")
@@ -188,6 +195,7 @@ def test_a_short_training_learns_not_just_runs(tmp_path):
     assert history["val_eer"].min() < history["val_eer"].iloc[0] - 0.03
 
 
+@pytest.mark.slow
 def test_the_saved_model_holds_weights_not_the_optimizer(tiny, tmp_path):
     import zipfile
 

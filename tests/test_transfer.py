@@ -24,6 +24,7 @@ from sigkit.wd import (
 )
 
 
+@pytest.mark.slow
 def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path):
     _, splits, images = tiny
     runs = {}
@@ -42,6 +43,7 @@ def test_select_on_picks_the_validation_pairs_and_logs_both_kinds(tiny, tmp_path
         train(sigkit.profile("default", **TINY, epochs=1, select_on="forged"), splits, images, tmp_path / "bad")
 
 
+@pytest.mark.slow
 def test_fine_tuning_starts_from_the_pretrained_weights(tiny, tmp_path):
     _, splits, images = tiny
     pre = train(
@@ -127,6 +129,7 @@ def test_wd_scores_walk_the_same_draws_as_the_distance_protocols():
     assert eer(wd["distance"], wd["label"])[0] < 0.05
 
 
+@pytest.mark.slow
 def test_aligned_wd_scores_a_misregistered_signature_by_its_best_variant():
     features, manifest = stand_in(seed=11, forgery_offset=2.0)
     background, _ = stand_in(n_writers=12, seed=12)
@@ -267,6 +270,7 @@ def test_settings_can_be_chosen_on_several_draws_of_references():
     assert pooled["draw"].nunique() == 3
 
 
+@pytest.mark.slow
 def test_evaluation_adds_the_writer_dependent_protocol_when_given_a_background():
     from sigkit.scoring import Features, Protocol, evaluate, standard_protocols, usable
 
