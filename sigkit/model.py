@@ -306,6 +306,7 @@ def load_siamese(path) -> keras.Model:
     deserialisation (a `Lambda` layer or other arbitrary code), and a model that is not a
     two-input Siamese network giving one distance.
     """
+    import zipfile
     from pathlib import Path
 
     path = Path(path)
@@ -313,6 +314,11 @@ def load_siamese(path) -> keras.Model:
         raise ModelFileError(f"{path}: no such model file; train one (sigkit.train.train) or check the path")
     if path.suffix != ".keras":
         raise ModelFileError(f"{path}: not a .keras file; sigkit saves and loads the Keras 3 '.keras' format only")
+    if not zipfile.is_zipfile(path):  # Keras would call a cut-short archive "not found"
+        raise ModelFileError(
+            f"{path}: not a complete .keras archive ({path.stat().st_size} bytes; an interrupted copy, "
+            "download or save cuts it short); copy it again, or train the model again"
+        )
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except ValueError as error:

@@ -132,6 +132,10 @@ def test_load_siamese_refuses_unsafe_and_foreign_files(tmp_path):
     junk.write_text("not a zip")
     with pytest.raises(ModelFileError, match="junk.keras"):
         load_siamese(junk)
+    cut = tmp_path / "cut.keras"
+    cut.write_bytes(good.read_bytes()[: good.stat().st_size // 2])  # a copy interrupted half-way
+    with pytest.raises(ModelFileError, match="cut.keras: not a complete .keras archive"):
+        load_siamese(cut)
     with pytest.raises(ModelFileError, match="no such model file"):
         load_siamese(tmp_path / "missing.keras")
     legacy = tmp_path / "model.h5"
