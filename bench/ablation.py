@@ -49,7 +49,7 @@ def run(variant: str, seed: int, overrides: dict, folder) -> tuple[dict, pd.Data
     record, scores = run_dir / "result.json", run_dir / "test_scores.csv"
     if record.exists() and scores.exists():
         line = json.loads(record.read_text())
-        if line["config"] == json.loads(to_json(config.to_dict())):
+        if sigkit.Config.from_dict(line["config"]) == config:
             return line, pd.read_csv(scores)
     start = time.perf_counter()
     cedar = load_cedar(folder, config)

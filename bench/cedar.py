@@ -49,6 +49,7 @@ from sigkit.paths import cedar_path, project_root
 from sigkit.preprocess import load_images, preprocess_options
 from sigkit.scoring import Protocol
 from sigkit.train import train
+from sigkit.trained import preprocessing_of
 
 
 def with_synthetic_writers(train_set, n_writers: int, seed: int):
@@ -88,7 +89,7 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
     splits["train"] = limit_references(all_train, 12, seed=config.seed)
     if synthetic_writers:
         splits["train"] = with_synthetic_writers(splits["train"], synthetic_writers, config.seed)
-    options = preprocess_options(config)
+    options = preprocess_options(config.preprocess)
     cache = project_root() / "reports" / "cache"
     images = {
         name: load_images(part["decode_path"], cache_dir=cache, **options)
@@ -113,7 +114,7 @@ def embed_variants_of(tower, model_path, cedar: dict) -> dict:
     preprocessing on `model_path`'s card: (variants, images, dim) each, cached in reports/cache."""
     from sigkit.align import embed_variants
 
-    options, cache = ModelCard.for_model(model_path).preprocessing(tower), project_root() / "reports" / "cache"
+    options, cache = preprocessing_of(ModelCard.for_model(model_path), tower), project_root() / "reports" / "cache"
     splits, images, genuine = cedar["splits"], cedar["images"], cedar["all_train"]["genuine"].to_numpy()
     named = {name: (splits[name]["decode_path"], images[name]) for name in ("val", "test")}
     named["train_genuine"] = (cedar["all_train"]["decode_path"][genuine], cedar["all_train_images"][genuine])

@@ -29,13 +29,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import parse_overrides  # noqa: E402  (TensorFlow-free)
 
 
-def known_fields(saved: dict) -> dict:
-    """The fields of a saved configuration this version of `sigkit.Config` knows (older files may hold others)."""
-    import sigkit
-
-    return {name: value for name, value in saved.items() if name in sigkit.Config.__dataclass_fields__}
-
-
 def prepare(out: str, overrides: dict) -> None:
     """Preprocess the protocol's train and validation writers and sample the training pairs."""
     from cedar import load_cedar
@@ -44,11 +37,11 @@ def prepare(out: str, overrides: dict) -> None:
     from sigkit.pairs import make_pairs, validation_pairs
     from sigkit.paths import cedar_path
 
-    config = sigkit.profile("paper", mode="pairs", **overrides)
+    config = sigkit.profile("paper", **overrides)
     cedar = load_cedar(cedar_path(), config)
     splits, images = cedar["splits"], cedar["images"]
     train_pairs = make_pairs(
-        splits["train"].reset_index(drop=True), seed=config.seed, skilled_fraction=config.skilled_fraction
+        splits["train"].reset_index(drop=True), seed=config.seed, skilled_fraction=config.train.skilled_fraction
     )
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
@@ -70,26 +63,28 @@ def prepare(out: str, overrides: dict) -> None:
     )
 
 
-def augmenter(config, seed: int):
+def augmenter(options, seed: int):
+    """Keras' random affine layers with the ranges of `options` (`Config.augment`)."""
     import keras
 
     layers = keras.layers
     return keras.Sequential(
         [
-            layers.RandomRotation(config.rotation_deg / 360.0, fill_mode="constant", fill_value=0.0, seed=seed),
+            layers.RandomRotation(options.rotation_deg / 360.0, fill_mode="constant", fill_value=0.0, seed=seed),
             layers.RandomTranslation(
-                config.shift_frac, config.shift_frac, fill_mode="constant", fill_value=0.0, seed=seed + 1
+                options.shift_frac, options.shift_frac, fill_mode="constant", fill_value=0.0, seed=seed + 1
             ),
             layers.RandomZoom(
-                config.zoom_range, config.zoom_range, fill_mode="constant", fill_value=0.0, seed=seed + 2
+                options.zoom_range, options.zoom_range, fill_mode="constant", fill_value=0.0, seed=seed + 2
             ),
         ],
         name="augment",
     )
 
 
-def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.ndarray:
-    """sigkit.augment's transforms on the host CPU, one affine warp per image (OpenCV, else SciPy).
+def host_augment(images: np.ndarray, options, rng: np.random.Generator) -> np.ndarray:
+    """sigkit.augment's transforms with the ranges of `options` (`Config.augment`) on the host CPU,
+    one affine warp per image (OpenCV, else SciPy).
 
     Keras' random affine layers cost about 80 times the training step on an H200 under JAX (README,
     GPU), so on the GPU machine augmentation runs on its CPUs, in threads, before each epoch: per image
@@ -99,9 +94,9 @@ def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.nda
     from concurrent.futures import ThreadPoolExecutor
 
     n, height, width = images.shape[:3]
-    angle = np.deg2rad(rng.uniform(-config.rotation_deg, config.rotation_deg, n))
-    zoom = rng.uniform(1 - config.zoom_range, 1 + config.zoom_range, n)
-    shift = rng.uniform(-config.shift_frac, config.shift_frac, (n, 2)) * (width, height)
+    angle = np.deg2rad(rng.uniform(-options.rotation_deg, options.rotation_deg, n))
+    zoom = rng.uniform(1 - options.zoom_range, 1 + options.zoom_range, n)
+    shift = rng.uniform(-options.shift_frac, options.shift_frac, (n, 2)) * (width, height)
     stroke = rng.uniform(0, 1, n)
     centre = np.array([(width - 1) / 2, (height - 1) / 2])
     square = np.ones((3, 3), np.uint8)
@@ -130,9 +125,9 @@ def host_augment(images: np.ndarray, config, rng: np.random.Generator) -> np.nda
             inverse = np.linalg.inv(forward)[::-1, ::-1]
             moved = ndimage.affine_transform(image, inverse, offset=-(inverse @ offset[::-1]), order=1, cval=0)
             dilate, erode = (lambda x: ndimage.grey_dilation(x, size=3)), (lambda x: ndimage.grey_erosion(x, size=3))
-        if stroke[i] < config.thickness_prob / 2:
+        if stroke[i] < options.thickness_prob / 2:
             return dilate(moved)
-        if stroke[i] < config.thickness_prob:
+        if stroke[i] < options.thickness_prob:
             return ((moved.astype(np.uint16) + erode(moved)) // 2).astype(np.uint8)
         return moved
 
@@ -161,18 +156,18 @@ def build_trainer(config, shape, augment: bool):
     import keras
 
     from sigkit.losses import ContrastiveLoss
-    from sigkit.model import build_siamese, build_tower, tower_options
+    from sigkit.model import build_siamese, tower_for
 
-    tower = build_tower(config.tower, **tower_options(config))
+    tower = tower_for(config.model, config.preprocess.image_size)
     siamese = build_siamese(tower)
     inputs = [keras.Input(shape, dtype="uint8", name=name) for name in ("image_a", "image_b")]
     scaled = [keras.layers.Rescaling(1 / 255.0, dtype="float32")(x) for x in inputs]
     if augment:
-        transform = augmenter(config, config.seed)
+        transform = augmenter(config.augment, config.seed)
         scaled = [transform(x) for x in scaled]
     trainer = keras.Model(inputs, siamese(scaled))
-    loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
-    trainer.compile(keras.optimizers.Adam(config.learning_rate), loss)
+    loss = ContrastiveLoss(config.train.margin, positive_margin=config.train.positive_margin)
+    trainer.compile(keras.optimizers.Adam(config.train.learning_rate), loss)
     return tower, trainer
 
 
@@ -183,14 +178,15 @@ def probe(overrides: dict) -> None:
     import sigkit
 
     steps = int(overrides.pop("steps", 20))
-    config = sigkit.profile("paper", mode="pairs", **overrides)
+    config = sigkit.profile("paper", **overrides)
     device = accelerator()
     if device:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    shape = (*config.image_size, 1)
+    shape = (*config.preprocess.image_size, 1)
+    batch = config.train.batch_size
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (config.batch_size, *shape), dtype=np.uint8)
-    label = rng.integers(0, 2, config.batch_size).astype(np.float32)
+    images = rng.integers(0, 256, (batch, *shape), dtype=np.uint8)
+    label = rng.integers(0, 2, batch).astype(np.float32)
     for augment in (False, True):
         _, trainer = build_trainer(config, shape, augment)
         tick = time.perf_counter()
@@ -209,7 +205,7 @@ def probe(overrides: dict) -> None:
                     augment=augment,
                     first_step_s=round(first, 2),
                     step_s=round(step, 4),
-                    train_images_per_s=round(2 * config.batch_size / step, 1),
+                    train_images_per_s=round(2 * batch / step, 1),
                 )
             ),
             flush=True,
@@ -221,11 +217,7 @@ def load_prepared(npz: str, overrides: dict):
     import sigkit
 
     data = np.load(npz)
-    saved = {**json.loads(str(data["config"])), **overrides}
-    config = sigkit.Config().replace(
-        **{**known_fields(saved), "image_size": tuple(saved["image_size"]), "widths": tuple(saved["widths"])}
-    )
-    return data, config
+    return data, sigkit.Config.from_dict(json.loads(str(data["config"]))).replace(**overrides)
 
 
 def step_timer(start: float):
@@ -248,12 +240,12 @@ def fit_epoch(trainer, pairs: tuple, config, rng: np.random.Generator, on_host: 
     tick = time.perf_counter()
     first, second = train_images[a[order]], train_images[b[order]]
     if on_host:
-        first, second = host_augment(first, config, rng), host_augment(second, config, rng)
+        first, second = host_augment(first, config.augment, rng), host_augment(second, config.augment, rng)
     augment_s = time.perf_counter() - tick
     fit = trainer.fit(
         [first, second],
         label[order],
-        batch_size=config.batch_size,
+        batch_size=config.train.batch_size,
         epochs=1,
         shuffle=False,
         verbose=0,
@@ -276,10 +268,10 @@ def save_float32_model(config, weights: list, out_dir: Path) -> None:
     """The Siamese model of a float32 tower with `weights` as out_dir/model.keras."""
     import keras
 
-    from sigkit.model import build_siamese, build_tower, tower_options
+    from sigkit.model import build_siamese, tower_for
 
     keras.mixed_precision.set_global_policy("float32")  # a float32 model loads and runs anywhere
-    final = build_tower(config.tower, **tower_options(config))
+    final = tower_for(config.model, config.preprocess.image_size)
     final.set_weights(weights)
     build_siamese(final).save(out_dir / "model.keras")
 
@@ -298,7 +290,7 @@ def training_summary(history: list[dict], best: float, start: float, device, aug
         backend=keras.backend.backend(),
         device=device,
         mixed_precision="mixed_bfloat16" if device is not None else "float32",
-        augment_on=augment_on if config.augment else None,
+        augment_on=augment_on if config.augment.enabled else None,
         config=config.to_dict(),
         history=history,
     )
@@ -322,15 +314,15 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     shape = train_images.shape[1:]
     if device is not None:  # as sigkit.train does on a GPU; bfloat16 needs no loss scaling
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    tower, trainer = build_trainer(config, shape, config.augment and augment_on == "device")
-    on_host = config.augment and augment_on == "host"
+    tower, trainer = build_trainer(config, shape, config.augment.enabled and augment_on == "device")
+    on_host = config.augment.enabled and augment_on == "host"
 
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     history, best, best_weights, start = [], np.inf, None, time.perf_counter()
     rng = np.random.default_rng(config.seed)
     timer = step_timer(start)
-    for epoch in range(config.epochs):
+    for epoch in range(config.train.epochs):
         callbacks = [timer] if epoch == 0 else []
         fit, seconds, augment_s = fit_epoch(trainer, (train_images, a, b, label), config, rng, on_host, callbacks)
         val_eer = validation_eer_of(tower, val_images, data)
@@ -363,10 +355,7 @@ def report(model_path: str, history_path: str) -> None:
     from sigkit.paths import cedar_path
 
     summary = json.loads(Path(history_path).read_text())
-    saved = summary["config"]
-    config = sigkit.Config().replace(
-        **{**known_fields(saved), "image_size": tuple(saved["image_size"]), "widths": tuple(saved["widths"])}
-    )
+    config = sigkit.Config.from_dict(summary["config"])
     line = test_figures(model_path, load_cedar(cedar_path(), config), config.seed)
     line.update({k: v for k, v in summary.items() if k != "history"})
     print(to_json(line))

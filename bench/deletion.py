@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from cedar import load_cedar  # noqa: E402
 from common import parse_overrides  # noqa: E402
 
+import sigkit  # noqa: E402
 from sigkit import heatmaps, plots  # noqa: E402
 from sigkit.card import ModelCard  # noqa: E402
 from sigkit.metrics import writer_bootstrap  # noqa: E402
@@ -42,7 +43,7 @@ def main() -> None:
     run_dir = project_root() / "reports" / "bench-cedar" / str(args.get("run", "ablation-match-s0"))
     model_path = Path(args.get("model", run_dir / "model.keras"))
     out = Path(args.get("out", model_path.parent))
-    config = ModelCard.for_model(model_path).config_object()
+    config = sigkit.Config.from_dict(ModelCard.for_model(model_path).config)
     seed = int(args.get("seed", config.seed))
     cedar = load_cedar(folder, config)
     test, images = cedar["splits"]["test"].reset_index(drop=True), cedar["images"]["test"]

@@ -27,11 +27,13 @@ import time
 from common import parse_overrides
 
 import sigkit
+from sigkit.config import PAPER_TRAINING
 from sigkit.paths import corpus_path, project_root, resolve
 from sigkit.protocols import write_summary
 from sigkit.published import leak_steps, published_protocol
 
-PAPER_SETTING = dict(mode="pairs", batch_size=32, learning_rate=1e-4, epochs=30, patience=10, time_budget_s=12 * 60)
+# the paper's training (the `paper` profile's) on the `cpu` profile's tower, for 12 minutes
+PAPER_SETTING = dict(PAPER_TRAINING, epochs=30, patience=10, time_budget_s=12 * 60)
 
 
 def main() -> None:

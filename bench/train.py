@@ -29,10 +29,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import data_path  # noqa: E402
 
 import sigkit  # noqa: E402
-from sigkit.augment import AugmentOptions  # noqa: E402
 from sigkit.datasets import load_dataset  # noqa: E402
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss  # noqa: E402
-from sigkit.model import build_siamese, build_tower, tower_options  # noqa: E402
+from sigkit.model import build_siamese, tower_for  # noqa: E402
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan  # noqa: E402
 from sigkit.preprocess import load_images, preprocess_options  # noqa: E402
 
@@ -74,22 +73,23 @@ def in_batch_pairs(manifest, plan_row) -> int:
 def batch_mode_rates(config, manifest, images, steps: int, warmup: int) -> dict:
     """(pairs/s, images/s) of sigkit batch mode, without and then with XLA, by row label."""
     rows = {}
+    settings = config.train
     plan = pk_plan(
         manifest,
-        writers_per_batch=config.writers_per_batch,
-        k_genuine=config.k_genuine,
-        k_forged=config.k_forged,
+        writers_per_batch=settings.writers_per_batch,
+        k_genuine=settings.k_genuine,
+        k_forged=settings.k_forged,
         n_batches=2 * (steps + warmup),
         seed=0,
     )
     scored = np.mean([in_batch_pairs(manifest, row) for row in plan])
     for jit in (False, True):
         keras.utils.set_random_seed(0)
-        tower = build_tower(config.tower, **tower_options(config))
+        tower = tower_for(config.model, config.preprocess.image_size)
         tower.compile(
-            keras.optimizers.Adam(config.learning_rate), InBatchContrastiveLoss(config.margin), jit_compile=jit
+            keras.optimizers.Adam(settings.learning_rate), InBatchContrastiveLoss(settings.margin), jit_compile=jit
         )
-        data = pk_dataset(images, manifest, plan, augment=AugmentOptions.from_config(config)).repeat()
+        data = pk_dataset(images, manifest, plan, augment=config.augment).repeat()
         step = timed_fit(tower, steps, warmup, x=data)
         rows[f"(c) sigkit batch mode{' + XLA' if jit else ''}"] = (scored / step, plan.shape[1] / step)
     return rows
@@ -104,16 +104,19 @@ def main() -> None:
     config = sigkit.profile(args.profile)
     folder, name = data_path()
     manifest = load_dataset(folder)
-    images = load_images(manifest["decode_path"], **preprocess_options(config))
+    images = load_images(manifest["decode_path"], **preprocess_options(config.preprocess))
     pairs = make_pairs(manifest, seed=0).sample(frac=1.0, random_state=0).reset_index(drop=True)
-    batch = config.batch_size
+    settings = config.train
+    batch = settings.batch_size
     n_pairs = (args.steps + args.warmup) * batch
     rows = {}
 
     def siamese():
         keras.utils.set_random_seed(0)
-        model = build_siamese(build_tower(config.tower, **tower_options(config)))
-        model.compile(keras.optimizers.Adam(config.learning_rate), ContrastiveLoss(config.margin), jit_compile=False)
+        model = build_siamese(tower_for(config.model, config.preprocess.image_size))
+        model.compile(
+            keras.optimizers.Adam(settings.learning_rate), ContrastiveLoss(settings.margin), jit_compile=False
+        )
         return model
 
     # (a) numpy pairs, the keras.io way
@@ -124,7 +127,7 @@ def main() -> None:
     rows["(a) keras.io-style numpy pairs"] = (batch / step, 2 * batch / step)
 
     # (b) sigkit pairs mode
-    data = pair_dataset(images, pairs, batch_size=batch, augment=AugmentOptions.from_config(config), repeat=True)
+    data = pair_dataset(images, pairs, batch_size=batch, augment=config.augment, repeat=True)
     step = timed_fit(siamese(), args.steps, args.warmup, x=data)
     rows["(b) sigkit pairs mode"] = (batch / step, 2 * batch / step)
 
@@ -133,9 +136,10 @@ def main() -> None:
 
     base = rows["(a) keras.io-style numpy pairs"][0]
     print(
-        f"data: {name}, input {config.image_size[0]}x{config.image_size[1]}, tower {config.tower} "
-        f"widths {list(config.widths)}, pairs batch {batch}, P x K = {config.writers_per_batch} x "
-        f"{config.k_genuine + config.k_forged}, {args.steps} timed steps each"
+        f"data: {name}, input {config.preprocess.image_size[0]}x{config.preprocess.image_size[1]}, "
+        f"tower {config.model.tower} widths {list(config.model.widths)}, pairs batch {batch}, "
+        f"P x K = {settings.writers_per_batch} x {settings.k_genuine + settings.k_forged}, "
+        f"{args.steps} timed steps each"
     )
     for label, (pairs_per_s, images_per_s) in rows.items():
         print(

@@ -12,8 +12,11 @@ classes (CBAM, EuclideanDistance, the comparison head), so a saved `.keras` mode
 `keras.saving.load_model(path)` in safe mode; `sigkit.model.load_siamese(path)` does both.
 """
 
-from sigkit.config import Config, config_for, profile  # noqa: F401
 from sigkit.version import __version__  # noqa: F401
+
+# sigkit.Config, sigkit.profile and sigkit.config_for, from `sigkit.config` on first use: the
+# config composes every stage's settings, so importing it imports TensorFlow
+CONFIG_NAMES = ("Config", "config_for", "profile")
 
 
 def pretrained(folder=None):
@@ -24,10 +27,12 @@ def pretrained(folder=None):
 
 
 def __getattr__(name: str):
-    """`sigkit.<submodule>` without importing it first: imported on first access."""
+    """`sigkit.<submodule>` (and the config's names) without importing them first: imported on first access."""
     import importlib
     import importlib.util
 
+    if name in CONFIG_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.config"), name)
     if not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

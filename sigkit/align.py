@@ -5,16 +5,13 @@ signings of one writer land a few pixels apart whenever one has a longer flouris
 and a writer's slope drifts from one signing to the next. The `grid` tower keeps the layout of the
 strokes (that is what makes it work), so such a pair looks farther apart than the writing is.
 Scoring a pair by the smallest distance over small turns and shifts of either signature compares
-the two in register. A forgery gains from this too, but less: on CEDAR's validation writers the
-single-pair EER dropped by about 1-1.5 points with the shifts alone, and by 2-3.7 points with the
-turns as well, for each of three 5-tower models (README, Results). Evaluation reports these
-`*_aligned` protocols beside the plain ones, each with its own threshold from the validation
-writers.
+the two in register. A forgery gains from this too, but less (docs/experiments.md, 2026-12-06).
+Evaluation reports these `*_aligned` protocols beside the plain ones, each with its own threshold
+from the validation writers.
 
 The turns are made on the scan, before the crop (`sigkit.preprocess`, `turn_deg`), and the
 shifts are whole pixels of the preprocessed image: resampling the small binary image would blur
-its thin strokes, and the blur alone moved a signature's embedding as far as the alignment saved
-(on validation, shifts resampled to 3.84 px, with two zooms, scored worse than no shift at all).
+its thin strokes, and the blur alone moves a signature's embedding as far as the alignment saves.
 
 `embed_variants` embeds every file under each turn and shift once (`embed_aligned` does the
 shifts of images already preprocessed); `aligned_distances` then scores any pairs from those
@@ -31,15 +28,14 @@ from sigkit.preprocess import load_images
 
 # (shift x as a fraction of the width, shift y as a fraction of the height), rounded to whole
 # pixels; the first is the image as it is. 4 and 8 px sideways and 4 px up and down at 96 x 192.
-# Chosen on CEDAR's validation writers (one model): adding zooms (0.92, 1.08) or the diagonal
-# shifts scored no better there.
+# Chosen on CEDAR's validation writers against zooms and more shifts (docs/experiments.md,
+# 2026-12-06).
 ALIGNMENTS = ((0.0, 0.0), (-0.04, 0.0), (-0.02, 0.0), (0.02, 0.0), (0.04, 0.0), (0.0, -0.04), (0.0, 0.04))
 
 
 # Turns of the whole signature (degrees, counter-clockwise), made at the scan's resolution before
 # the crop (`sigkit.preprocess`, `turn_deg`); the first is none. Chosen on CEDAR's validation
-# writers (two models): 4 and 8 degrees either way beat 4 alone and matched 4, 8 and 12; adding
-# slants or horizontal stretches helped the 5-reference protocols a little and cost single pairs.
+# writers against other angles, slants and stretches (docs/experiments.md, 2026-12-06).
 TURNS = (0.0, -4.0, 4.0, -8.0, 8.0)
 
 

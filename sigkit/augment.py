@@ -3,7 +3,7 @@
 A signature varies between signings by a small rotation, a shift on the line, a change of size and
 a different pen (stroke thickness). Each batch gets one random affine transform per image
 (rotation, shift, zoom around the centre), optionally a smooth local warp (`warp_px`: one part
-of the signature moved a little against another; off in the profiles, it did not help on CEDAR)
+of the signature moved a little against another; off in the profiles, docs/experiments.md)
 and, with probability `thickness_prob`, a 3x3 dilation or a soft erosion of its strokes.
 Randomness is stateless: the same (seed, step) always gives the same batch, so a run is
 reproducible and another seed gives other batches.
@@ -13,26 +13,30 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
-import tensorflow as tf
+from sigkit.quiet import tensorflow_if_installed
+
+tf = tensorflow_if_installed()
 
 
 @dataclass(frozen=True)
-class AugmentOptions:
-    rotation_deg: float = 8.0
-    shift_frac: float = 0.05
-    zoom_range: float = 0.10
+class AugmentConfig:
+    """The training augmentation, `Config.augment`. Its turns, shifts and zooms are wider than the
+    `paper` profile's: a few dozen training writers show the tower little of how one writer's
+    signings vary (docs/experiments.md, 2026-12-06)."""
+
+    enabled: bool = True  # flat name `augment`; False: training sees the images as they are
+    rotation_deg: float = 15.0
+    shift_frac: float = 0.08
+    zoom_range: float = 0.2
     thickness_prob: float = 0.5
     warp_px: float = 0.0  # largest local displacement of the elastic warp, in pixels (0: off)
 
-    @classmethod
-    def from_config(cls, config) -> "AugmentOptions":
-        return cls(
-            config.rotation_deg, config.shift_frac, config.zoom_range, config.thickness_prob, warp_px=config.warp_px
-        )
+    FLAT_NAMES: ClassVar[dict[str, str]] = {"enabled": "augment"}
 
 
-def affine_transforms(batch: int, height: int, width: int, seed: tf.Tensor, options: AugmentOptions) -> tf.Tensor:
+def affine_transforms(batch: int, height: int, width: int, seed: tf.Tensor, options: AugmentConfig) -> tf.Tensor:
     """(batch, 8) projective transforms (output -> input pixel map) for ImageProjectiveTransformV3."""
     seeds = tf.random.experimental.stateless_split(seed, num=4)
     angle = tf.random.stateless_uniform([batch], seeds[0], -1.0, 1.0) * (options.rotation_deg * math.pi / 180.0)
@@ -90,8 +94,9 @@ def change_thickness(images: tf.Tensor, seed: tf.Tensor, prob: float) -> tf.Tens
     return tf.where((draw >= prob / 2.0) & (draw < prob), eroded, out)
 
 
-def augment_batch(images: tf.Tensor, seed: tf.Tensor, options: AugmentOptions = AugmentOptions()) -> tf.Tensor:
-    """Augment a (B, H, W, 1) float batch; `seed` is a shape-[2] int tensor (stateless RNG)."""
+def augment_batch(images: tf.Tensor, seed: tf.Tensor, options: AugmentConfig = AugmentConfig()) -> tf.Tensor:
+    """Augment a (B, H, W, 1) float batch; `seed` is a shape-[2] int tensor (stateless RNG).
+    `options.enabled` is the caller's to read: whoever calls this augments."""
     seed = tf.cast(seed, tf.int64)
     shape = tf.shape(images)
     affine_seed, thickness_seed = tf.unstack(tf.random.experimental.stateless_split(seed, num=2))

@@ -46,9 +46,9 @@ def save_atomic(model: keras.Model, path: Path) -> None:
     os.replace(partial, path)
 
 
-def run_card(state: dict, data: dict | None = None) -> ModelCard:
-    """The model card of a run's selected model: its threshold and how it was chosen, its config."""
-    select_on = state["config"].get("select_on", "both")
+def run_card(state: dict, select_on: str, data: dict | None = None) -> ModelCard:
+    """The model card of a run's selected model: its threshold and how it was chosen (on the
+    validation pairs `select_on` names), its config."""
     return ModelCard(
         threshold=state["threshold"],
         threshold_rule="EER point on validation writers" + ("" if select_on == "both" else f" ({select_on} pairs)"),
@@ -135,7 +135,7 @@ class ValidationEER(keras.callbacks.Callback):
         if val_eer < self.state["best_val_eer"]:
             self.state.update(best_val_eer=val_eer, best_epoch=epoch, threshold=threshold, wait=0)
             save_atomic(build_siamese(inference_copy(self.tower)), self.run_dir / "model.keras")
-            run_card(self.state, self.data).save(self.run_dir / "model.json")
+            run_card(self.state, self.select_on, self.data).save(self.run_dir / "model.json")
         else:
             self.state["wait"] += 1
 

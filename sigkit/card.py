@@ -102,7 +102,7 @@ class ModelCard:
     threshold_rule: str = "EER point on validation writers"
     val_eer: float | None = None  # the selected model's validation EER
     epoch: int | None = None  # the selected epoch (None for an ensemble)
-    config: dict = field(default_factory=dict)  # sigkit.Config.to_dict() of the run
+    config: dict = field(default_factory=dict)  # sigkit.Config.to_dict() of the run (flat in older cards)
     members: list = field(default_factory=list)  # an ensemble's towers: val_eer, epochs
     data: dict = field(default_factory=dict)  # data_summary of the training splits
     versions: dict = field(default_factory=dict)  # library_versions at training time
@@ -157,19 +157,6 @@ class ModelCard:
             if candidate.is_file():
                 return cls.load(candidate)
         return cls()
-
-    def config_object(self):
-        """The run's `sigkit.Config` (fields this version does not know are left out)."""
-        from sigkit.config import Config
-
-        return Config().replace(**{k: v for k, v in self.config.items() if k in Config.__dataclass_fields__})
-
-    def preprocessing(self, tower) -> dict:
-        """The preprocessing the model was trained with: the card's config, the model's own input size."""
-        from sigkit.preprocess import preprocess_options
-
-        height, width = tower.input_shape[1:3]
-        return preprocess_options(self.config_object().replace(image_size=(int(height), int(width))))
 
 
 def _shown(value, limit: int = 60) -> str:

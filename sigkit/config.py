@@ -1,132 +1,159 @@
-"""One default configuration object for the whole kit, plus named profiles.
+"""One configuration for the whole kit: the settings each stage owns, one seed, named profiles.
 
-Every notebook, script and benchmark starts from `Config()` (or `profile(name)`) and overrides
-fields; one `seed` drives writer splits, pair sampling, augmentation and weight initialisation.
+    Config
+      seed         writer splits, pair sampling, augmentation and weight initialisation
+      split        SplitConfig       sigkit.datasets.splits   validation and test writers, references kept
+      preprocess   PreprocessConfig  sigkit.preprocess        image size, Gaussian, ink, deskew
+      augment      AugmentConfig     sigkit.augment           training augmentation
+      model        ModelConfig       sigkit.model             the tower; its match head is `model.match`
+                                                              (MatchHead, sigkit.matching)
+      train        TrainConfig       sigkit.train             mode and sampling, loss, optimiser, schedule,
+                                                              selection, ensemble, start, budget, devices
+
+Each group's defaults are written once, in its own module, and together they are the `default`
+profile: `Config()` is a tower a 2-core CPU trains in minutes. `PROFILES` says what each other
+profile changes.
+
+Every setting also has a flat name, unique across the groups (`epochs`, `image_size`, `augment`,
+`match_temperature`, ...): `profile`, `config_for` and `Config.replace` take flat names (so do the
+notebooks' parameters and YAML files), `Config.to_dict` nests by group, and `Config.from_dict`
+reads both forms (run folders and model cards written before the groups hold the flat one).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from sigkit.augment import AugmentConfig
+from sigkit.datasets.splits import SplitConfig
+from sigkit.model import ModelConfig
+from sigkit.preprocess import PreprocessConfig
+from sigkit.train import TrainConfig
 
 
-@dataclass
+@dataclass(frozen=True)
 class Config:
-    # data
-    data: str | list | None = None  # None = the embedded synthetic set; a list (or "a,b"): several corpora
     seed: int = 0
-    val_writers: float | int | tuple = 0.15  # a share, a count, or explicit writer ids (then train = the rest)
-    test_writers: float | int | tuple = 0.15
-    references_per_writer: int | None = None  # limited-sample setting; None = all genuine
+    split: SplitConfig = field(default_factory=SplitConfig)
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
 
-    # preprocessing (see sigkit.preprocess)
-    image_size: tuple[int, int] = (224, 224)
-    gaussian_sigma: float = 1.0
-    max_side: int = 1024  # larger scans are downscaled first; Otsu and Gaussian need no more
-    ink_margin: int = 2
-    # "binary" (Otsu mask only) or "grey" (stroke darkness kept). Not grey on CEDAR: the ink's
-    # tone alone tells its forged scans from the genuine ones (AUC 0.86; README, Results)
-    ink: str = "binary"
-    deskew_deg: float = 0.0  # level the ink's main axis, turning at most this much (0 = off)
-
-    # augmentation (training only; see sigkit.augment)
-    augment: bool = True
-    rotation_deg: float = 8.0
-    shift_frac: float = 0.05
-    zoom_range: float = 0.10
-    thickness_prob: float = 0.5
-    warp_px: float = 0.0  # elastic warp: largest local displacement in pixels (0: off)
-
-    # pairs (see sigkit.pairs)
-    skilled_fraction: float = 0.5  # share of negatives that are skilled forgeries
-    batch_size: int = 32
-
-    # model (see sigkit.model)
-    tower: str = "cbam"  # "cbam" or "signet"
-    widths: tuple[int, ...] = (32, 64, 128, 256)
-    convs_per_block: int = 2
-    attention: str = "last"  # "last", "all" or "none" (the ablation)
-    embedding_dim: int = 128
-    norm: str = "batch"
-    pooling: str = "global"  # "global" (average + max) or "grid" (cells of the last map, layout kept)
-    grid_cell: int = 4  # grid pooling: side of a cell in feature-map pixels (4: 3 x 6 cells at 96 x 192)
-    dropout: float = 0.2
-    # "embedding" (one vector per signature, Euclidean distance) or "match" (cells of both
-    # signatures cross-matched; sigkit.matching): descriptor size, pooling of the last map into
-    # cells, softness of the matching and its preference for nearby cells
-    head: str = "embedding"
-    match_dim: int = 32
-    match_pool: int = 2
-    match_temperature: float = 0.3  # 0.3 beat 0.1 and 1.0 on CEDAR's validation writers (docs/experiments.md)
-    match_locality: float = 0.5
-    match_global: float = 0.0  # > 0: a global embedding joins the cells, with this share of d^2
-
-    # training (paper defaults; see sigkit.train)
-    mode: str = "batch"  # "pairs" (the paper's Siamese pairs) or "batch" (in-batch all pairs)
-    learning_rate: float = 1e-4
-    lr_schedule: str = "constant"  # or "cosine": decay to 0 over epochs x steps (sigkit.train.learning_rate)
-    epochs: int = 100
-    steps_per_epoch: int | None = None  # None: one pass over the training pairs / images
-    margin: float = 1.0
-    positive_margin: float = 0.0  # genuine pairs closer than this are not pulled further (0: the paper's loss)
-    skilled_weight: float = 1.0
-    loss_average: str = "all"  # batch mode: "all" pairs of a kind, or only the "active" ones (loss > 0)
-    writers_per_batch: int = 8  # batch mode: P writers x (k_genuine + k_forged) images
-    k_genuine: int = 4
-    k_forged: int = 2
-    writer_mirrors: int = 1  # batch mode: 2 or 4 adds mirrored copies of each writer as new writers
-    ensemble: int = 1  # towers trained with seeds seed, seed + 1, ... and used as one (sigkit.train.train_ensemble)
-    ema_momentum: float | None = None  # select and save the weights' moving average (e.g. 0.99); None = off
-    patience: int = 10  # early stopping on validation EER
-    select_on: str = "both"  # which validation pairs select the model: "both", "skilled" or "random" forgeries
-    init: str | None = None  # start from this tower's weights (a .keras file, or "pretrained": the shipped tower)
-    jit_compile: bool | str = "auto"
-    mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
-    tensorboard: bool = False
-    time_budget_s: float | None = None  # stop after the epoch that would overrun this budget
-
-    def replace(self, **changes) -> "Config":
-        """A copy with some fields changed; unknown names are an error, not a silent no-op."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - names)
+    def replace(self, **changes) -> Config:
+        """A copy with settings changed, by flat name (`epochs=30`, `image_size=(64, 128)`);
+        unknown names are an error, not a silent no-op."""
+        unknown = sorted(set(changes) - set(FLAT_NAMES))
         if unknown:
-            raise ValueError(f"unknown Config field(s) {unknown}; known: {sorted(names)}")
-        return dataclasses.replace(self, **changes)
+            raise ValueError(f"unknown Config field(s) {unknown}; known: {sorted(FLAT_NAMES)}")
+        config = self
+        for name, value in changes.items():
+            config = _with(config, FLAT_NAMES[name], value)
+        return config
 
     def to_dict(self) -> dict:
+        """Nested by group: {"seed": 0, "split": {...}, ..., "model": {..., "match": {...}}, "train": {...}}."""
         return dataclasses.asdict(self)
 
+    def flat(self) -> dict:
+        """Every setting by its flat name."""
+        return {name: _get(self, path) for name, path in FLAT_NAMES.items()}
 
-# A tower a 2-core CPU trains in minutes. No normalisation layers: fastest here, and on CEDAR no
-# worse than batch or group norm; grid pooling keeps the strokes' layout (3 points of validation
-# EER better than global pooling on CEDAR); stronger geometric augmentation (1 point more).
-# README, Results.
-CPU_BASE = dict(
-    image_size=(96, 192),
-    widths=(16, 32, 64, 128),
-    convs_per_block=1,
-    norm="none",
-    pooling="grid",
-    learning_rate=1e-3,
-    rotation_deg=15.0,
-    zoom_range=0.2,
-    shift_frac=0.08,
-)
+    @classmethod
+    def from_dict(cls, values: dict) -> Config:
+        """The config `values` describe: the nested form of `to_dict`, or the flat one of run
+        folders written before the groups. Settings missing from it keep their defaults; names this
+        version does not know (settings of other versions) are left out."""
+        flat = {}
+        for key, value in values.items():
+            if key in GROUPS and isinstance(value, dict):
+                flat.update(_flat_names_in(value, (key,)))
+            elif key in FLAT_NAMES:
+                flat[key] = value
+        return cls().replace(**flat)
 
+
+GROUPS = tuple(f.name for f in dataclasses.fields(Config) if f.name != "seed")
+
+
+def _paths(settings, prefix: tuple = ()) -> dict[str, tuple[str, ...]]:
+    """flat name -> path of attributes, for every setting in `settings` and the groups inside it."""
+    renamed = getattr(type(settings), "FLAT_NAMES", {})
+    out = {}
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if dataclasses.is_dataclass(value):
+            found = _paths(value, prefix + (f.name,))
+        else:
+            found = {renamed.get(f.name, f.name): prefix + (f.name,)}
+        clash = set(found) & set(out)
+        if clash:
+            raise TypeError(f"Config settings share the flat name(s) {sorted(clash)}")
+        out.update(found)
+    return out
+
+
+FLAT_NAMES: dict[str, tuple[str, ...]] = _paths(Config())
+_BY_PATH = {path: name for name, path in FLAT_NAMES.items()}
+
+
+def _get(settings, path: tuple[str, ...]):
+    for name in path:
+        settings = getattr(settings, name)
+    return settings
+
+
+def _with(settings, path: tuple[str, ...], value):
+    """`settings` with the setting at `path` replaced (frozen groups are copied, not changed)."""
+    if len(path) == 1:
+        return dataclasses.replace(settings, **{path[0]: value})
+    return dataclasses.replace(settings, **{path[0]: _with(getattr(settings, path[0]), path[1:], value)})
+
+
+def _flat_names_in(values: dict, prefix: tuple[str, ...]) -> dict:
+    """The settings of one nested group dict by flat name; unknown names left out."""
+    out = {}
+    for key, value in values.items():
+        path = prefix + (key,)
+        if path in _BY_PATH:
+            out[_BY_PATH[path]] = value
+        elif isinstance(value, dict):
+            out.update(_flat_names_in(value, path))
+    return out
+
+
+# The paper's training method: the contrastive loss (the default) on Siamese pairs, 32 a batch,
+# Adam at 1e-4
+PAPER_TRAINING = dict(mode="pairs", batch_size=32, learning_rate=1e-4)
+
+# What each profile changes from `Config()`; why each setting: docs/experiments.md, 2026-12-06.
 PROFILES: dict[str, dict] = {
-    # the paper's setting, for a GPU
-    "paper": dict(image_size=(224, 224), batch_size=32, learning_rate=1e-4, epochs=100),
-    # small enough for a 2-core CPU (see CPU_BASE)
-    "cpu": dict(CPU_BASE, epochs=30),
-    "default": dict(CPU_BASE, epochs=15),
+    # a tower a 2-core CPU trains in minutes (make reports)
+    "default": {},
+    "cpu": dict(epochs=30),
+    # the paper's method for a GPU (bench/cedar_gpu.py): its training for 100 epochs on 224 x 224
+    # inputs, the full-size tower (two convs a block, 32-256 channels, batch norm, global pooling)
+    # and milder augmentation
+    "paper": dict(
+        PAPER_TRAINING,
+        epochs=100,
+        image_size=(224, 224),
+        widths=(32, 64, 128, 256),
+        convs_per_block=2,
+        norm="batch",
+        pooling="global",
+        rotation_deg=8.0,
+        shift_frac=0.05,
+        zoom_range=0.10,
+    ),
     # bench/cedar.py and make reports on CEDAR: the fixed protocol (writers 1-35 train with 12
-    # genuine references each, 36-45 validation, 46-55 test) and the settings that helped there:
-    # mirrored writers, moving-average weights, a 5-tower seed ensemble sharing a 25-minute budget
-    # (five towers beat three on validation for the 5-reference protocols),
-    # a contrastive margin of 1.5 on the unit-length embeddings (1.4 and 1.7 beat 1.0 on validation)
-    # and a positive margin of 0.3 (0.3 beat 0, 0.15, 0.45 and 0.6 on validation)
+    # genuine references each, 36-45 validation, 46-55 test) and what fights the noise of a few
+    # dozen training writers: mirrored writers, moving-average weights, a 5-tower seed ensemble
+    # sharing a 25-minute budget, a contrastive margin above 1 (the embeddings have unit length, so
+    # distances run to 2 and a larger margin keeps pushing skilled forgeries just beyond 1) and a
+    # positive margin (genuine pairs already close are not pulled further)
     "cedar-cpu": dict(
-        CPU_BASE,
         epochs=200,
         patience=20,
         time_budget_s=25 * 60,
@@ -160,7 +187,7 @@ PROFILES["cedar-match"] = dict(PROFILES["cedar-cpu"], head="match")
 
 
 def profile(name: str = "default", **overrides) -> Config:
-    """The named profile as a Config, with overrides applied on top."""
+    """The named profile as a Config, with overrides (flat names) applied on top."""
     if name not in PROFILES:
         raise ValueError(f"unknown profile {name!r}; choose one of {sorted(PROFILES)}")
     return Config().replace(**{**PROFILES[name], **overrides})

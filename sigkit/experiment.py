@@ -52,8 +52,8 @@ def prepare(
     """Load `data` (None: the embedded synthetic set), split it as `config` says, preprocess once."""
     data_path = resolve_data(data, seed=config.seed, n_writers=synth_writers)
     manifest = load_dataset(data_path)
-    images = load_images(manifest["decode_path"], cache_dir=cache_dir, **preprocess_options(config))
-    return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config))
+    images = load_images(manifest["decode_path"], cache_dir=cache_dir, **preprocess_options(config.preprocess))
+    return Prepared(data_path, manifest, images, {}, {}).with_split(splits_for(manifest, config.split, config.seed))
 
 
 def evaluate_model_file(model_path: str | Path, prepared: Prepared, **options) -> Evaluation:
@@ -120,11 +120,11 @@ def run_variant(
     wanted = json.loads(json.dumps(config.to_dict()))
     if record.exists():
         saved = json.loads(record.read_text())
-        if saved["config"] == wanted:
+        if Config.from_dict(saved["config"]) == config:
             return saved
-    variant = prepared.with_split(splits_for(prepared.manifest, config))  # its own references_per_writer
+    variant = prepared.with_split(splits_for(prepared.manifest, config.split, config.seed))  # its own references
     start = time.perf_counter()
-    reused = _same_run(trained, wanted)
+    reused = _same_run(trained, config)
     if reused is not None:
         model_path, epochs_run, val_eer = reused
     else:
@@ -150,7 +150,7 @@ def run_variant(
     return saved
 
 
-def _same_run(trained: str | Path | None, config: dict) -> tuple[Path, int, float] | None:
+def _same_run(trained: str | Path | None, config: Config) -> tuple[Path, int, float] | None:
     """(model path, epochs run, validation EER) of the finished run `trained` when it was trained
     with `config`, else None."""
     from sigkit.card import ModelCard
@@ -159,7 +159,7 @@ def _same_run(trained: str | Path | None, config: dict) -> tuple[Path, int, floa
     if model_path is None or not model_path.is_file():
         return None
     card = ModelCard.for_model(model_path)
-    if json.loads(json.dumps(card.config)) != config or card.val_eer is None:
+    if Config.from_dict(card.config) != config or card.val_eer is None:
         return None
     history = model_path.parent / "history.csv"
     epochs_run = len(pd.read_csv(history)) if history.is_file() else int(card.epoch or 0)

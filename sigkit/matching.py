@@ -30,6 +30,7 @@ Measured against one embedding per signature on CEDAR: README, Results, and docs
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
@@ -46,6 +47,28 @@ def cell_offsets(grid) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class MatchHead:
+    """The match head's settings, `Config.model.match` (flat names `match_dim`, `match_pool`, ...):
+    the descriptor size of a cell, the pooling of the last feature map into cells, the softness of
+    the matching and its preference for nearby cells, and the share of d^2 a global embedding
+    takes (0: the cells alone)."""
+
+    dim: int = 32
+    pool: int = 2
+    temperature: float = 0.3  # chosen on CEDAR's validation writers (docs/experiments.md)
+    locality: float = 0.5
+    global_weight: float = 0.0
+
+    FLAT_NAMES: ClassVar[dict[str, str]] = {
+        "dim": "match_dim",
+        "pool": "match_pool",
+        "temperature": "match_temperature",
+        "locality": "match_locality",
+        "global_weight": "match_global",
+    }
+
+
+@dataclass(frozen=True)
 class MatchSettings:
     """How two signatures' match features are compared (what a saved model carries).
 
@@ -55,9 +78,9 @@ class MatchSettings:
     """
 
     grid: tuple[int, int]
-    temperature: float = 0.3
-    locality: float = 0.5
-    global_weight: float = 0.0
+    temperature: float = MatchHead.temperature
+    locality: float = MatchHead.locality
+    global_weight: float = MatchHead.global_weight
     members: int = 1  # > 1: an ensemble's features, the members' rows one after the other; d^2 is their mean
 
     def __post_init__(self):
@@ -170,9 +193,9 @@ class _CarriesMatchSettings(layers.Layer):
     def __init__(
         self,
         grid,
-        temperature: float = 0.3,
-        locality: float = 0.5,
-        global_weight: float = 0.0,
+        temperature: float = MatchHead.temperature,
+        locality: float = MatchHead.locality,
+        global_weight: float = MatchHead.global_weight,
         members: int | None = None,
         **kwargs,
     ):
@@ -246,37 +269,30 @@ def join_match_members(members: list[keras.Model], name: str = "tower") -> keras
     return keras.Model(image, MatchEnsemble(**config, name="match_ensemble", dtype="float32")(joined), name=name)
 
 
-def match_head(
-    features,
-    *,
-    descriptor_dim: int,
-    pool: int,
-    temperature: float,
-    locality: float,
-    dropout: float,
-    global_weight: float = 0.0,
-    global_cell: int = 4,
-):
+def match_head(features, head: MatchHead, *, dropout: float, global_cell: int = 4):
     """The match head on a tower's last (B, H, W, C) feature map: pool to cells, a 1 x 1 conv to
-    unit-length descriptors and one to a weight logit per cell; with `global_weight`, also a
+    unit-length descriptors and one to a weight logit per cell; with `head.global_weight`, also a
     unit-length global embedding of the same size (grid pooling of `global_cell` windows, dense)."""
     inputs = features
-    if pool > 1:
-        features = layers.AveragePooling2D(pool, name="match_pool")(features)
+    if head.pool > 1:
+        features = layers.AveragePooling2D(head.pool, name="match_pool")(features)
     if dropout:
         features = layers.Dropout(dropout, name="dropout")(features)
     grid = tuple(int(v) for v in features.shape[1:3])
-    descriptors = layers.Conv2D(descriptor_dim, 1, name="match_descriptor", dtype="float32")(features)
+    descriptors = layers.Conv2D(head.dim, 1, name="match_descriptor", dtype="float32")(features)
     descriptors = layers.UnitNormalization(axis=-1, name="match_normalize", dtype="float32")(descriptors)
     logits = layers.Conv2D(1, 1, name="match_weight", dtype="float32")(features)
     parts = [descriptors, logits]
-    if global_weight:
+    if head.global_weight:
         pooled = layers.Flatten(name="flatten")(layers.AveragePooling2D(global_cell, name="grid_pool")(inputs))
         if dropout:
             pooled = layers.Dropout(dropout, name="global_dropout")(pooled)
-        glob = layers.Dense(descriptor_dim, name="embedding", dtype="float32")(pooled)
+        glob = layers.Dense(head.dim, name="embedding", dtype="float32")(pooled)
         parts.append(layers.UnitNormalization(name="l2_normalize", dtype="float32")(glob))
-    return MatchFeatures(grid, temperature, locality, global_weight, name="match_features", dtype="float32")(parts)
+    features = MatchFeatures(
+        grid, head.temperature, head.locality, head.global_weight, name="match_features", dtype="float32"
+    )
+    return features(parts)
 
 
 def match_layer(tower: keras.Model) -> MatchFeatures | MatchEnsemble | None:

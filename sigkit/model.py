@@ -18,16 +18,56 @@ Every layer is a built-in or a registered sigkit class, so saved `.keras` files 
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass, field
+
 import keras
 import numpy as np
 from keras import layers, ops
 
 from sigkit.attention import CBAM
-from sigkit.matching import HEADS, CrossMatchDistance, join_match_members, match_head, match_layer
+from sigkit.matching import HEADS, CrossMatchDistance, MatchHead, join_match_members, match_head, match_layer
+from sigkit.preprocess import PreprocessConfig
 
 ATTENTION_PLACES = ("last", "all", "none")
 NORMS = ("batch", "group", "layer", "none")
 POOLINGS = ("global", "grid")
+TOWER_KINDS = ("cbam", "signet")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """The tower, `Config.model`; its defaults are a tower a 2-core CPU trains in minutes.
+
+    No normalisation layers (the fastest here, and on CEDAR no worse than batch or group norm) and
+    grid pooling, which keeps where the strokes are as well as what they are. The `paper` profile
+    (`sigkit.config`) has the full-size tower instead: two convs a block, 32-256 channels, batch
+    norm, global pooling. Why each setting: docs/experiments.md, 2026-12-06.
+    """
+
+    tower: str = "cbam"  # "cbam" or "signet"
+    widths: tuple[int, ...] = (16, 32, 64, 128)
+    convs_per_block: int = 1
+    attention: str = "last"  # "last", "all" or "none" (the ablation)
+    embedding_dim: int = 128
+    norm: str = "none"  # "batch", "group", "layer" or "none"
+    pooling: str = "grid"  # "global" (average + max) or "grid" (cells of the last map, layout kept)
+    grid_cell: int = 4  # grid pooling: side of a cell in feature-map pixels (4: 3 x 6 cells at 96 x 192)
+    dropout: float = 0.2
+    # "embedding" (one vector per signature, Euclidean distance) or "match" (cells of both
+    # signatures cross-matched, `sigkit.matching`, with the settings of `match`)
+    head: str = "embedding"
+    match: MatchHead = field(default_factory=MatchHead)
+
+    def __post_init__(self):
+        object.__setattr__(self, "widths", tuple(int(w) for w in self.widths))  # JSON gives a list
+
+    def in_use(self) -> "ModelConfig":
+        """This config with the settings its tower does not use at their defaults: two configs
+        that build the same tower then compare equal (a resumed run may change the others)."""
+        if self.tower == "signet":
+            return ModelConfig(tower="signet", embedding_dim=self.embedding_dim)
+        return self if self.head == "match" else dataclasses.replace(self, match=MatchHead())
 
 
 @keras.saving.register_keras_serializable(package="sigkit")
@@ -60,23 +100,19 @@ def _norm(kind: str, name: str):
 
 
 def cbam_tower(
-    input_shape=(224, 224, 1),
-    widths=(32, 64, 128, 256),
-    convs_per_block: int = 2,
-    attention: str = "last",
+    input_shape=(*PreprocessConfig.image_size, 1),
+    widths=ModelConfig.widths,
+    convs_per_block: int = ModelConfig.convs_per_block,
+    attention: str = ModelConfig.attention,
     reduction: int = 8,
-    embedding_dim: int = 128,
+    embedding_dim: int = ModelConfig.embedding_dim,
     l2_normalize: bool = True,
-    dropout: float = 0.2,
-    norm: str = "batch",
-    pooling: str = "global",
-    grid_cell: int = 4,
-    head: str = "embedding",
-    match_dim: int = 32,
-    match_pool: int = 2,
-    match_temperature: float = 0.3,
-    match_locality: float = 0.5,
-    match_global: float = 0.0,
+    dropout: float = ModelConfig.dropout,
+    norm: str = ModelConfig.norm,
+    pooling: str = ModelConfig.pooling,
+    grid_cell: int = ModelConfig.grid_cell,
+    head: str = ModelConfig.head,
+    match: MatchHead = MatchHead(),
     name: str = "tower",
 ) -> keras.Model:
     """Conv blocks (3x3 convs, norm, ReLU, 2x2 max-pool) with CBAM, pooled to an embedding.
@@ -86,23 +122,14 @@ def cbam_tower(
     their layout (where the strokes are, too): a 3 x 6 grid at 96 x 192 input with four blocks
     and the default 4.
 
-    `head="match"` ends the tower in cells to be cross-matched (`sigkit.matching`) instead of
-    one embedding; pooling, embedding size and normalisation do not apply then.
+    `head="match"` ends the tower in cells to be cross-matched (`sigkit.matching`, settings
+    `match`) instead of one embedding; pooling, embedding size and normalisation do not apply then.
     """
     _check_choices(pooling=pooling, attention=attention, norm=norm, head=head)
     image = keras.Input(shape=tuple(input_shape), name="image")
     x = _conv_blocks(image, widths, convs_per_block, norm, attention, reduction)
     if head == "match":
-        features = match_head(
-            x,
-            descriptor_dim=match_dim,
-            pool=match_pool,
-            temperature=match_temperature,
-            locality=match_locality,
-            dropout=dropout,
-            global_weight=match_global,
-            global_cell=grid_cell,
-        )
+        features = match_head(x, match, dropout=dropout, global_cell=grid_cell)
         return keras.Model(image, features, name=name)
     embedding = _embedding_head(x, pooling, grid_cell, dropout, embedding_dim, l2_normalize)
     return keras.Model(image, embedding, name=name)
@@ -186,30 +213,31 @@ def build_tower(kind: str = "cbam", **options) -> keras.Model:
     return TOWERS[kind](**options)
 
 
-def tower_options(config) -> dict:
-    """The `build_tower` options a `Config` asks for."""
-    shape = tuple(config.image_size) + (1,)
-    if config.tower == "signet":
-        if config.head != "embedding":
-            raise ValueError(f"the SigNet tower has an embedding head only, not head={config.head!r}; use tower='cbam'")
-        return dict(input_shape=shape, embedding_dim=config.embedding_dim)
+def tower_options(model: ModelConfig, image_size) -> dict:
+    """The `build_tower` options of `model` (`Config.model`) for images of `image_size` (H, W)."""
+    shape = tuple(image_size) + (1,)
+    if model.tower == "signet":
+        if model.head != "embedding":
+            raise ValueError(f"the SigNet tower has an embedding head only, not head={model.head!r}; use tower='cbam'")
+        return dict(input_shape=shape, embedding_dim=model.embedding_dim)
     return dict(
         input_shape=shape,
-        widths=tuple(config.widths),
-        convs_per_block=config.convs_per_block,
-        attention=config.attention,
-        embedding_dim=config.embedding_dim,
-        norm=config.norm,
-        dropout=config.dropout,
-        pooling=config.pooling,
-        grid_cell=config.grid_cell,
-        head=config.head,
-        match_dim=config.match_dim,
-        match_pool=config.match_pool,
-        match_temperature=config.match_temperature,
-        match_locality=config.match_locality,
-        match_global=config.match_global,
+        widths=tuple(model.widths),
+        convs_per_block=model.convs_per_block,
+        attention=model.attention,
+        embedding_dim=model.embedding_dim,
+        norm=model.norm,
+        dropout=model.dropout,
+        pooling=model.pooling,
+        grid_cell=model.grid_cell,
+        head=model.head,
+        match=model.match,
     )
+
+
+def tower_for(model: ModelConfig, image_size, name: str = "tower") -> keras.Model:
+    """The tower `model` (`Config.model`) describes, for images of `image_size` (H, W)."""
+    return build_tower(model.tower, **tower_options(model, image_size), name=name)
 
 
 def build_ensemble(members: list[keras.Model], name: str = "tower") -> keras.Model:

@@ -24,10 +24,12 @@ import logging
 
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from sigkit.augment import AugmentOptions, augment_batch
+from sigkit.augment import AugmentConfig, augment_batch
 from sigkit.preprocess import to_float
+from sigkit.quiet import tensorflow_if_installed
+
+tf = tensorflow_if_installed()
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ def pair_dataset(
     *,
     batch_size: int = 32,
     shuffle: bool = True,
-    augment: AugmentOptions | None = None,
+    augment: AugmentConfig | None = None,
     seed: int = 0,
     repeat: bool = False,
     drop_remainder: bool = False,
@@ -232,7 +234,7 @@ def pk_dataset(
     manifest: pd.DataFrame,
     plan: np.ndarray,
     *,
-    augment: AugmentOptions | None = None,
+    augment: AugmentConfig | None = None,
     seed: int = 0,
     first_step: int = 0,
     mirrors: int = 1,

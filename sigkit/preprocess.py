@@ -25,17 +25,38 @@ import hashlib
 import json
 import logging
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
-import tensorflow as tf
 
+from sigkit.quiet import tensorflow_if_installed
+
+tf = tensorflow_if_installed()
 log = logging.getLogger(__name__)
 
 PREPROCESS_VERSION = 1  # bump when the output of `preprocess` changes, so caches are rebuilt
 INK_MODES = ("binary", "grey")
 FLAT_COLOUR_RANGE = 12  # grey levels; the same rule as sigkit.datasets' alpha check
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How scans become network inputs, `Config.preprocess` (`preprocess_options` turns it into
+    the keyword arguments of `preprocess`, `load_images` and `pipeline`)."""
+
+    image_size: tuple[int, int] = (96, 192)  # (H, W) of the output; the `paper` profile has 224 x 224
+    gaussian_sigma: float = 1.0
+    max_side: int = 1024  # larger scans are downscaled first; Otsu and Gaussian need no more
+    ink_margin: int = 2
+    # "binary" (Otsu mask only) or "grey" (stroke darkness kept). Not grey on CEDAR: there the
+    # ink's tone alone tells forged scans from genuine ones (docs/experiments.md, 2026-12-06)
+    ink: str = "binary"
+    deskew_deg: float = 0.0  # level the ink's main axis, turning at most this much (0 = off)
+
+    def __post_init__(self):
+        object.__setattr__(self, "image_size", tuple(int(v) for v in self.image_size))  # JSON gives a list
 
 
 def decode_grayscale(contents: tf.Tensor) -> tf.Tensor:
@@ -248,12 +269,12 @@ def resize_and_pad(image: tf.Tensor, size: tuple[int, int]) -> tf.Tensor:
 
 def pipeline(
     contents: tf.Tensor,
-    size: tuple[int, int] = (224, 224),
-    sigma: float = 1.0,
-    max_side: int = 1024,
-    margin: int = 2,
-    ink: str = "binary",
-    deskew_deg: float = 0.0,
+    size: tuple[int, int] = PreprocessConfig.image_size,
+    sigma: float = PreprocessConfig.gaussian_sigma,
+    max_side: int = PreprocessConfig.max_side,
+    margin: int = PreprocessConfig.ink_margin,
+    ink: str = PreprocessConfig.ink,
+    deskew_deg: float = PreprocessConfig.deskew_deg,
     turn_deg: float = 0.0,
 ) -> dict[str, tf.Tensor]:
     """Every stage of the preprocessing, by name; `preprocess` keeps the last one only.
@@ -300,7 +321,7 @@ def steps(contents: tf.Tensor, **options) -> dict[str, np.ndarray]:
     size = stages["output"].shape
     shown = {
         "grey": stages["grey"].numpy()[..., 0],
-        f"Gaussian (sigma {options.get('sigma', 1.0)})": stages["smooth"].numpy()[..., 0],
+        f"Gaussian (sigma {options.get('sigma', PreprocessConfig.gaussian_sigma)})": stages["smooth"].numpy()[..., 0],
         f"Otsu ink (t = {float(stages['threshold']):.2f})": stages["ink"].numpy()[..., 0],
     }
     if "turned" in stages:
@@ -310,15 +331,15 @@ def steps(contents: tf.Tensor, **options) -> dict[str, np.ndarray]:
     return shown
 
 
-def preprocess_options(config) -> dict:
-    """The keyword arguments of `preprocess` that a `sigkit.Config` sets."""
+def preprocess_options(settings: PreprocessConfig) -> dict:
+    """The keyword arguments of `preprocess` that `settings` (`Config.preprocess`) sets."""
     return dict(
-        size=tuple(config.image_size),
-        sigma=config.gaussian_sigma,
-        max_side=config.max_side,
-        margin=config.ink_margin,
-        ink=config.ink,
-        deskew_deg=config.deskew_deg,
+        size=tuple(settings.image_size),
+        sigma=settings.gaussian_sigma,
+        max_side=settings.max_side,
+        margin=settings.ink_margin,
+        ink=settings.ink,
+        deskew_deg=settings.deskew_deg,
     )
 
 

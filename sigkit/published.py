@@ -91,7 +91,7 @@ def published_protocol(config: Config, root: str | os.PathLike, run_dir: str | o
     start = time.perf_counter()
     lists = read_lists(root)
     config = config.replace(mode="pairs", ensemble=1, writer_mirrors=1)
-    frame, images = pair_list_images(list(lists.values()), preprocess_options(config), cache_dir=cache_dir)
+    frame, images = pair_list_images(list(lists.values()), preprocess_options(config.preprocess), cache_dir=cache_dir)
     figures = {
         "protocol": "published: train on train_data.csv, epoch chosen and threshold read on test_data.csv",
         "pairs": {"train": len(lists["train"]), "test": len(lists["test"])},
@@ -163,7 +163,7 @@ def leak_steps(
     start = time.perf_counter()
     lists = read_lists(root)
     config = config.replace(mode="pairs", ensemble=1, writer_mirrors=1)
-    frame, images = pair_list_images(list(lists.values()), preprocess_options(config), cache_dir=cache_dir)
+    frame, images = pair_list_images(list(lists.values()), preprocess_options(config.preprocess), cache_dir=cache_dir)
     train_list, test_list = lists["train"], lists["test"]
     held_out_train, validation = split_off_writers(train_list, test_list, val_writers, config.seed)
     plans = {

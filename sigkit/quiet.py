@@ -51,3 +51,15 @@ def import_tensorflow_quietly() -> None:
 
         if tf is not None:
             tf.constant(0)  # the second batch of lines comes with the first op
+
+
+def tensorflow_if_installed():
+    """The `tensorflow` module, or None where Keras runs on another backend without it (the JAX
+    GPU machine of bench/cedar_gpu.py). The modules whose settings `sigkit.Config` composes
+    (preprocess, augment, pairs, train) take TensorFlow from here, so that `sigkit.Config` and the
+    Keras model code load there too; their TensorFlow ops need TensorFlow."""
+    try:
+        import tensorflow
+    except ImportError:
+        return None
+    return tensorflow

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import yaml
 
-from sigkit.config import PROFILES
+from sigkit.config import PROFILES, Config
 from sigkit.paths import project_root
 from sigkit.quiet import import_tensorflow_quietly, stderr_to
 
@@ -230,9 +230,10 @@ def experiments_table(results: dict) -> list[str]:
     ]
     for name, r in results.items():
         ci = r.get("eer_single_skilled_ci")
+        config = Config.from_dict(r["config"])
         lines.append(
-            f"| {name} | {r['config'].get('head', 'embedding')} | {r['config']['attention']} | "
-            f"{r.get('references_used', r['config']['references_per_writer'])} | {r['epochs_run']} | "
+            f"| {name} | {config.model.head} | {config.model.attention} | "
+            f"{r.get('references_used', config.split.references_per_writer)} | {r['epochs_run']} | "
             f"{r['val_eer']:.2f} | "
             + " | ".join(f"{r[key]:.2f}" for key in keys)
             + (f" | {ci[0]:.1f}-{ci[1]:.1f} |" if ci else " | |")

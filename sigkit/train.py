@@ -8,16 +8,19 @@ Two modes over one tower:
   `InBatchContrastiveLoss` over every positive, skilled and random pair inside the batch.
 
 After each epoch the validation writers' images are embedded once and the EER of fixed validation
-pairs is computed (`val_eer`, of the pairs `config.select_on` names: skilled forgeries, random
+pairs is computed (`val_eer`, of the pairs `config.train.select_on` names: skilled forgeries, random
 ones or both; the others are logged beside it); the best model by it is saved as `model.keras` with its EER
 threshold in `model.json` (the verifier's default threshold: chosen on validation writers, never
 on test). Every epoch also writes `checkpoint/last-<epoch>.keras` (weights and optimizer state) and
 `checkpoint/state.json`; calling `train` again on the same run folder resumes after the last
 finished epoch, with the same data order it would have had; a checkpoint that cannot be read
-(a file cut short) falls back on the best saved model (`resume_from_best`). `config.init` starts
-the tower from another run's weights (pre-train on many writers, fine-tune on the target's own, with this
+(a file cut short) falls back on the best saved model (`resume_from_best`). `config.train.init`
+starts the tower from another run's weights (pre-train on many writers, fine-tune on the target's own, with this
 config's learning rate, epochs and patience). Early stopping counts epochs without a
 better `val_eer` and survives a resume too. `history.csv` holds one row per epoch.
+
+`TrainConfig` (`Config.train`) holds the settings of this stage, sampling included; `train`
+takes the whole `sigkit.Config`, since a run also needs the seed, the model and the augmentation.
 
 Devices: one code path. With GPUs, mixed precision (float16 compute, float32 embedding, distance
 and loss) and `tf.distribute.MirroredStrategy` over all of them; on CPU neither. In batch mode each
@@ -26,38 +29,72 @@ replica gets whole writers (P must divide among the GPUs), so its in-batch pairs
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar
 
 import keras
 import numpy as np
 import pandas as pd
-import tensorflow as tf
 
-from sigkit.augment import AugmentOptions
 from sigkit.callbacks import Checkpoint, ValidationEER, run_card, save_atomic, validation_eer
 from sigkit.card import CARD_NAME, ModelCard, data_summary
-from sigkit.config import Config
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
 from sigkit.matching import match_layer
-from sigkit.model import (
-    build_ensemble,
-    build_siamese,
-    build_tower,
-    find_tower,
-    inference_copy,
-    load_siamese,
-    tower_options,
-)
+from sigkit.model import build_ensemble, build_siamese, find_tower, inference_copy, load_siamese, tower_for
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validation_pairs
+from sigkit.quiet import tensorflow_if_installed
+
+tf = tensorflow_if_installed()
+
+if TYPE_CHECKING:  # sigkit.config composes this module's TrainConfig; annotations only
+    from sigkit.config import Config
 
 log = logging.getLogger(__name__)
 
-# Settings a resumed run may change: how long to go on, not what is trained.
-RESUMABLE_CHANGES = {"epochs", "patience", "time_budget_s", "tensorboard", "extra"}
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a tower is trained, `Config.train`: mode and sampling, loss, optimiser and schedule,
+    model selection, ensemble, start, budget and devices. The defaults train the default profile's
+    tower on a 2-core CPU in minutes; `sigkit.config.PROFILES` says what each profile changes."""
+
+    mode: str = "batch"  # "pairs" (the paper's Siamese pairs) or "batch" (in-batch all pairs)
+    # pairs mode: pairs per step and the share of negatives that are skilled forgeries
+    batch_size: int = 32
+    skilled_fraction: float = 0.5
+    # batch mode: P writers x (k_genuine + k_forged) images a step; `writer_mirrors` 2 or 4 adds
+    # mirrored copies of each writer as new writers
+    writers_per_batch: int = 8
+    k_genuine: int = 4
+    k_forged: int = 2
+    writer_mirrors: int = 1
+    steps_per_epoch: int | None = None  # None: one pass over the training pairs / images
+    # the contrastive loss (sigkit.losses)
+    margin: float = 1.0
+    positive_margin: float = 0.0  # genuine pairs closer than this are not pulled further (0: the paper's loss)
+    skilled_weight: float = 1.0
+    loss_average: str = "all"  # batch mode: "all" pairs of a kind, or only the "active" ones (loss > 0)
+    # Adam's learning rate and its schedule
+    learning_rate: float = 1e-3
+    lr_schedule: str = "constant"  # or "cosine": decay to 0 over epochs x steps (`learning_rate` below)
+    ema_momentum: float | None = None  # select and save the weights' moving average (e.g. 0.99); None = off
+    epochs: int = 15
+    patience: int = 10  # early stopping on validation EER
+    time_budget_s: float | None = None  # stop after the epoch that would overrun this budget
+    select_on: str = "both"  # which validation pairs select the model: "both", "skilled" or "random" forgeries
+    ensemble: int = 1  # towers trained with seeds seed, seed + 1, ... and used as one (`train_ensemble`)
+    init: str | None = None  # start from this tower's weights (a .keras file, or "pretrained": the shipped tower)
+    jit_compile: bool | str = "auto"
+    mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
+    tensorboard: bool = False
+
+    # what a resumed run may change: how long to go on, not what is trained
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs", "patience", "time_budget_s", "tensorboard")
 
 
 @dataclass
@@ -70,14 +107,14 @@ class TrainResult:
     stopped: str | None
 
 
-def device_strategy(config: Config) -> tf.distribute.Strategy:
+def device_strategy(settings: TrainConfig) -> tf.distribute.Strategy:
     """MirroredStrategy over several GPUs, the default strategy otherwise; sets mixed precision."""
     gpus = tf.config.list_physical_devices("GPU")
-    use_mixed = bool(gpus) if config.mixed_precision == "auto" else bool(config.mixed_precision)
+    use_mixed = bool(gpus) if settings.mixed_precision == "auto" else bool(settings.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    if len(gpus) > 1 and config.mode == "batch" and config.writers_per_batch % len(gpus):
+    if len(gpus) > 1 and settings.mode == "batch" and settings.writers_per_batch % len(gpus):
         raise ValueError(
-            f"writers_per_batch ({config.writers_per_batch}) must divide among {len(gpus)} GPUs, "
+            f"writers_per_batch ({settings.writers_per_batch}) must divide among {len(gpus)} GPUs, "
             "so that each replica's in-batch pairs come from whole writers"
         )
     return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
@@ -86,15 +123,17 @@ def device_strategy(config: Config) -> tf.distribute.Strategy:
 LR_SCHEDULES = ("constant", "cosine")
 
 
-def learning_rate(config: Config, steps_per_epoch: int):
-    """The optimizer's learning rate: `config.learning_rate` throughout, or a cosine decay from it
-    to 0 over `config.epochs` epochs (a built-in Keras schedule, so checkpoints resume on it; a
+def learning_rate(settings: TrainConfig, steps_per_epoch: int):
+    """The optimizer's learning rate: `settings.learning_rate` throughout, or a cosine decay from it
+    to 0 over `settings.epochs` epochs (a built-in Keras schedule, so checkpoints resume on it; a
     resumed run keeps the decay it started with, even if `epochs` changes)."""
-    if config.lr_schedule == "constant":
-        return config.learning_rate
-    if config.lr_schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(config.learning_rate, decay_steps=config.epochs * steps_per_epoch)
-    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, not {config.lr_schedule!r}")
+    if settings.lr_schedule == "constant":
+        return settings.learning_rate
+    if settings.lr_schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            settings.learning_rate, decay_steps=settings.epochs * steps_per_epoch
+        )
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, not {settings.lr_schedule!r}")
 
 
 def check_inputs(
@@ -109,9 +148,9 @@ def check_inputs(
                 f"{name}: {len(splits[name])} manifest rows but {len(images[name])} images; "
                 "load the images from this split's decode_path column"
             )
-        if images[name].shape[1:3] != tuple(config.image_size):
+        if images[name].shape[1:3] != tuple(config.preprocess.image_size):
             raise ValueError(
-                f"{name}: images are {images[name].shape[1:3]}, the config says {tuple(config.image_size)}"
+                f"{name}: images are {images[name].shape[1:3]}, the config says {tuple(config.preprocess.image_size)}"
             )
     val_writers = splits["val"][splits["val"]["genuine"]].groupby("writer").size()
     if not given_val_pairs and (val_writers >= 2).sum() < 2:
@@ -122,7 +161,7 @@ def check_inputs(
 
 
 def initial_tower_path(init: str) -> Path:
-    """The file `Config.init` names: "pretrained" is the tower shipped with sigkit."""
+    """The file `TrainConfig.init` names: "pretrained" is the tower shipped with sigkit."""
     if init == "pretrained":
         from sigkit.shipped import pretrained_path
 
@@ -158,6 +197,12 @@ def copy_initial_weights(tower: keras.Model, init: str) -> None:
     log.info("starting from the weights of %s", path)
 
 
+# what a saved `checkpoint/state.json` holds (`new_state`)
+STATE_KEYS = frozenset(
+    {"epoch", "best_val_eer", "best_epoch", "threshold", "wait", "seconds", "stopped", "checkpoint", "config"}
+)
+
+
 def new_state(config: Config) -> dict:
     return {
         "epoch": -1,
@@ -172,14 +217,20 @@ def new_state(config: Config) -> dict:
     }
 
 
+def what_is_trained(config: Config) -> Config:
+    """`config` less what a resumed run may change: the resumable training settings at their
+    defaults (`TrainConfig.RESUMABLE`) and the model's settings its tower does not use."""
+    defaults = TrainConfig()
+    train = dataclasses.replace(config.train, **{name: getattr(defaults, name) for name in TrainConfig.RESUMABLE})
+    return dataclasses.replace(config, model=config.model.in_use(), train=train)
+
+
 def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
-    now = json.loads(json.dumps(config.to_dict()))
-    # a field added to Config after the run started counts as its default there
-    before = {**json.loads(json.dumps(Config().to_dict())), **state["config"]}
-    ignored = set(RESUMABLE_CHANGES)
-    if now.get("head", "embedding") == before.get("head", "embedding") == "embedding":
-        ignored |= {k for k in set(now) | set(before) if k.startswith("match_")}  # settings of a head not built
-    changed = sorted(k for k in set(now) | set(before) if k not in ignored and now.get(k) != before.get(k))
+    """Refuse to resume a run trained with another config. The saved config may be of an older
+    version (flat, or without settings added since: those count as their defaults)."""
+    before = what_is_trained(type(config).from_dict(state["config"])).flat()
+    now = what_is_trained(config).flat()
+    changed = sorted(name for name in now if now[name] != before[name])
     if changed:
         raise ValueError(
             f"{run_dir} holds a run with another config ({', '.join(changed)} differ); "
@@ -192,28 +243,29 @@ def training_schedule(
 ) -> tuple[int, np.ndarray | pd.DataFrame]:
     """(steps per epoch, what the steps draw): the P x K batch plan of every epoch (batch mode) or
     the training pairs (pairs mode; `train_pairs` when given, e.g. a published pair list)."""
-    if train_pairs is not None and config.mode != "pairs":
+    settings = config.train
+    if train_pairs is not None and settings.mode != "pairs":
         raise ValueError("given training pairs need mode='pairs'")
-    if config.mode == "batch":
-        batch = config.writers_per_batch * (config.k_genuine + config.k_forged)
-        steps = config.steps_per_epoch or max(1, len(train_set) // batch)
+    if settings.mode == "batch":
+        batch = settings.writers_per_batch * (settings.k_genuine + settings.k_forged)
+        steps = settings.steps_per_epoch or max(1, len(train_set) // batch)
         plan = pk_plan(
             train_set,
-            writers_per_batch=config.writers_per_batch,
-            k_genuine=config.k_genuine,
-            k_forged=config.k_forged,
-            n_batches=steps * config.epochs,
+            writers_per_batch=settings.writers_per_batch,
+            k_genuine=settings.k_genuine,
+            k_forged=settings.k_forged,
+            n_batches=steps * settings.epochs,
             seed=config.seed,
-            mirrors=config.writer_mirrors,
+            mirrors=settings.writer_mirrors,
         )
         return steps, plan
-    if config.mode == "pairs":
-        if config.writer_mirrors > 1:
+    if settings.mode == "pairs":
+        if settings.writer_mirrors > 1:
             raise ValueError("writer_mirrors needs mode='batch' (mirrored writers are drawn into P x K batches)")
         if train_pairs is None:
-            train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=config.skilled_fraction)
-        return config.steps_per_epoch or max(1, len(train_pairs) // config.batch_size), train_pairs
-    raise ValueError(f"mode must be 'batch' or 'pairs', not {config.mode!r}")
+            train_pairs = make_pairs(train_set, seed=config.seed, skilled_fraction=settings.skilled_fraction)
+        return settings.steps_per_epoch or max(1, len(train_pairs) // settings.batch_size), train_pairs
+    raise ValueError(f"mode must be 'batch' or 'pairs', not {settings.mode!r}")
 
 
 def build_or_resume(
@@ -225,12 +277,13 @@ def build_or_resume(
     that cannot be read hands over to `resume_from_best`."""
     checkpoint = run_dir / "checkpoint"
     state_file = checkpoint / "state.json"
-    strategy = device_strategy(config)
+    settings = config.train
+    strategy = device_strategy(settings)
     with strategy.scope():
         if not state_file.exists():
-            tower = build_tower(config.tower, **tower_options(config), name=tower_name)
-            if config.init:
-                copy_initial_weights(tower, config.init)
+            tower = tower_for(config.model, config.preprocess.image_size, name=tower_name)
+            if settings.init:
+                copy_initial_weights(tower, settings.init)
             return new_state(config), compiled_model(config, steps, tower), tower
         state, damage = read_state(state_file)
         if damage is None:
@@ -241,7 +294,7 @@ def build_or_resume(
             damage = unreadable_archive(last)
             if damage is None:
                 trainable = keras.saving.load_model(last, safe_mode=True)
-                tower = trainable if config.mode == "batch" else trainable.get_layer("tower")
+                tower = trainable if settings.mode == "batch" else trainable.get_layer("tower")
                 log.info("resuming %s after epoch %d", run_dir, state["epoch"])
                 return state, trainable, tower
             damage = f"{last}: {damage}"
@@ -253,34 +306,35 @@ def build_or_resume(
 def compiled_model(config: Config, steps: int, tower: keras.Model) -> keras.Model:
     """The model `fit` trains around `tower`, with a new optimizer: the tower itself under the
     in-batch loss (batch mode), or a Siamese model around it under the pair loss (pairs mode)."""
-    jit = "auto" if config.jit_compile == "auto" else bool(config.jit_compile)
+    settings = config.train
+    jit = "auto" if settings.jit_compile == "auto" else bool(settings.jit_compile)
     optimizer = keras.optimizers.Adam(
-        learning_rate(config, steps),
-        use_ema=config.ema_momentum is not None,
-        ema_momentum=config.ema_momentum or 0.99,
+        learning_rate(settings, steps),
+        use_ema=settings.ema_momentum is not None,
+        ema_momentum=settings.ema_momentum or 0.99,
     )
-    if config.mode == "batch":
+    if settings.mode == "batch":
         matcher = match_layer(tower)
         trainable, loss = (
             tower,
             InBatchContrastiveLoss(
-                config.margin,
-                config.skilled_weight,
-                positive_margin=config.positive_margin,
-                average=config.loss_average,
+                settings.margin,
+                settings.skilled_weight,
+                positive_margin=settings.positive_margin,
+                average=settings.loss_average,
                 match=matcher.settings.to_dict() if matcher else None,
             ),
         )
     else:
         trainable = build_siamese(tower)
-        loss = ContrastiveLoss(config.margin, positive_margin=config.positive_margin)
+        loss = ContrastiveLoss(settings.margin, positive_margin=settings.positive_margin)
     trainable.compile(optimizer, loss, jit_compile=jit)
     return trainable
 
 
 def finished(state: dict, config: Config) -> bool:
     """Whether the run of `state` has nothing left to train under `config` (stopped, or all epochs)."""
-    return bool(state["stopped"]) or state["epoch"] + 1 >= config.epochs
+    return bool(state["stopped"]) or state["epoch"] + 1 >= config.train.epochs
 
 
 def read_state(path: Path) -> tuple[dict | None, str | None]:
@@ -291,7 +345,7 @@ def read_state(path: Path) -> tuple[dict | None, str | None]:
         return None, f"not valid JSON ({error})"
     if not isinstance(state, dict):
         return None, f"holds {type(state).__name__}, not a training state"
-    missing = sorted(set(new_state(Config())) - set(state))
+    missing = sorted(STATE_KEYS - set(state))
     if missing:
         return None, f"lacks {', '.join(missing)}"
     if not isinstance(state["checkpoint"], str):
@@ -345,7 +399,7 @@ def resume_from_best(
         "config": card.config,
     }
     check_same_run(state, config, run_dir)
-    tower = build_tower(config.tower, **tower_options(config), name=tower_name)
+    tower = tower_for(config.model, config.preprocess.image_size, name=tower_name)
     tower.set_weights(source.get_weights())
     if not before:
         rerun = "the epochs after it run again; the training time before is not counted in time_budget_s"
@@ -370,8 +424,8 @@ def training_dataset(
     config: Config, images: np.ndarray, train_set: pd.DataFrame, schedule, first_epoch: int, steps: int
 ):
     """The `tf.data` input of `fit` from `first_epoch` on: what an uninterrupted run would draw there."""
-    augment = AugmentOptions.from_config(config) if config.augment else None
-    if config.mode == "batch":
+    augment = config.augment if config.augment.enabled else None
+    if config.train.mode == "batch":
         return pk_dataset(
             images,
             train_set,
@@ -379,12 +433,12 @@ def training_dataset(
             augment=augment,
             seed=config.seed,
             first_step=first_epoch * steps,
-            mirrors=config.writer_mirrors,
+            mirrors=config.train.writer_mirrors,
         )
     return pair_dataset(
         images,
         schedule,
-        batch_size=config.batch_size,
+        batch_size=config.train.batch_size,
         augment=augment,
         seed=config.seed,
         repeat=True,
@@ -406,28 +460,30 @@ def training_callbacks(
     TensorBoard when asked); a resumed run appends to its log."""
     callbacks = [
         ValidationEER(
-            tower, val_images, val_pairs, run_dir, state, select_on=config.select_on, data=data_summary(splits)
+            tower, val_images, val_pairs, run_dir, state, select_on=config.train.select_on, data=data_summary(splits)
         ),
         keras.callbacks.CSVLogger(str(run_dir / "history.csv"), append=first_epoch > 0),
         Checkpoint(
             run_dir / "checkpoint",
             state,
             seed=config.seed,
-            patience=config.patience,
-            time_budget_s=config.time_budget_s,
+            patience=config.train.patience,
+            time_budget_s=config.train.time_budget_s,
         ),
     ]
-    if config.tensorboard:
+    if config.train.tensorboard:
         callbacks.append(keras.callbacks.TensorBoard(str(run_dir / "tensorboard")))
     return callbacks
 
 
-def fit_epochs(trainable: keras.Model, data, config: Config, first_epoch: int, steps: int, callbacks: list) -> None:
-    """`fit` from `first_epoch` to `config.epochs`, then float32 again whatever happened."""
+def fit_epochs(
+    trainable: keras.Model, data, settings: TrainConfig, first_epoch: int, steps: int, callbacks: list
+) -> None:
+    """`fit` from `first_epoch` to `settings.epochs`, then float32 again whatever happened."""
     try:
         trainable.fit(
             data,
-            epochs=config.epochs,
+            epochs=settings.epochs,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
             callbacks=callbacks,
@@ -448,13 +504,13 @@ def train(
 ) -> TrainResult:
     """Train on `splits["train"]`, select on `splits["val"]`; `images[name]` aligned with each split.
 
-    With `config.ensemble` > 1, trains that many towers (see `train_ensemble`). `pairs` replaces the
+    With `config.train.ensemble` > 1, trains that many towers (see `train_ensemble`). `pairs` replaces the
     sampled pairs with given ones (`pairs["train"]`, `pairs["val"]`: columns a, b as row positions
     in that split, label, kind), as a published pair list fixes them (`sigkit.published`); pairs mode.
     """
     pairs = pairs or {}
     check_inputs(splits, images, config, given_val_pairs="val" in pairs)
-    if config.ensemble > 1:
+    if config.train.ensemble > 1:
         if pairs:
             raise ValueError("given pairs train one tower; set ensemble=1")
         return train_ensemble(config, splits, images, run_dir)
@@ -476,7 +532,7 @@ def train(
             rows = pd.read_csv(history)
             rows[rows["epoch"] < first_epoch].to_csv(history, index=False)
         callbacks = training_callbacks(config, tower, images["val"], val_pairs, splits, run_dir, state, first_epoch)
-        fit_epochs(trainable, data, config, first_epoch, steps, callbacks)
+        fit_epochs(trainable, data, config.train, first_epoch, steps, callbacks)
     return TrainResult(
         model_path=run_dir / "model.keras",
         history=pd.read_csv(history),
@@ -490,7 +546,7 @@ def train(
 def train_ensemble(
     config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path
 ) -> TrainResult:
-    """`config.ensemble` towers, seeds seed, seed + 1, ..., each trained and selected by `train`
+    """`config.train.ensemble` towers, seeds seed, seed + 1, ..., each trained and selected by `train`
     in `run_dir/member-<i>`, then joined by `build_ensemble` into `run_dir/model.keras`.
 
     One small tower trained on a few dozen writers is noisy (its validation EER moves by points
@@ -501,17 +557,18 @@ def train_ensemble(
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     results: list[TrainResult] = []
-    for i in range(config.ensemble):
+    members = config.train.ensemble
+    for i in range(members):
         budget = None
-        if config.time_budget_s:
-            left = max(config.time_budget_s - sum(r.seconds for r in results), 1.0)  # 0 would mean "no budget"
-            budget = left / (config.ensemble - i)
+        if config.train.time_budget_s:
+            left = max(config.train.time_budget_s - sum(r.seconds for r in results), 1.0)  # 0 would mean "no budget"
+            budget = left / (members - i)
         member = config.replace(seed=config.seed + i, ensemble=1, time_budget_s=budget)
         results.append(train(member, splits, images, run_dir / f"member-{i}", tower_name=f"member_{i}"))
-    members = [find_tower(keras.saving.load_model(r.model_path, safe_mode=True)) for r in results]
-    tower = build_ensemble(members)
+    towers = [find_tower(keras.saving.load_model(r.model_path, safe_mode=True)) for r in results]
+    tower = build_ensemble(towers)
     val_pairs = validation_pairs(splits["val"], seed=config.seed)
-    val_eer, threshold = validation_eer(tower, images["val"], val_pairs, config.select_on)
+    val_eer, threshold = validation_eer(tower, images["val"], val_pairs, config.train.select_on)
     save_atomic(build_siamese(inference_copy(tower)), run_dir / "model.keras")
     state = {
         "threshold": threshold,
@@ -519,7 +576,7 @@ def train_ensemble(
         "best_epoch": None,
         "config": json.loads(json.dumps(config.to_dict())),
     }
-    card = run_card(state, data_summary(splits))
+    card = run_card(state, config.train.select_on, data_summary(splits))
     card.members = [{"val_eer": r.best_val_eer, "epochs": len(r.history)} for r in results]
     card.save(run_dir / "model.json")
     history = pd.concat([r.history.assign(member=i) for i, r in enumerate(results)], ignore_index=True)

@@ -17,10 +17,20 @@ import numpy as np
 
 from sigkit.align import embed_variants, scores_aligned
 from sigkit.card import ModelCard
+from sigkit.config import Config
 from sigkit.matching import scorer_for
 from sigkit.model import embed, find_tower, load_siamese
-from sigkit.preprocess import load_images
+from sigkit.preprocess import load_images, preprocess_options
 from sigkit.wd import WDSettings, background_beside
+
+
+def preprocessing_of(card: ModelCard, tower) -> dict:
+    """The preprocessing a model was trained with (`sigkit.preprocess.load_images` options): the
+    card's config, at the model's own input size."""
+    height, width = tower.input_shape[1:3]
+    config = Config.from_dict(card.config).replace(image_size=(int(height), int(width)))
+    return preprocess_options(config.preprocess)
+
 
 # where the model card keeps each writer-dependent method's classifier and threshold
 CARD_ENTRIES = {False: "writer_dependent", True: "writer_dependent_aligned"}
@@ -48,7 +58,7 @@ class TrainedModel:
         siamese = load_siamese(path)
         tower = find_tower(siamese)
         card = ModelCard.for_model(path)
-        return cls(path, siamese, tower, card, card.preprocessing(tower))
+        return cls(path, siamese, tower, card, preprocessing_of(card, tower))
 
     @property
     def scorer(self):

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
-import sigkit
-from sigkit import synth
-from sigkit.datasets import load_dataset, split_writers
-from sigkit.preprocess import load_images, preprocess_options
+from sigkit.quiet import import_tensorflow_quietly
+
+import_tensorflow_quietly()  # the suite's output shows the tests, not TensorFlow's C++ start-up lines
+
+import sigkit  # noqa: E402
+from sigkit import synth  # noqa: E402
+from sigkit.datasets import load_dataset, split_writers  # noqa: E402
+from sigkit.preprocess import load_images, preprocess_options  # noqa: E402
 
 # The real corpora are looked for in SIGKIT_DATA only (sigkit.paths); a checkout beside shared/data
 # uses that folder unless told otherwise. Set here, before the test modules look for them.
@@ -40,7 +44,7 @@ def tiny(tmp_path_factory):
     folder = synth.generate(tmp_path_factory.mktemp("synth"), n_writers=8, n_genuine=5, n_forged=4, seed=2)
     manifest = load_dataset(folder)
     splits = split_writers(manifest, val=2, test=2, seed=0)
-    options = preprocess_options(sigkit.profile("default", **TINY))
+    options = preprocess_options(sigkit.profile("default", **TINY).preprocess)
     images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()}
     return folder, splits, images
 

@@ -1,9 +1,11 @@
 """sigkit.augment: seeded, shape-preserving, and each transform does what it says."""
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
-from sigkit.augment import AugmentOptions, augment_batch, change_thickness, elastic_warp
+from sigkit.augment import AugmentConfig, augment_batch, change_thickness, elastic_warp
 
 
 def strokes(batch=4, size=(48, 96), seed=0):
@@ -35,19 +37,23 @@ def test_shape_and_range_hold():
 
 def test_zero_strength_is_identity():
     images = strokes()
-    off = AugmentOptions(rotation_deg=0, shift_frac=0, zoom_range=0, thickness_prob=0)
+    off = AugmentConfig(rotation_deg=0, shift_frac=0, zoom_range=0, thickness_prob=0)
     np.testing.assert_allclose(augment_batch(images, tf.constant([5, 5]), off).numpy(), images.numpy(), atol=1e-5)
 
 
 def test_shift_moves_ink_and_rotation_tilts_it():
     images = strokes(batch=1)
-    shifted = augment_batch(images, tf.constant([3, 4]), AugmentOptions(0, 0.2, 0, 0)).numpy()
+    shifted = augment_batch(
+        images, tf.constant([3, 4]), AugmentConfig(rotation_deg=0, shift_frac=0.2, zoom_range=0, thickness_prob=0)
+    ).numpy()
 
     def centre(x):
         return np.argwhere(x[0, ..., 0] > 0.5).mean(axis=0)
 
     assert np.linalg.norm(centre(shifted) - centre(images.numpy())) > 0.5
-    rotated = augment_batch(images, tf.constant([3, 4]), AugmentOptions(20, 0, 0, 0)).numpy()
+    rotated = augment_batch(
+        images, tf.constant([3, 4]), AugmentConfig(rotation_deg=20, shift_frac=0, zoom_range=0, thickness_prob=0)
+    ).numpy()
     assert not np.allclose(rotated, images.numpy(), atol=1e-3)
     assert abs(rotated.sum() - images.numpy().sum()) / images.numpy().sum() < 0.25  # ink kept
 
@@ -74,15 +80,15 @@ def test_gpu_bench_host_augmentation_matches_the_options():
     from cedar_gpu import host_augment
 
     images = (strokes(batch=3).numpy() * 255).astype(np.uint8)
-    still = sigkit.profile("paper", rotation_deg=0.0, zoom_range=0.0, shift_frac=0.0, thickness_prob=0.0)
+    still = sigkit.profile("paper", rotation_deg=0.0, zoom_range=0.0, shift_frac=0.0, thickness_prob=0.0).augment
     np.testing.assert_array_equal(host_augment(images, still, np.random.default_rng(0)), images)
 
-    moving = sigkit.profile("paper")
+    moving = sigkit.profile("paper").augment
     a = host_augment(images, moving, np.random.default_rng(5))
     np.testing.assert_array_equal(a, host_augment(images, moving, np.random.default_rng(5)))
     assert a.shape == images.shape and a.dtype == np.uint8 and np.abs(a.astype(int) - images).mean() > 1
 
-    shift_only = still.replace(shift_frac=0.1)
+    shift_only = dataclasses.replace(still, shift_frac=0.1)
     shifted = host_augment(images, shift_only, np.random.default_rng(1))
     draws = np.random.default_rng(1)  # host_augment draws angles, zooms, then shifts
     draws.uniform(size=3), draws.uniform(size=3)
@@ -111,7 +117,7 @@ def test_elastic_warp_moves_strokes_by_at_most_its_displacement():
 
 def test_warp_is_part_of_the_augmentation_when_asked():
     images = strokes()
-    rigid = AugmentOptions(0, 0, 0, 0)
+    rigid = AugmentConfig(rotation_deg=0, shift_frac=0, zoom_range=0, thickness_prob=0)
     np.testing.assert_allclose(augment_batch(images, tf.constant([2, 2]), rigid).numpy(), images.numpy(), atol=1e-5)
-    warped = augment_batch(images, tf.constant([2, 2]), AugmentOptions(0, 0, 0, 0, warp_px=2.0)).numpy()
+    warped = augment_batch(images, tf.constant([2, 2]), dataclasses.replace(rigid, warp_px=2.0)).numpy()
     assert np.abs(warped - images.numpy()).mean() > 1e-3

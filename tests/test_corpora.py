@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from test_datasets import cedar_set, generic_set
 
-from sigkit.config import Config
 from sigkit.datasets import DatasetError, DuplicateImagesWarning, corpus_counts, load_corpora, load_dataset, splits_for
+from sigkit.datasets.splits import SplitConfig
 from sigkit.paths import resolve_data
 
 
@@ -66,7 +66,7 @@ def test_shares_split_every_corpus_and_writers_without_forgeries_stay(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error", DuplicateImagesWarning)
         manifest = load([a, b], tmp_path)
-    splits = splits_for(manifest, Config(val_writers=0.2, test_writers=0.2))
+    splits = splits_for(manifest, SplitConfig(val_writers=0.2, test_writers=0.2))
     for name, part in splits.items():
         assert part.groupby("corpus")["writer"].nunique().to_dict() == (
             {"a": 6, "b": 6} if name == "train" else {"a": 2, "b": 2}

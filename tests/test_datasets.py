@@ -653,8 +653,8 @@ def test_real_cedar_set_loads_completely():
 
 
 def test_splits_for_a_config_and_rows_in_the_manifest():
-    import sigkit
     from sigkit.datasets import rows_in, splits_for
+    from sigkit.datasets.splits import SplitConfig
 
     rows = [
         {"path": f"/x/{w}_{i}_{g}.png", "writer": str(w), "genuine": g, "sample": str(i)}
@@ -663,7 +663,7 @@ def test_splits_for_a_config_and_rows_in_the_manifest():
         for g in (True, False)
     ]
     manifest = pd.DataFrame(rows)
-    splits = splits_for(manifest, sigkit.Config(val_writers=2, test_writers=2, seed=3, references_per_writer=4))
+    splits = splits_for(manifest, SplitConfig(val_writers=2, test_writers=2, references_per_writer=4), seed=3)
     assert [splits[n]["writer"].nunique() for n in ("train", "val", "test")] == [6, 2, 2]
     assert (splits["train"][splits["train"]["genuine"]].groupby("writer").size() == 4).all()
     assert (splits["val"][splits["val"]["genuine"]].groupby("writer").size() == 6).all()  # only train is capped

@@ -28,7 +28,8 @@ def trained(tmp_path_factory):
     manifest = load_dataset(folder)
     splits = split_writers(manifest, val=2, test=2, seed=0)
     config = sigkit.profile("default", **TINY)
-    images = {name: load_images(part["decode_path"], **preprocess_options(config)) for name, part in splits.items()}
+    options = preprocess_options(config.preprocess)
+    images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()}
     result = train(config, splits, images, tmp_path_factory.mktemp("run"))
     return folder, splits, images, result
 

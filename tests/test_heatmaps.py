@@ -22,6 +22,7 @@ from sigkit.heatmaps import (  # noqa: E402
     pair_distance,
     pair_grid,
 )
+from sigkit.matching import MatchHead  # noqa: E402
 from sigkit.model import build_siamese, cbam_tower, find_tower, load_siamese, signet_tower  # noqa: E402
 
 
@@ -154,7 +155,7 @@ def test_an_ensemble_is_explained_by_its_members_mean_maps():
 def match_tower():
     keras.utils.set_random_seed(0)
     return cbam_tower(
-        input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, head="match", match_dim=8, match_pool=4
+        input_shape=(32, 64, 1), widths=(8, 16), convs_per_block=1, head="match", match=MatchHead(dim=8, pool=4)
     )
 
 

@@ -17,6 +17,7 @@ from sigkit import cli  # noqa: E402
 from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss
 from sigkit.matching import (
     CrossMatchScorer,
+    MatchHead,
     MatchSettings,
     all_pair_match_distances,
     cell_offsets,
@@ -151,7 +152,7 @@ def test_in_batch_match_loss_equals_the_pair_loss_on_the_same_pairs():
     assert float(restored(targets, features)) == pytest.approx(in_batch, rel=1e-6)
 
 
-def match_tower(**options):
+def match_tower(match=MatchHead(dim=8, pool=4), **options):
     return build_tower(
         "cbam",
         input_shape=(32, 64, 1),
@@ -159,8 +160,7 @@ def match_tower(**options):
         convs_per_block=1,
         norm="none",
         head="match",
-        match_dim=8,
-        match_pool=4,
+        match=match,
         **options,
     )
 
@@ -168,7 +168,7 @@ def match_tower(**options):
 @pytest.mark.slow
 @pytest.mark.parametrize("global_weight", [0.0, 0.5])
 def test_a_match_model_saves_and_loads_in_safe_mode_with_the_same_distances(tmp_path, global_weight):
-    tower = match_tower(match_global=global_weight)
+    tower = match_tower(MatchHead(dim=8, pool=4, global_weight=global_weight))
     assert tower.output_shape == (None, 4 * 8 + (1 if global_weight else 0), 9)
     siamese = build_siamese(tower)
     images = np.random.default_rng(3).integers(0, 2, (4, 32, 64, 1)).astype(np.uint8) * 255
@@ -220,7 +220,7 @@ def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(t
         result = train(config, splits, images, tmp_path / mode)
         assert np.isfinite(result.history["loss"]).all() and result.history["val_eer"].between(0, 1).all()
         card = json.loads((tmp_path / mode / "model.json").read_text())
-        assert card["config"]["head"] == "match"
+        assert card["config"]["model"]["head"] == "match"
     config = sigkit.profile(
         "default", **TINY, epochs=1, steps_per_epoch=2, seed=1, head="match", match_dim=8, match_pool=4, ensemble=2
     )
@@ -271,7 +271,7 @@ def test_a_match_tower_trains_in_both_modes_and_is_evaluated_by_every_protocol(t
 
 
 def test_a_signet_tower_with_a_match_head_is_refused_clearly():
-    from sigkit.model import tower_options
+    from sigkit.model import ModelConfig, tower_options
 
     with pytest.raises(ValueError, match="SigNet"):
-        tower_options(sigkit.Config(tower="signet", head="match"))
+        tower_options(ModelConfig(tower="signet", head="match"), (32, 64))

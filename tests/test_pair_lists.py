@@ -106,7 +106,7 @@ def test_the_published_protocol_trains_on_the_list_and_scores_its_test_pairs(kag
     assert figures["pairs"] == {"train": 5, "test": 2}
     assert figures["overlap"]["test_pairs_also_in_train"] == 2  # the trap, measured
     assert 0 <= figures["eer"] <= 1 and set(figures["at_test_threshold"]) >= {"accuracy", "precision", "recall", "f1"}
-    assert figures["epochs_run"] == 2 and figures["config"]["mode"] == "pairs"
+    assert figures["epochs_run"] == 2 and figures["config"]["train"]["mode"] == "pairs"
     assert (tmp_path / "run" / "result.json").exists()
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sigkit.augment import AugmentOptions
+from sigkit.augment import AugmentConfig
 from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, writer_codes
 
 
@@ -81,7 +81,7 @@ def test_pair_dataset_is_reproducible_with_augmentation():
     images[:, 8:16, 10:38] = 255
 
     def run(seed):
-        return next(iter(pair_dataset(images, pairs, batch_size=8, augment=AugmentOptions(), seed=seed)))
+        return next(iter(pair_dataset(images, pairs, batch_size=8, augment=AugmentConfig(), seed=seed)))
 
     (a1, b1), y1 = run(1)
     (a2, b2), y2 = run(1)

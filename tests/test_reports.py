@@ -87,8 +87,8 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     # the baseline is notebook 02's own model, evaluated again, not trained again
     assert experiments["main"]["reused"] == "model" and not (run / "experiments" / "main" / "model.keras").exists()
     assert [experiments[name]["references_used"] for name in ("references_2", "references_4", "main")] == [2, 4, 6]
-    assert experiments["no_attention"]["config"]["attention"] == "none"
-    assert experiments["comparison"]["config"]["head"] == "match"
+    assert experiments["no_attention"]["config"]["model"]["attention"] == "none"
+    assert experiments["comparison"]["config"]["model"]["head"] == "match"
     # the deletion test scored each map of the (CBAM, embedding) main model against random ink
     assert set(metrics["deletion_test"]) == {"gradcam", "attention", "random"}
     assert all(area >= 0 for area in metrics["deletion_test"].values())

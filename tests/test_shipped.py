@@ -7,8 +7,9 @@ import pytest
 
 import sigkit
 from sigkit import cli, shipped, synth
-from sigkit.model import build_tower, embed, find_tower, tower_options
+from sigkit.model import embed, find_tower, tower_for
 from sigkit.train import copy_initial_weights
+from sigkit.trained import preprocessing_of
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +27,7 @@ def test_the_model_card_matches_the_file(loaded):
     model, card = loaded
     tower = find_tower(model)
     assert list(tower.input_shape[1:3]) == card.extra["input_size"]
-    stated = {k: list(v) if isinstance(v, tuple) else v for k, v in card.preprocessing(tower).items()}
+    stated = {k: list(v) if isinstance(v, tuple) else v for k, v in preprocessing_of(card, tower).items()}
     assert stated == card.extra["preprocessing"]
     background = shipped.background()
     assert background.shape == (card.extra["background"]["images"], tower.output_shape[-1])
@@ -72,6 +73,31 @@ def test_verify_needs_no_model(scans, capsys, method):
     out = capsys.readouterr().out
     assert status in (0, 1) and "threshold" in out and ("GENUINE" in out) == (status == 0)
     assert ("writer-dependent score" in out) == (method != "distance")
+
+
+def test_the_flat_card_of_the_shipped_tower_and_its_nested_form_give_the_same_config_and_scores(scans, tmp_path):
+    """Cards written before the config groups hold a flat config (the shipped one does); the same
+    card with the config nested by group reads as the same config and scores alike."""
+    import json
+    import shutil
+
+    from sigkit.card import ModelCard
+    from sigkit.verify import verify
+
+    flat_card = ModelCard.for_model(shipped.pretrained_path())
+    assert "epochs" in flat_card.config and "train" not in flat_card.config  # the flat form
+    config = sigkit.Config.from_dict(flat_card.config)
+    assert config.train.epochs == flat_card.config["epochs"] and config.model.widths == (16, 32, 64, 128)
+    nested = json.loads(json.dumps(config.to_dict()))
+    assert sigkit.Config.from_dict(nested) == config
+    for name in (shipped.TOWER_FILE, shipped.BACKGROUND_FILE):
+        shutil.copyfile(shipped.pretrained_path().parent / name, tmp_path / name)
+    ModelCard.from_dict({**flat_card.to_dict(), "config": nested}).save(tmp_path / shipped.CARD_FILE)
+    genuine, _ = scans
+    as_shipped = verify(None, genuine[:3], genuine[5])
+    as_nested = verify(tmp_path / shipped.TOWER_FILE, genuine[:3], genuine[5])
+    assert as_nested.distance == pytest.approx(as_shipped.distance, abs=1e-6)
+    assert as_nested.threshold == as_shipped.threshold
 
 
 @pytest.fixture
@@ -133,9 +159,9 @@ def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(wi
 def test_fine_tuning_can_start_from_the_shipped_tower(loaded):
     _, card = loaded
     config = sigkit.profile("default", init="pretrained")
-    assert list(config.image_size) == card.extra["input_size"]
-    tower = build_tower(config.tower, **tower_options(config))
-    copy_initial_weights(tower, config.init)
+    assert list(config.preprocess.image_size) == card.extra["input_size"]
+    tower = tower_for(config.model, config.preprocess.image_size)
+    copy_initial_weights(tower, config.train.init)
     images = np.random.default_rng(0).integers(0, 255, (3, *card.extra["input_size"], 1), dtype=np.uint8)
     np.testing.assert_allclose(embed(tower, images), embed(find_tower(loaded[0]), images), atol=1e-5)
 

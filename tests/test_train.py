@@ -22,7 +22,7 @@ def test_train_saves_a_loadable_model_with_its_validation_threshold(tiny, tmp_pa
     assert np.isfinite(result.history["loss"]).all() and result.history["val_eer"].between(0, 1).all()
     assert result.best_val_eer == pytest.approx(result.history["val_eer"].min())
     card = json.loads((tmp_path / "model.json").read_text())
-    assert card["threshold"] == pytest.approx(result.threshold) and card["config"]["mode"] == mode
+    assert card["threshold"] == pytest.approx(result.threshold) and card["config"]["train"]["mode"] == mode
 
     siamese = keras.saving.load_model(result.model_path, safe_mode=True)
     a, b = images["test"][:4], images["test"][4:8]
@@ -49,18 +49,23 @@ def test_resuming_with_another_config_is_refused(tiny, tmp_path):
     assert len(train(config.replace(epochs=2), splits, images, tmp_path).history) == 2
     with pytest.raises(ValueError, match="learning_rate"):
         train(config.replace(epochs=3, learning_rate=0.5), splits, images, tmp_path)
-    # a run saved before a Config field existed resumes while that field keeps its default
+    # a run saved before a setting existed resumes while that setting keeps its default
     state_file = tmp_path / "checkpoint" / "state.json"
     state = json.loads(state_file.read_text())
-    del state["config"]["positive_margin"]
+    del state["config"]["train"]["positive_margin"]
     state_file.write_text(json.dumps(state))
     assert len(train(config.replace(epochs=3), splits, images, tmp_path).history) == 3
+    # so does a run saved with the flat config of the versions before the groups
+    state = json.loads(state_file.read_text())
+    state["config"] = json.loads(json.dumps({**config.flat(), "data": None}))
+    state_file.write_text(json.dumps(state))
+    assert len(train(config.replace(epochs=4), splits, images, tmp_path).history) == 4
     with pytest.raises(ValueError, match="positive_margin"):
-        train(config.replace(epochs=4, positive_margin=0.2), splits, images, tmp_path)
+        train(config.replace(epochs=5, positive_margin=0.2), splits, images, tmp_path)
     # settings of the match head do not concern an embedding tower; switching the head does
-    assert len(train(config.replace(epochs=4, match_temperature=0.9), splits, images, tmp_path).history) == 4
+    assert len(train(config.replace(epochs=5, match_temperature=0.9), splits, images, tmp_path).history) == 5
     with pytest.raises(ValueError, match="head"):
-        train(config.replace(epochs=5, head="match"), splits, images, tmp_path)
+        train(config.replace(epochs=6, head="match"), splits, images, tmp_path)
 
 
 @pytest.mark.slow
@@ -144,11 +149,11 @@ def test_an_ensemble_trains_its_members_and_saves_one_model(tiny, tmp_path):
 
 def test_learning_rate_schedules():
     config = sigkit.profile("default", learning_rate=1e-3, epochs=4)
-    assert learning_rate(config, steps_per_epoch=5) == 1e-3
-    cosine = learning_rate(config.replace(lr_schedule="cosine"), steps_per_epoch=5)
+    assert learning_rate(config.train, steps_per_epoch=5) == 1e-3
+    cosine = learning_rate(config.replace(lr_schedule="cosine").train, steps_per_epoch=5)
     assert [float(cosine(step)) for step in (0, 10, 20)] == pytest.approx([1e-3, 5e-4, 0.0], abs=1e-9)
     with pytest.raises(ValueError, match="lr_schedule"):
-        learning_rate(config.replace(lr_schedule="step"), steps_per_epoch=5)
+        learning_rate(config.replace(lr_schedule="step").train, steps_per_epoch=5)
 
 
 @pytest.mark.slow
@@ -169,7 +174,7 @@ def test_a_short_training_learns_not_just_runs(tmp_path):
     from sigkit import synth
     from sigkit.datasets import load_dataset, split_writers
     from sigkit.metrics import eer
-    from sigkit.model import build_tower, tower_options
+    from sigkit.model import tower_for
     from sigkit.preprocess import load_images, preprocess_options
     from sigkit.scoring import pair_scores
 
@@ -178,9 +183,10 @@ def test_a_short_training_learns_not_just_runs(tmp_path):
     config = sigkit.profile(
         "default", image_size=(48, 96), epochs=25, writers_per_batch=6, patience=100, augment=False, dropout=0.0
     )
-    images = {name: load_images(part["decode_path"], **preprocess_options(config)) for name, part in splits.items()}
+    options = preprocess_options(config.preprocess)
+    images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()}
     keras.utils.set_random_seed(0)
-    untrained = build_tower(config.tower, **tower_options(config))
+    untrained = tower_for(config.model, config.preprocess.image_size)
     result = train(config, splits, images, tmp_path / "run")
     last = keras.saving.load_model(sorted((tmp_path / "run" / "checkpoint").glob("last-*.keras"))[-1], safe_mode=True)
 

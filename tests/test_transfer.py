@@ -49,18 +49,18 @@ def test_fine_tuning_starts_from_the_pretrained_weights(tiny, tmp_path):
     pre = train(
         sigkit.profile("default", **TINY, epochs=1, steps_per_epoch=2, seed=5), splits, images, tmp_path / "pre"
     )
-    from sigkit.model import build_tower, tower_options
+    from sigkit.model import tower_for
     from sigkit.train import copy_initial_weights
 
     config = sigkit.profile("default", **TINY, init=str(pre.model_path))
-    tower = build_tower(config.tower, **tower_options(config))
-    copy_initial_weights(tower, config.init)
+    tower = tower_for(config.model, config.preprocess.image_size)
+    copy_initial_weights(tower, config.train.init)
     source = find_tower(load_siamese(pre.model_path))
     np.testing.assert_allclose(embed(tower, images["test"]), embed(source, images["test"]), atol=1e-5)
 
     other = sigkit.profile("default", **{**TINY, "widths": (8, 8)}, init=str(pre.model_path))
     with pytest.raises(ValueError, match="fine-tune with the settings it was trained with"):
-        copy_initial_weights(build_tower(other.tower, **tower_options(other)), other.init)
+        copy_initial_weights(tower_for(other.model, other.preprocess.image_size), other.train.init)
     with pytest.raises(ValueError, match="no such model file"):
         copy_initial_weights(tower, str(tmp_path / "missing.keras"))
 

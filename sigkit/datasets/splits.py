@@ -10,12 +10,28 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from sigkit.datasets.errors import DatasetError, shortlist
 from sigkit.datasets.manifest import natural_key
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    """Which writers validate and test, and how many genuine signatures each training writer keeps:
+    `Config.split`. Seed-free: `Config.seed` draws the writers."""
+
+    val_writers: float | int | tuple = 0.15  # a share, a count, or explicit writer ids (then train = the rest)
+    test_writers: float | int | tuple = 0.15
+    references_per_writer: int | None = None  # limited-sample setting; None = all genuine
+
+    def __post_init__(self):
+        for name in ("val_writers", "test_writers"):
+            if isinstance(getattr(self, name), list):  # JSON gives a list
+                object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
 def split_writers(
@@ -69,13 +85,13 @@ def limit_references(manifest: pd.DataFrame, n: int | None, seed: int = 0) -> pd
     return manifest[keep].reset_index(drop=True)
 
 
-def splits_for(manifest: pd.DataFrame, config) -> dict[str, pd.DataFrame]:
-    """The split a `sigkit.Config` asks for: its val/test shares (or explicit writer ids, the
-    other writers then train) and seed, and its `references_per_writer` cap on the training
-    writers (the limited-sample setting)."""
-    if isinstance(config.val_writers, (list, tuple)) or isinstance(config.test_writers, (list, tuple)):
+def splits_for(manifest: pd.DataFrame, split: SplitConfig, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """The split `split` (`Config.split`) asks for: its val/test shares drawn with `seed` (or
+    explicit writer ids, the other writers then train), and its `references_per_writer` cap on the
+    training writers (the limited-sample setting)."""
+    if isinstance(split.val_writers, (list, tuple)) or isinstance(split.test_writers, (list, tuple)):
         val, test = (
-            list(ids) if isinstance(ids, (list, tuple)) else [] for ids in (config.val_writers, config.test_writers)
+            list(ids) if isinstance(ids, (list, tuple)) else [] for ids in (split.val_writers, split.test_writers)
         )
         named = {
             str(w)
@@ -86,9 +102,9 @@ def splits_for(manifest: pd.DataFrame, config) -> dict[str, pd.DataFrame]:
             manifest, train_writers=sorted(set(_writers(manifest)) - named), val_writers=val, test_writers=test
         )
     else:
-        splits = split_writers(manifest, val=config.val_writers, test=config.test_writers, seed=config.seed)
-    if config.references_per_writer:
-        splits["train"] = limit_references(splits["train"], config.references_per_writer, seed=config.seed)
+        splits = split_writers(manifest, val=split.val_writers, test=split.test_writers, seed=seed)
+    if split.references_per_writer:
+        splits["train"] = limit_references(splits["train"], split.references_per_writer, seed=seed)
     return splits
 
 

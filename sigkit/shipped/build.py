@@ -47,7 +47,7 @@ LICENCE = (
 BACKGROUND_PER_WRITER = 4
 WD_K = 5  # references per writer when the card's writer-dependent settings and threshold are chosen
 # turns and shifts stored per background image for the aligned classifiers (`sigkit.wd.draw_variants`):
-# on CEDAR's validation writers 4 gave most of what all 34 gave (docs/experiments.md), at about 1 MB
+# a few carry most of what all of them do, at about 1 MB (docs/experiments.md, 2026-12-06)
 BACKGROUND_VARIANTS_PER_IMAGE = 4
 
 
@@ -102,12 +102,18 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
     val_variants = embed_variants(
         tower,
         prepared.splits["val"]["decode_path"],
-        preprocess_options(config),
+        preprocess_options(config.preprocess),
         images=prepared.images["val"],
         cache_dir=run_dir.parent / "cache",
     )
     turned = background_variants(
-        tower, train_split, prepared.images["train"], rows, preprocess_options(config), run_dir.parent / "cache", seed
+        tower,
+        train_split,
+        prepared.images["train"],
+        rows,
+        preprocess_options(config.preprocess),
+        run_dir.parent / "cache",
+        seed,
     )
     writer_dependent_aligned = writer_dependent_entry(
         val_variants, prepared.splits["val"], with_variants(background, turned), seed, aligned=True
@@ -120,7 +126,7 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
     source = ModelCard.for_model(result.model_path)  # what training wrote
     card = ModelCard(
         threshold=float(result.threshold),
-        threshold_rule=f"EER point on the validation writers' {config.select_on} pairs",
+        threshold_rule=f"EER point on the validation writers' {config.train.select_on} pairs",
         val_eer=float(result.best_val_eer),
         epoch=source.epoch,
         config=source.config,
@@ -133,7 +139,9 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
             "licence": LICENCE,
             "corpora": {name: {k: int(v) for k, v in row.items()} for name, row in counts.to_dict("index").items()},
             "input_size": [int(s) for s in tower.input_shape[1:3]],
-            "preprocessing": {k: list(v) if isinstance(v, tuple) else v for k, v in preprocess_options(config).items()},
+            "preprocessing": {
+                k: list(v) if isinstance(v, tuple) else v for k, v in preprocess_options(config.preprocess).items()
+            },
             "val_eers": {kind: float(value[0]) for kind, value in eers.items()},
             "epochs_run": int(len(result.history)),
             "stopped": result.stopped,
@@ -178,7 +186,7 @@ def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
             f"{out / BACKGROUND_FILE}: its writers are not the ones {data} draws with seed {seed}: "
             f"give the corpora and seed of its command ({card.extra.get('command')})"
         )
-    options, cache = preprocess_options(config), resolve("reports/cache")
+    options, cache = preprocess_options(config.preprocess), resolve("reports/cache")
     turned = background_variants(tower, train_split, prepared.images["train"], rows, options, cache, seed)
     val = prepared.splits["val"]
     variants = embed_variants(tower, val["decode_path"], options, images=prepared.images["val"], cache_dir=cache)
