@@ -13,6 +13,8 @@ RUN     ?=
 PARAMS  ?=
 REUSE   ?=
 PYTEST_ARGS ?=
+# make test spreads the test files over this many processes (pytest-xdist); 1 runs them in one
+TEST_WORKERS ?= 2
 
 # The real corpora: the folder SIGKIT_DATA names, else shared/data beside this checkout when it
 # exists (the tests, benchmarks and `make pretrained` look there; sigkit itself assumes no place).
@@ -39,7 +41,7 @@ reports: $(STAMP)
 test: $(STAMP)
 	$(PY) -m ruff check sigkit tests bench
 	$(PY) -m ruff format --check sigkit tests bench
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 # the inner loop: the lint and every test not marked slow (no training, no notebooks, no subprocesses)
 test-fast: $(STAMP)

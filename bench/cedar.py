@@ -28,6 +28,7 @@ default `cedar-cpu` profile (a 5-tower ensemble; the towers share a 25-minute tr
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -40,7 +41,7 @@ from common import parse_overrides
 import sigkit
 from sigkit import scoring
 from sigkit.card import ModelCard
-from sigkit.datasets import limit_references, load_dataset, rows_in, split_writers
+from sigkit.datasets import CEDAR_SPLIT, limit_references, load_dataset, rows_in, splits_for
 from sigkit.evaluation import evaluate_run
 from sigkit.matching import scorer_for
 from sigkit.metrics import eer
@@ -77,16 +78,17 @@ def load_cedar(folder, config, synthetic_writers: int = 0, train_writers: int = 
     and test writers unchanged).
     """
     manifest = load_dataset(folder)
-    train_ids = range(1, 36)
-    if not 2 <= train_writers <= 35:
+    splits = splits_for(manifest, dataclasses.replace(CEDAR_SPLIT, references_per_writer=None))
+    writers = splits["train"]["writer"].unique()
+    if not 2 <= train_writers <= len(writers):
         raise SystemExit(
-            f"bench/cedar.py: train_writers must be 2-35 (CEDAR's training writers 1-35), not {train_writers}"
+            f"bench/cedar.py: train_writers must be 2-{len(writers)} (CEDAR's training writers), not {train_writers}"
         )
-    if train_writers < 35:
-        train_ids = sorted(np.random.default_rng(config.seed).choice(np.arange(1, 36), train_writers, replace=False))
-    splits = split_writers(manifest, train_writers=train_ids, val_writers=range(36, 46), test_writers=range(46, 56))
+    if train_writers < len(writers):
+        chosen = np.random.default_rng(config.seed).choice(len(writers), train_writers, replace=False)
+        splits["train"] = splits["train"][splits["train"]["writer"].isin(writers[chosen])].reset_index(drop=True)
     all_train = splits["train"]
-    splits["train"] = limit_references(all_train, 12, seed=config.seed)
+    splits["train"] = limit_references(all_train, CEDAR_SPLIT.references_per_writer, seed=config.seed)
     if synthetic_writers:
         splits["train"] = with_synthetic_writers(splits["train"], synthetic_writers, config.seed)
     options = preprocess_options(config.preprocess)

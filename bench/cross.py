@@ -2,11 +2,11 @@
 
     python bench/cross.py target=bhsig-bengali arm=within [seed=0] [key=value ...]
     python bench/cross.py target=bhsig-bengali arm=across [seed=0] [key=value ...]
-    python bench/cross.py table [FILE]              # the markdown table of recorded lines (default: this machine's)
+    python bench/cross.py table [FILE]     # the markdown table of recorded lines (reports/bench-cross/results.jsonl)
 
 Targets: cedar, bhsig-bengali, sigcomp2009, sigcomp2011-kaggle (folders under SIGKIT_DATA). The
-target's writers are split once per seed: CEDAR by its fixed protocol (1-35 train, 36-45
-validation, 46-55 test), the others 55 / 15 / 30 % (seeded, writer-disjoint). `within` trains on
+target's writers are split once per seed by `sigkit.datasets.corpus_split`: CEDAR by its fixed
+protocol, the others 55 / 15 / 30 % (seeded, writer-disjoint). `within` trains on
 the target's training writers; `across` trains on every writer of the other corpora except CEDAR
 (CEDAR is never trained on for another target: it stays the untouched test of transfer), 10 % of
 them choosing the epoch. Both are scored alike by `sigkit.evaluation.evaluate_run` on the target's
@@ -19,6 +19,7 @@ whatever else runs on the machine. One JSON line per run, appended to
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -28,13 +29,12 @@ from pathlib import Path
 from common import parse_overrides
 
 import sigkit
+from sigkit.datasets import PRETRAIN_SPLIT, corpus_split
 from sigkit.paths import corpus_path, project_root
 from sigkit.scoring import Protocol
 
 TARGETS = ("cedar", "bhsig-bengali", "sigcomp2009", "sigcomp2011-kaggle")
 ARMS = ("within", "across")
-CEDAR_PROTOCOL = dict(val_writers=tuple(range(36, 46)), test_writers=tuple(range(46, 56)), references_per_writer=12)
-SHARES = dict(val_writers=0.15, test_writers=0.3, references_per_writer=None)
 # equal compute for every arm: a fixed number of steps, no time budget
 STEPS = dict(ensemble=1, epochs=40, steps_per_epoch=40, patience=15, time_budget_s=None)
 PROTOCOLS = {  # the record's names for the rows of sigkit.scoring.evaluate it keeps
@@ -49,8 +49,7 @@ def target_split(target: str, seed: int):
     """(config fields, prepared target): the target's writer-disjoint split for this seed."""
     from sigkit.experiment import prepare
 
-    fields = CEDAR_PROTOCOL if target == "cedar" else SHARES
-    config = sigkit.profile("cedar-cpu", seed=seed, **{**STEPS, **fields})
+    config = sigkit.profile("cedar-cpu", seed=seed, **STEPS, **dataclasses.asdict(corpus_split(target)))
     return config, prepare(config, str(corpus_path(target)), cache_dir=project_root() / "reports" / "cache")
 
 
@@ -64,9 +63,7 @@ def train_arm(arm: str, target: str, target_config, target_data, seed: int, over
         result = train(config, target_data.splits, target_data.images, run_dir)
         return result, int(target_data.splits["train"]["writer"].nunique()), [target]
     sources = [name for name in TARGETS if name not in (target, "cedar")]
-    config = sigkit.profile(
-        "cedar-cpu", seed=seed, **{**STEPS, "val_writers": 0.1, "test_writers": 0.0, "references_per_writer": None}
-    ).replace(**overrides)
+    config = sigkit.profile("cedar-cpu", seed=seed, **STEPS, **dataclasses.asdict(PRETRAIN_SPLIT)).replace(**overrides)
     data = prepare(config, [str(corpus_path(name)) for name in sources], cache_dir=project_root() / "reports" / "cache")
     result = train(config, data.splits, data.images, run_dir)
     return result, int(data.splits["train"]["writer"].nunique()), sources

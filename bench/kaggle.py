@@ -10,15 +10,17 @@ on the pairs of `train_data.csv`, the epoch chosen on `test_data.csv`, and Accur
 Recall / F1 / EER on `test_data.csv` at the threshold read off those test pairs and at 0.5
 (`sigkit.published`), with how much of the test list training already saw. `protocol=honest`:
 the same copy de-duplicated (train/ and test/ merged by content), writers split 55 / 15 / 30 %
-(seeded), one `cedar-cpu` tower, every threshold from the validation writers, the test writers'
-figures with writer-bootstrap intervals (`sigkit.evaluation.evaluate_run`). `protocol=leaks`: the
-published setting again, its leaks taken away one at a time (`sigkit.published.leak_steps`). `make reports
-DATA=$SIGKIT_DATA/sigcomp2011-kaggle` runs the notebooks on it. Skips (exit 0, one line) when the
-corpus is absent.
+(`sigkit.datasets.SHARES_SPLIT`, seeded), one `cedar-cpu` tower, every threshold from the
+validation writers, the test writers' figures with writer-bootstrap intervals
+(`sigkit.evaluation.evaluate_run`). `protocol=leaks`: the published setting again, its leaks
+taken away one at a time (`sigkit.published.leak_steps`). `make reports
+DATA=$SIGKIT_DATA/sigcomp2011-kaggle` runs the notebooks on it. Skips (exit 0, one line) when
+the corpus is absent.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import sys
@@ -28,6 +30,7 @@ from common import parse_overrides
 
 import sigkit
 from sigkit.config import PAPER_TRAINING
+from sigkit.datasets import SHARES_SPLIT
 from sigkit.paths import corpus_path, project_root, resolve
 from sigkit.protocols import write_summary
 from sigkit.published import leak_steps, published_protocol
@@ -68,7 +71,7 @@ def honest(root, out, cache, overrides: dict) -> dict:
     from sigkit.train import train
 
     start = time.perf_counter()
-    settings = dict(ensemble=1, val_writers=0.15, test_writers=0.3, references_per_writer=None, time_budget_s=900)
+    settings = dict(ensemble=1, time_budget_s=900, **dataclasses.asdict(SHARES_SPLIT))
     config = sigkit.profile("cedar-cpu", **{**settings, **overrides})
     prepared = prepare(config, str(root), cache_dir=cache)
     result = train(config, prepared.splits, prepared.images, out)

@@ -76,10 +76,24 @@ from sigkit.datasets.errors import DatasetError, DuplicateImagesWarning
 from sigkit.datasets.ink import ink_on_white
 from sigkit.datasets.manifest import COLUMNS
 from sigkit.datasets.sources import load_dataset
-from sigkit.datasets.splits import limit_references, rows_in, split_writers, splits_for, summarize
+from sigkit.datasets.splits import (
+    CEDAR_SPLIT,
+    PRETRAIN_SPLIT,
+    SHARES_SPLIT,
+    corpus_split,
+    limit_references,
+    rows_in,
+    split_writers,
+    splits_for,
+    summarize,
+)
 
 __all__ = [
+    "CEDAR_SPLIT",
     "COLUMNS",
+    "PRETRAIN_SPLIT",
+    "SHARES_SPLIT",
+    "corpus_split",
     "corpus_counts",
     "load_corpora",
     "DatasetError",

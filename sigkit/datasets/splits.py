@@ -34,6 +34,23 @@ class SplitConfig:
                 object.__setattr__(self, name, tuple(getattr(self, name)))
 
 
+# The splits the kit's figures are measured on, defined here once (profiles, notebooks and benches
+# name them). CEDAR's fixed protocol: writers 1-35 train with 12 genuine references each (the
+# limited-sample setting), 36-45 validate, 46-55 test.
+CEDAR_SPLIT = SplitConfig(val_writers=tuple(range(36, 46)), test_writers=tuple(range(46, 56)), references_per_writer=12)
+# a corpus without a fixed protocol (the cross-corpus and Kaggle tables): 55 / 15 / 30 % of its
+# writers to training, validation and test, drawn by the seed, every genuine signature kept
+SHARES_SPLIT = SplitConfig(val_writers=0.15, test_writers=0.3, references_per_writer=None)
+# a tower pre-trained for transfer (the shipped tower, the `across` arm): every corpus 90 / 10 into
+# training and validation writers, no test writers (it is tested on a corpus it never saw)
+PRETRAIN_SPLIT = SplitConfig(val_writers=0.1, test_writers=0.0, references_per_writer=None)
+
+
+def corpus_split(corpus: str) -> SplitConfig:
+    """The split a corpus is measured with: CEDAR's fixed protocol for "cedar", else `SHARES_SPLIT`."""
+    return CEDAR_SPLIT if corpus == "cedar" else SHARES_SPLIT
+
+
 def split_writers(
     manifest: pd.DataFrame,
     val: float | int = 0.15,
@@ -47,9 +64,8 @@ def split_writers(
     """Writer-disjoint "train", "val" and "test" manifests.
 
     `val` and `test` are a fraction of the writers (0.15) or a count (10). Explicit writer lists
-    replace the random split, and writers named in none of them are left out, e.g. the CEDAR
-    benchmark split `train_writers=range(1, 36), val_writers=range(36, 46),
-    test_writers=range(46, 56)`. A number also matches a zero-padded id (1 -> "001"). With
+    replace the random split, and writers named in none of them are left out (CEDAR's fixed protocol
+    is `CEDAR_SPLIT`, through `splits_for`). A number also matches a zero-padded id (1 -> "001"). With
     several corpora (`load_corpora`) and shares, each corpus is split by the shares, so that every
     corpus is seen in training and in validation.
     """
