@@ -10,22 +10,29 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_auc_score
 
 
 def far_frr(distances, labels) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(thresholds, FAR, FRR) at every distinct distance, plus one threshold below them all.
 
-    scikit-learn's `roc_curve` on the score -distance (genuine positive), every point kept.
+    The points of scikit-learn's `roc_curve(labels, -distances, drop_intermediate=False)`, computed
+    in numpy: the bootstrap intervals call this tens of thousands of times, and the input checks
+    of `roc_curve` cost more than the curve (tests/test_metrics.py holds the two equal).
     """
     distances = np.asarray(distances, np.float64).ravel()
     labels = np.asarray(labels).ravel().astype(bool)
     if labels.all() or not labels.any():
         raise ValueError("FAR/FRR need both genuine (label 1) and forgery (label 0) pairs")
-    far, tpr, score_thresholds = roc_curve(labels, -distances, drop_intermediate=False)
-    thresholds = -score_thresholds
-    thresholds[0] = distances.min() - 1e-12  # roc_curve's first point accepts nothing (score +inf)
-    return thresholds, far, 1.0 - tpr
+    order = np.argsort(distances, kind="mergesort")  # ascending distance = descending score
+    ranked = distances[order]
+    last_of_each = np.r_[np.flatnonzero(np.diff(ranked)), len(ranked) - 1]
+    accepted_genuine = np.cumsum(labels[order], dtype=np.float64)[last_of_each]
+    accepted_forged = 1 + last_of_each - accepted_genuine
+    far = np.r_[0.0, accepted_forged] / accepted_forged[-1]
+    frr = 1.0 - np.r_[0.0, accepted_genuine] / accepted_genuine[-1]
+    thresholds = np.r_[ranked[0] - 1e-12, ranked[last_of_each]]  # the first point accepts nothing
+    return thresholds, far, frr
 
 
 def eer(distances, labels) -> tuple[float, float]:
@@ -124,13 +131,15 @@ def writer_bootstrap(
     writers = sorted(set.union(*(set(s["writer"]) for s in score_sets)))
     if len(writers) < 2:
         raise ValueError("a confidence interval over writers needs at least 2 writers")
-    grouped = [{writer: group for writer, group in s.groupby("writer", sort=True)} for s in score_sets]
+    # each writer's row positions in each set: a resample is one `take` per set, not a concat of groups
+    rows = [{w: np.flatnonzero(s["writer"].to_numpy() == w) for w in set(s["writer"])} for s in score_sets]
+    labels = [s["label"].to_numpy() for s in score_sets]
     rng = np.random.default_rng(seed)
     values = []
     while len(values) < n_boot:
         drawn = [writers[i] for i in rng.integers(len(writers), size=len(writers))]
-        samples = [pd.concat([groups[w] for w in drawn if w in groups]) for groups in grouped]
-        if not both_labels or all(0 < sample["label"].sum() < len(sample) for sample in samples):
-            values.append(statistic(samples))
+        picks = [np.concatenate([by_writer[w] for w in drawn if w in by_writer]) for by_writer in rows]
+        if not both_labels or all(0 < label[pick].sum() < len(pick) for label, pick in zip(labels, picks)):
+            values.append(statistic([s.iloc[pick] for s, pick in zip(score_sets, picks)]))
     tail = (1.0 - level) / 2.0
     return float(np.quantile(values, tail)), float(np.quantile(values, 1.0 - tail))

@@ -195,3 +195,20 @@ def test_writer_bootstrap_resamples_the_same_writers_in_every_set():
     assert 0.0 < low < high  # the stronger scores win under every resample of writers
     single = bootstrap_ci(weak, lambda s: eer(s["distance"], s["label"])[0], n_boot=100)
     assert writer_bootstrap([weak], lambda s: eer(s[0]["distance"], s[0]["label"])[0], n_boot=100) == single
+
+
+@pytest.mark.parametrize("decimals", [None, 1, 2])
+def test_far_frr_are_roc_curves_points_exactly_ties_included(decimals):
+    """The numpy curve and scikit-learn's give the same points, tied distances included (rounded
+    scores tie often), so every EER and interval is what `roc_curve` gave."""
+    rng = np.random.default_rng(decimals or 7)
+    for _ in range(50):
+        y = rng.integers(0, 2, int(rng.integers(4, 80)))
+        y[:2] = [0, 1]
+        d = rng.random(len(y))
+        d = np.round(d, decimals) if decimals else d
+        thresholds, far, frr = far_frr(d, y)
+        fpr, tpr, sk_thresholds = roc_curve(y, -d, drop_intermediate=False)
+        np.testing.assert_array_equal(far, fpr)
+        np.testing.assert_array_equal(frr, 1 - tpr)
+        np.testing.assert_array_equal(thresholds[1:], -sk_thresholds[1:])
