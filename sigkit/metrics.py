@@ -116,6 +116,31 @@ def bootstrap_ci(
     return writer_bootstrap([scores], lambda samples: statistic(samples[0]), n_boot, seed, level)
 
 
+def bootstrap_intervals(
+    scores: pd.DataFrame, statistics: dict, n_boot: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict[str, tuple[float, float]]:
+    """`bootstrap_ci` of several statistics of (distances, labels) arrays at once, by name: the same
+    resamples of writers (drawn as `bootstrap_ci` draws them, so each interval is the one it gives),
+    each statistic computed on numpy arrays rather than on a DataFrame per resample."""
+    writers = sorted(set(scores["writer"]))
+    if len(writers) < 2:
+        raise ValueError("a confidence interval over writers needs at least 2 writers")
+    owner = scores["writer"].to_numpy()
+    rows = {w: np.flatnonzero(owner == w) for w in writers}
+    distances, labels = scores["distance"].to_numpy(np.float64), scores["label"].to_numpy()
+    rng = np.random.default_rng(seed)
+    values: dict[str, list] = {name: [] for name in statistics}
+    kept = 0
+    while kept < n_boot:
+        pick = np.concatenate([rows[writers[i]] for i in rng.integers(len(writers), size=len(writers))])
+        if 0 < labels[pick].sum() < len(pick):
+            for name, statistic in statistics.items():
+                values[name].append(statistic(distances[pick], labels[pick]))
+            kept += 1
+    tail = (1.0 - level) / 2.0
+    return {name: (float(np.quantile(v, tail)), float(np.quantile(v, 1.0 - tail))) for name, v in values.items()}
+
+
 def writer_bootstrap(
     score_sets: list[pd.DataFrame],
     statistic,

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 
 from sigkit.matching import pair_distances
-from sigkit.metrics import at_threshold, bootstrap_ci, eer, per_writer_eer, roc_auc
+from sigkit.metrics import at_threshold, bootstrap_intervals, eer, per_writer_eer, roc_auc
 from sigkit.pairs import genuine_of, reference_draws, validation_pairs
 from sigkit.wd import choose_settings, wd_scores
 
@@ -294,10 +294,11 @@ def measure(
         **at_threshold(test["distance"], test["label"], threshold),
     )
     if n_boot:
-        out["eer_ci"] = list(bootstrap_ci(test, lambda s: eer(s["distance"], s["label"])[0], n_boot, seed))
-        out["accuracy_ci"] = list(
-            bootstrap_ci(test, lambda s: at_threshold(s["distance"], s["label"], threshold)["accuracy"], n_boot, seed)
-        )
+        statistics = {
+            "eer_ci": lambda distances, labels: eer(distances, labels)[0],
+            "accuracy_ci": lambda distances, labels: at_threshold(distances, labels, threshold)["accuracy"],
+        }
+        out.update({name: list(bounds) for name, bounds in bootstrap_intervals(test, statistics, n_boot, seed).items()})
     return out
 
 

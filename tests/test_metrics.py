@@ -8,6 +8,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from sigkit.metrics import (
     at_threshold,
     bootstrap_ci,
+    bootstrap_intervals,
     choose_threshold,
     eer,
     far_frr,
@@ -181,6 +182,14 @@ def test_bootstrap_ci_over_writers():
     assert bootstrap_ci(scores, lambda s: eer(s["distance"], s["label"])[0], n_boot=200) == (low, high)  # seeded
     with pytest.raises(ValueError, match="2 writers"):
         bootstrap_ci(scores[scores["writer"] == "w0"], len)
+    # several statistics on arrays at once: the same resamples, so the same intervals
+    accuracy = lambda s: at_threshold(s["distance"], s["label"], 0.75)["accuracy"]  # noqa: E731
+    both = bootstrap_intervals(
+        scores.sample(frac=1, random_state=0),  # rows in any order
+        {"eer": lambda d, y: eer(d, y)[0], "accuracy": lambda d, y: at_threshold(d, y, 0.75)["accuracy"]},
+        n_boot=200,
+    )
+    assert both["eer"] == (low, high) and both["accuracy"] == bootstrap_ci(scores, accuracy, n_boot=200)
 
 
 def test_writer_bootstrap_resamples_the_same_writers_in_every_set():
