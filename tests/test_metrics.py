@@ -221,3 +221,4 @@ def test_far_frr_are_roc_curves_points_exactly_ties_included(decimals):
         np.testing.assert_array_equal(far, fpr)
         np.testing.assert_array_equal(frr, 1 - tpr)
         np.testing.assert_array_equal(thresholds[1:], -sk_thresholds[1:])
+        assert roc_auc(d, y) == pytest.approx(roc_auc_score(y, -d), abs=1e-12)
