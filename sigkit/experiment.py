@@ -106,6 +106,60 @@ def ablation_verdicts(results: dict, baseline: str, arms) -> list[str]:
     return sentences
 
 
+STUDIES = ("auto", "none", "ablation", "full")
+
+
+def study_plan(
+    config: Config,
+    studies: str = "auto",
+    *,
+    main_seconds: float | None = None,
+    references_grid=(2, 6),
+    auto_max_train_s: float = 150.0,
+    budget_factor: float = 1.5,
+    budget_s: float | None = None,
+    overrides: dict | None = None,
+) -> tuple[dict[str, Config], str]:
+    """The variants the comparison notebook trains, by name, and a sentence saying why these.
+
+    `main` is the run's own model (`config`; read back, not trained again). "ablation" adds
+    `no_attention`; "full" also the comparison head and one variant per `references_grid` entry
+    (the limited-data curve); "none" only `main`. "auto" is "ablation" when the run's own training
+    took at most `auto_max_train_s` seconds (`main_seconds`), else "none": on a large corpus the
+    studies would multiply the run's time. Every trained variant keeps the main run's stopping rule
+    (its epochs and patience on the validation writers) and gets a time budget of `budget_s`, by
+    default `budget_factor` times the main training's seconds, as a safety net. `overrides` (flat names) apply to every
+    variant, `main` included (which then trains too).
+    """
+    if studies not in STUDIES:
+        raise ValueError(f"studies must be one of {STUDIES}, not {studies!r}")
+    chosen = studies
+    if studies == "auto":
+        fits = main_seconds is not None and main_seconds <= auto_max_train_s
+        chosen = "ablation" if fits else "none"
+        took = "unknown" if main_seconds is None else f"{main_seconds:.0f} s"
+        why = (
+            f"studies='auto': the run's own training took {took}, "
+            + ("within" if fits else "over")
+            + f" the {auto_max_train_s:.0f} s up to which the ablation is trained by default"
+        )
+    else:
+        why = f"studies={studies!r}"
+    base = config.replace(**(overrides or {}))
+    budget = budget_s if budget_s is not None else (None if main_seconds is None else budget_factor * main_seconds)
+    if budget is not None and base.train.time_budget_s is not None:
+        budget = min(budget, base.train.time_budget_s)
+    arm = base.replace(time_budget_s=budget) if budget is not None else base
+    plan = {"main": base}
+    if chosen in ("ablation", "full"):
+        plan["no_attention"] = arm.replace(attention="none")
+    if chosen == "full":
+        plan["comparison"] = arm.replace(head="match", ensemble=1)
+        plan.update({f"references_{n}": arm.replace(references_per_writer=n) for n in references_grid})
+    trained = [name for name in plan if name != "main"]
+    return plan, why + (f": training {', '.join(trained)}." if trained else ": no variant trained.")
+
+
 def run_variant(
     config: Config, prepared: Prepared, folder: str | Path, k: int = 5, trained: str | Path | None = None
 ) -> dict:
@@ -124,7 +178,7 @@ def run_variant(
             return saved
     variant = prepared.with_split(splits_for(prepared.manifest, config.split, config.seed))  # its own references
     start = time.perf_counter()
-    reused = _same_run(trained, config)
+    reused, stopped = _same_run(trained, config), None
     if reused is not None:
         model_path, epochs_run, val_eer = reused
     else:
@@ -132,6 +186,7 @@ def run_variant(
 
         result = train(config, variant.splits, variant.images, folder)
         model_path, epochs_run, val_eer = result.model_path, len(result.history), result.best_val_eer
+        stopped = result.stopped
     # one draw of references and no K curve: the variants compare on the figures of `headline`
     evaluation = evaluate_model_file(
         model_path, variant, k=k, seed=config.seed, n_boot=200, aligned=False, draws=1, curve_ks=(), background=None
@@ -142,6 +197,7 @@ def run_variant(
         "epochs_run": int(epochs_run),
         "val_eer": 100 * val_eer,
         "seconds": round(time.perf_counter() - start, 1),
+        "stopped": stopped,
         **({"reused": Path(trained).name} if reused is not None else {}),  # the run folder moves when it is done
         **headline(evaluation, k),
     }

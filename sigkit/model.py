@@ -39,7 +39,7 @@ TOWER_KINDS = ("cbam", "signet")
 class ModelConfig:
     """The tower, `Config.model`; its defaults are a tower a 2-core CPU trains in minutes.
 
-    No normalisation layers (the fastest here, and on CEDAR no worse than batch or group norm) and
+    No normalisation layers (the fastest on a 2-core CPU, and on CEDAR no worse than batch or group norm) and
     grid pooling, which keeps where the strokes are as well as what they are. The `paper` profile
     (`sigkit.config`) has the full-size tower instead: two convs a block, 32-256 channels, batch
     norm, global pooling. Why each setting: docs/experiments.md, 2026-12-06.

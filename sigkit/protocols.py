@@ -71,7 +71,7 @@ def what_the_gap_is_made_of(folder: str | Path) -> list[str]:
         return ["no leak decomposition recorded (python bench/kaggle.py protocol=leaks)"]
     steps = leaks["steps"]
     sentences = [
-        f"Published protocol, retrained here: test EER {100 * steps[0]['eer']:.1f} % "
+        f"Published protocol, retrained with the kit: test EER {100 * steps[0]['eer']:.1f} % "
         f"({steps[0]['training_writers']} training writers, every test pair among the training pairs)."
     ]
     for before, step in zip(steps, steps[1:]):

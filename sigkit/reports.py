@@ -14,13 +14,15 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
+import platform
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import yaml
 
-from sigkit.config import PROFILES, Config
 from sigkit.paths import project_root
 from sigkit.quiet import import_tensorflow_quietly, stderr_to
 
@@ -93,6 +95,8 @@ def run_reports(
     """
     import papermill
 
+    from sigkit.config import PROFILES
+
     if profile not in PROFILES:
         raise ValueError(f"unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     root = project_root()
@@ -106,14 +110,16 @@ def run_reports(
     values = {"profile": profile, "data": data, "run_dir": str(staging), **(params or {})}
     chosen = _chosen_notebooks(notebook_dir or root / "notebooks", only)
     kernel = kernel_name()
-    declared_anywhere = set()
+    declared_anywhere, seconds = set(), {}
     for notebook in chosen:
         declared = declared_parameters(notebook)
         declared_anywhere |= declared
         given = {k: v for k, v in values.items() if k in declared}
         log.info("running %s with %s", notebook.name, given)
+        start = time.perf_counter()
         try:
             _execute(papermill, notebook, staging, given, kernel, timeout, root)
+            seconds[notebook.stem] = round(time.perf_counter() - start, 1)
         except Exception:
             shutil.rmtree(failed, ignore_errors=True)
             staging.rename(failed)
@@ -123,6 +129,7 @@ def run_reports(
     if unknown:
         log.warning("parameters no notebook declares (ignored): %s", sorted(unknown))
 
+    (staging / "timings.json").write_text(json.dumps({"machine": machine(), "notebook_seconds": seconds}, indent=2))
     write_summary(staging, run=run, profile=profile, data=data)
     _swap_in(staging, final, reports_dir / f".{run}.old")
     shutil.rmtree(failed, ignore_errors=True)
@@ -168,12 +175,25 @@ def _swap_in(staging: Path, final: Path, old: Path) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
+def machine() -> str:
+    """The processor the run's times were taken on, e.g. "2-core x86_64 CPU (AMD EPYC 9B14)"."""
+    model = ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        names = [
+            line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines() if line.startswith("model name")
+        ]
+        model = names[0] if names else ""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"{cores}-core {platform.machine()} CPU" + (f" ({model})" if model else "")
+
+
 def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) -> Path:
     """`summary.md`: what the run used, its results table, its numbers, its figures."""
     lines = [f"# sigkit run `{run}`", "", f"- profile: `{profile}`", f"- data: `{data or 'embedded synthetic set'}`"]
     read = {
         name: json.loads((run_dir / name).read_text())
-        for name in ("data.json", "training.json", "metrics.json", "experiments.json")
+        for name in ("data.json", "training.json", "metrics.json", "experiments.json", "timings.json")
         if (run_dir / name).exists()
     }
     if "metrics.json" in read:
@@ -188,6 +208,12 @@ def write_summary(run_dir: Path, *, run: str, profile: str, data: str | None) ->
             lines += ["", f"## {name}", "", "| key | value |", "| --- | --- |"]
             for key, value in flatten({k: v for k, v in read[name].items() if k != "config"}).items():
                 lines.append(f"| {key} | {value} |")
+    if "timings.json" in read:
+        timings = read["timings.json"]
+        times = timings.get("notebook_seconds", {})
+        lines += ["", f"## Time (on a {timings.get('machine', 'CPU')})", "", "| notebook | seconds |", "| --- | --- |"]
+        lines += [f"| {name} | {value:.0f} |" for name, value in times.items()]
+        lines.append(f"| all | {sum(times.values()):.0f} |")
     figures = sorted((run_dir / "figures").glob("*.png"))
     if figures:
         lines += ["", "## Figures", ""] + [f"![{f.stem}](figures/{f.name})" for f in figures]
@@ -214,6 +240,8 @@ def results_table(protocols: list[dict]) -> list[str]:
 
 
 def experiments_table(results: dict) -> list[str]:
+    from sigkit.config import Config
+
     keys = sorted(
         {
             key
@@ -261,6 +289,9 @@ def flatten(tree: dict, prefix: str = "") -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import_tensorflow_quietly()  # before sigkit.config brings TensorFlow in; kernels inherit the log level
+    from sigkit.config import PROFILES
+
     parser = argparse.ArgumentParser(prog="sigkit reports", description="Run the numbered notebooks with papermill.")
     parser.add_argument("--profile", default="default", help=f"one of {sorted(PROFILES)}")
     parser.add_argument("--data", default=None, help="data set folder (default: the embedded synthetic set)")
@@ -273,7 +304,6 @@ def main(argv: list[str] | None = None) -> int:
         help="start from the run's previous folder: finished trainings are read back, not redone",
     )
     args = parser.parse_args(argv)
-    import_tensorflow_quietly()  # the summary brings it in (sigkit.experiment); kernels inherit the log level
     # stdout: stderr goes to the run's kernels.log while the notebooks run (sigkit.quiet)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stdout)
     try:

@@ -13,10 +13,8 @@ turn and shift of the K references is a positive, and a questioned signature sco
 decision over its own variants, the classifier's form of the aligned distance (the smallest
 distance over turns and shifts). The background may stay as it is (one embedding per image), so
 the background shipped beside a tower serves both forms; where the background's images are at
-hand, `background_with_variants` adds their own turns and shifts as negatives. On CEDAR's test
-writers, zero-shot from the shipped tower, the aligned form cut the random-forgery EER at K = 5
-from 1.55 % to 0.98-1.14 % (by background) and the skilled one at K = 12 from 11.1 % to 9.0-9.5 %
-(docs/experiments.md).
+hand, `background_with_variants` adds their own turns and shifts as negatives. What the aligned
+form gains on CEDAR: docs/experiments.md ("Writer-dependent classifiers in register").
 
 Scores come out as `distance` = minus the decision value, so that lower means genuine like every
 other protocol of `sigkit.scoring` and the same EER, threshold and bootstrap code applies; the

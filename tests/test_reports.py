@@ -60,7 +60,14 @@ TINY = {
 
 @pytest.mark.slow
 def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, tmp_path, capfd):
-    params = {"overrides": TINY, "k": 3, "n_boot": 50, "leak_bootstrap": 50, "references_grid": [2, 4]}
+    params = {
+        "overrides": TINY,
+        "k": 3,
+        "n_boot": 50,
+        "leak_bootstrap": 50,
+        "references_grid": [2, 4],
+        "studies": "full",
+    }
     run = reports.run_reports(data=str(tiny_data), run="tiny", params=params, reports_dir=tmp_path, timeout=600)
     assert run == tmp_path / "tiny"
     assert sorted(p.name for p in run.glob("*.ipynb")) == [p.name for p in reports.notebooks(ROOT / "notebooks")]
@@ -97,6 +104,7 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
         "01_preprocessing_steps",
         "01_pairs",
         "01_leak_check",
+        "02_tower",
         "02_training_curves",
         "03_roc",
         "03_det",
@@ -106,7 +114,8 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
         "03_deletion_test",
         "03_eer_by_k",
         "04_comparison",
-        "04_ablation_and_limited_data",
+        "04_arms_validation",
+        "04_limited_data",
         "04_kaggle_protocols",  # from the recorded Kaggle runs committed with the kit
     } <= figures
     summary = (run / "summary.md").read_text()
@@ -114,6 +123,13 @@ def test_every_notebook_runs_under_papermill_and_writes_its_reports(tiny_data, t
     assert "| comparison | match |" in summary and "no_attention: single-pair skilled EER" in summary
     assert "against" in summary and "for main" in summary  # verdicts read against the run's own model
     assert "| 3 refs, mean distance (skilled) |" in summary and "(10) |" in summary  # over 10 draws
+    assert "## Time (on a " in summary and "| 04_comparison |" in summary  # each notebook's seconds
+    timings = json.loads((run / "timings.json").read_text())["notebook_seconds"]
+    assert list(timings) == [p.stem for p in reports.notebooks(ROOT / "notebooks")] and min(timings.values()) > 0
+    # every figure is followed by its reading: the executed notebooks print one after each save
+    executed = nbformat.read(run / "02_training.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "parameters, " in printed and "validation EER" in printed and "short epochs the contrastive loss" in printed
     assert not list(tmp_path.glob(".tiny.*"))  # no staging left behind
 
 

@@ -12,7 +12,7 @@ Pure Gaussian noise leaves ~0.006 % of pixels beyond 4 sigma, so a noisy empty s
 any noise level, while faint ink (20 levels on a clean page, as in the synthetic set) and a small
 signature on a big page (~0.1 %) are not. A fixed percentile range would fail both ways: sigma-8
 noise alone spreads the 0.5..99.5 percentiles by ~40 levels, and a small signature can cover well
-under 0.5 % of the page. The real CEDAR scans have >= 1.1 % ink.
+under 0.5 % of the page.
 """
 
 from __future__ import annotations

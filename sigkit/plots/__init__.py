@@ -1,7 +1,8 @@
 """Figures. Each function returns a matplotlib Figure; `save` writes it under `<run>/figures/`.
 
 `data` holds the data notebook's figures, `evaluation` the biometric ones (ROC, DET, FAR/FRR,
-histograms, confusion matrix, training curves, EER against references, per-writer EER).
+histograms, confusion matrix, training curves, EER against references, per-writer EER), `model`
+a block diagram of a tower.
 """
 
 from sigkit.plots.data import (  # noqa: F401
@@ -22,3 +23,4 @@ from sigkit.plots.evaluation import (  # noqa: F401
     roc,
     training_curves,
 )
+from sigkit.plots.model import tower_diagram  # noqa: F401
