@@ -215,25 +215,17 @@ def main() -> None:
 
     overrides = parse_overrides(sys.argv[1:])
     arm = overrides.pop("arm", "zero-shot")
-    model = overrides.pop("model", None)
-    aligned = bool(overrides.pop("aligned", 0))
     per_image = overrides.pop("variants_per_image", 12)
-    per_image = None if per_image in (None, "all") else int(per_image)
-    choice_draws = int(overrides.pop("choice_draws", 1))
-    train_writers = int(overrides.pop("train_writers", 35))
+    options = dict(
+        model=overrides.pop("model", None),
+        aligned=bool(overrides.pop("aligned", 0)),
+        per_image=None if per_image in (None, "all") else int(per_image),
+        choice_draws=int(overrides.pop("choice_draws", 1)),
+        train_writers=int(overrides.pop("train_writers", 35)),
+    )
     seed = int(overrides.pop("seed", 0))
     base = {"finetune": FINETUNE, "scratch": SCRATCH}.get(arm, {})
-    config = sigkit.profile("cedar-cpu", seed=seed, **{**base, **overrides})
-    line = transfer(
-        folder,
-        arm,
-        config,
-        model=model,
-        aligned=aligned,
-        per_image=per_image,
-        choice_draws=choice_draws,
-        train_writers=train_writers,
-    )
+    line = transfer(folder, arm, sigkit.profile("cedar-cpu", seed=seed, **{**base, **overrides}), **options)
     print(to_json(line))
     out = project_root() / "reports" / "bench-transfer"
     out.mkdir(parents=True, exist_ok=True)
