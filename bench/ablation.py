@@ -4,35 +4,30 @@ over several seeds, with paired writer-bootstrap intervals. Prints a markdown ta
     python bench/ablation.py                          # variants none, cbam, match; seeds 0 1 2
     python bench/ablation.py seeds=[0,1] variants=[cbam,match] match_temperature=0.2
 
-Each variant is one tower of the `cedar-cpu` profile (ensemble=1, the same data, protocol,
-augmentation, budget and seeds), differing only in the named fields. A finished run
-(`reports/bench-cedar/ablation-<variant>-s<seed>/result.json` with the same config) is read back,
-so an interrupted ablation resumes. Reported per variant, as the mean over seeds:
-
-- validation: the best validation EER (model selection) and the single-pair skilled EER;
-- test: single-pair skilled and random EER, and the 5-reference spread-corrected EER over 10
-  draws of the references;
-- 95 % intervals of the seed-mean test EERs over resampled test writers (the same writers drawn
-  for every seed), and of each variant's difference to CBAM (paired: the same pairs, the same
-  resample); an interval of the difference that holds 0 means the two cannot be told apart.
+Each variant is one tower of the `cedar-cpu` profile trained and tested by bench/cedar.py (same
+data, protocol, augmentation, budget and seeds), differing only in the fields of `VARIANTS`. A
+finished run (`reports/bench-cedar/ablation-<variant>-s<seed>/result.json` with the same config)
+is read back, so an interrupted ablation resumes. Per variant, the mean over seeds of the
+validation EERs and of the test EERs, with 95 % intervals over resampled test writers (the same
+writers drawn for every seed) of the seed-mean test EERs and of each variant's difference to
+CBAM (paired: the same pairs, the same resample; an interval that holds 0 cannot tell them apart).
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import sys
-import time
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from cedar import load_cedar, test_figures, to_json
-from common import parse_overrides
+from cedar import train_and_test
+from common import cedar_or_skip, parse_overrides, show_progress, to_json
 
-import sigkit
+from sigkit.datasets import CEDAR_SPLIT
 from sigkit.metrics import eer, writer_bootstrap
-from sigkit.paths import cedar_path, project_root
-from sigkit.train import train
+from sigkit.paths import project_root
+from sigkit.quiet import import_tensorflow_quietly
 
 VARIANTS = {
     "none": dict(attention="none"),
@@ -42,32 +37,33 @@ VARIANTS = {
 PROTOCOLS = ("single_skilled", "single_random", "references_5_spread")
 
 
-def run(variant: str, seed: int, overrides: dict, folder) -> tuple[dict, pd.DataFrame]:
-    """One trained and evaluated tower: its bench line and its test scores."""
+def run(variant: str, seed: int, overrides: dict, folder, out, split=CEDAR_SPLIT, n_boot: int = 1000):
+    """One trained and tested tower (read back when already finished): its line and its test scores."""
+    import sigkit
+
     config = sigkit.profile("cedar-cpu", **{**overrides, **VARIANTS[variant], "ensemble": 1, "seed": seed})
-    run_dir = project_root() / "reports" / "bench-cedar" / f"ablation-{variant}-s{seed}"
+    run_dir = Path(out) / f"ablation-{variant}-s{seed}"
     record, scores = run_dir / "result.json", run_dir / "test_scores.csv"
     if record.exists() and scores.exists():
         line = json.loads(record.read_text())
         if sigkit.Config.from_dict(line["config"]) == config:
             return line, pd.read_csv(scores)
-    start = time.perf_counter()
-    cedar = load_cedar(folder, config)
-    result = train(config, cedar["splits"], cedar["images"], run_dir)
-    line = test_figures(result.model_path, cedar, seed, scores_csv=scores)
-    line.update(
-        val_eer_best=result.best_val_eer,
-        epochs_run=int(len(result.history)),
-        train_seconds=round(result.seconds, 1),
-        wall_seconds=round(time.perf_counter() - start, 1),
-        config=config.to_dict(),
-    )
-    record.write_text(to_json(line))
+    line = train_and_test(folder, config, run_dir, split=split, n_boot=n_boot)
     return line, pd.read_csv(scores)
 
 
 def seed_mean_eer(samples: list[pd.DataFrame]) -> float:
     return float(np.mean([eer(s["distance"], s["label"])[0] for s in samples]))
+
+
+def mean_over_seeds(by_seed: dict, *keys: str) -> float:
+    """The mean over seeds of the figure at `keys` in each seed's line."""
+    values = []
+    for line in by_seed.values():
+        for key in keys:
+            line = line[key]
+        values.append(line)
+    return np.mean(values)
 
 
 def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam", n_boot: int = 1000) -> pd.DataFrame:
@@ -77,11 +73,9 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
         row = {
             "variant": variant,
             "seeds": len(by_seed),
-            "val EER (selection)": 100 * np.mean([line["val_eer_best"] for line in by_seed.values()]),
-            "val single skilled": 100
-            * np.mean([line["val_eer_by_protocol"]["single pairs (skilled)"] for line in by_seed.values()]),
-            "val 5 refs over 10 draws": 100
-            * np.mean([line["5ref_over_10_draws"]["val_5ref_spread"]["mean"] for line in by_seed.values()]),
+            "val EER (selection)": 100 * mean_over_seeds(by_seed, "val_eer_best"),
+            "val single skilled": 100 * mean_over_seeds(by_seed, "val_eer_by_protocol", "single pairs (skilled)"),
+            "val 5 refs over 10 draws": 100 * mean_over_seeds(by_seed, "5ref_over_10_draws", "val_5ref_spread", "mean"),
         }
         for protocol in PROTOCOLS:
             own = [scores[variant][s][scores[variant][s]["protocol"] == protocol] for s in seeds]
@@ -93,18 +87,16 @@ def summarise(lines: dict, scores: dict, seeds: list[int], baseline: str = "cbam
                     own + base, lambda x: seed_mean_eer(x[: len(seeds)]) - seed_mean_eer(x[len(seeds) :]), n_boot
                 )
                 row[f"vs {baseline}: {protocol}"] = f"{100 * low:+.1f} to {100 * high:+.1f}"
-        row["test 5 refs over 10 draws"] = 100 * np.mean(
-            [line["5ref_over_10_draws"]["test_5ref_spread"]["mean"] for line in by_seed.values()]
+        row["test 5 refs over 10 draws"] = 100 * mean_over_seeds(
+            by_seed, "5ref_over_10_draws", "test_5ref_spread", "mean"
         )
-        # embedding towers also score aligned (turns and shifts, sigkit.align);
-        # a match tower's rows repeat its plain ones
-        row["test single aligned"] = 100 * np.mean(
-            [line["test_eer_single_skilled_aligned"] for line in by_seed.values()]
+        # embedding towers also score aligned (turns and shifts, sigkit.align); a match tower's rows
+        # repeat its plain ones
+        row["test single aligned"] = 100 * mean_over_seeds(by_seed, "test_eer_single_skilled_aligned")
+        row["test 5 refs aligned over 10 draws"] = 100 * mean_over_seeds(
+            by_seed, "5ref_over_10_draws", "test_5ref_spread_aligned", "mean"
         )
-        row["test 5 refs aligned over 10 draws"] = 100 * np.mean(
-            [line["5ref_over_10_draws"]["test_5ref_spread_aligned"]["mean"] for line in by_seed.values()]
-        )
-        row["train min per tower"] = np.mean([line["train_seconds"] for line in by_seed.values()]) / 60
+        row["train min per tower"] = mean_over_seeds(by_seed, "train_seconds") / 60
         rows.append(row)
     return pd.DataFrame(rows).set_index("variant")
 
@@ -122,31 +114,37 @@ def markdown(table: pd.DataFrame) -> str:
     return "\n".join("| " + " | ".join(row) + " |" for row in [header, ["---"] * len(header), *rows])
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    folder = cedar_path()
-    if folder is None:
-        print("bench/ablation.py: skipped, CEDAR not found (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
-        return
-    overrides = parse_overrides(sys.argv[1:])
-    seeds = [int(s) for s in overrides.pop("seeds", [0, 1, 2])]
-    variants = [str(v) for v in overrides.pop("variants", list(VARIANTS))]
+def ablation(
+    folder, variants: list[str], seeds: list[int], overrides: dict, out, split=CEDAR_SPLIT, n_boot: int = 1000
+) -> pd.DataFrame:
+    """Every variant at every seed, trained (or read back) under `out`, summarised in one table."""
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise SystemExit(f"bench/ablation.py: unknown variant(s) {unknown}; known: {sorted(VARIANTS)}")
-    lines, scores = {}, {}
+    lines = {variant: {} for variant in variants}
+    scores = {variant: {} for variant in variants}
     for variant in variants:
-        lines[variant], scores[variant] = {}, {}
         for seed in seeds:
-            lines[variant][seed], scores[variant][seed] = run(variant, seed, overrides, folder)
-    table = summarise(lines, scores, seeds)
+            lines[variant][seed], scores[variant][seed] = run(variant, seed, overrides, folder, out, split, n_boot)
+    return summarise(lines, scores, seeds, n_boot=n_boot)
+
+
+def main() -> None:
+    folder = cedar_or_skip("bench/ablation.py")
+    if folder is None:
+        return
+    show_progress()
+    import_tensorflow_quietly()
+    overrides = parse_overrides(sys.argv[1:])
+    seeds = [int(s) for s in overrides.pop("seeds", [0, 1, 2])]
+    variants = [str(v) for v in overrides.pop("variants", list(VARIANTS))]
     out = project_root() / "reports" / "bench-cedar"
+    table = ablation(folder, variants, seeds, overrides, out)
+    line = to_json({"seeds": seeds, "overrides": overrides, "table": table.reset_index().to_dict("records")})
     (out / "ablation.md").write_text(markdown(table) + "\n")
-    (out / "ablation.json").write_text(
-        to_json({"seeds": seeds, "overrides": overrides, "table": table.reset_index().to_dict("records")})
-    )
+    (out / "ablation.json").write_text(line)
     print(markdown(table))
-    print(to_json({"seeds": seeds, "overrides": overrides, "table": table.reset_index().to_dict("records")}))
+    print(line)
 
 
 if __name__ == "__main__":

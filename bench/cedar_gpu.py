@@ -1,19 +1,27 @@
 """The paper profile (224x224, Siamese pairs, batch 32, Adam 1e-4) on CEDAR, trained on a GPU.
 
-The GPU machine has JAX but no TensorFlow, and sigkit's model code is plain Keras 3 (`keras.ops`),
-so training runs there on the JAX backend while preprocessing and the test protocol run here:
+The GPU machine has Keras on the JAX backend but no TensorFlow, so training runs there while
+preprocessing and the test protocol run here:
 
     python bench/cedar_gpu.py prepare .gpu/cedar.npz                  # here: preprocess, sample pairs
     KERAS_BACKEND=jax python bench/cedar_gpu.py probe [steps=20]      # there: step speed, augmentation on/off
     KERAS_BACKEND=jax python bench/cedar_gpu.py train .gpu/cedar.npz OUT [time_budget_s=300]
     python bench/cedar_gpu.py report OUT/model.keras OUT/history.json  # here: bench/cedar.py's figures
 
-Same protocol as bench/cedar.py (writers 1-35 train with 12 genuine each, 36-45 validation, 46-55
-test; model selection and thresholds on validation). The test writers never leave this machine.
-sigkit's augment.py is TensorFlow graph code, and Keras' own random rotation, translation and zoom
-layers (`augment_on=device`) made a step 80 times slower on an H200 under JAX, so by default the
-same transforms and the stroke-thickness variation run on the host CPUs between epochs
-(`host_augment`, `augment_on=host`).
+Same protocol as bench/cedar.py (`sigkit.datasets.CEDAR_SPLIT`; model selection and thresholds on
+the validation writers); the test writers never leave this machine.
+
+Library pieces: `prepare` and `report` run here, under TensorFlow, on bench/cedar.py's `load_cedar`
+and `test_figures` and `sigkit.pairs`' sampling. On the GPU machine the config, tower, Siamese
+model, contrastive loss, embedding, validation distances and EER are sigkit's (`sigkit.config`,
+`.model`, `.losses`, `.matching`, `.metrics`: plain Keras 3 and numpy, importable without
+TensorFlow). What this script carries itself, and why: `sigkit.train.train` feeds `tf.data`
+pipelines (`sigkit.pairs.pair_dataset`) and augments in TensorFlow graph ops (`sigkit.augment`),
+neither of which runs without TensorFlow, so the epoch loop over numpy pairs (best weights by
+validation EER, a time budget, bfloat16 mixed precision where sigkit.train uses float16) and the
+augmentation are here. Keras' random rotation, translation and zoom layers (`augment_on=device`)
+made a step 80 times slower on an H200 under JAX, so by default the same transforms and the
+stroke-thickness variation run on the host CPUs between epochs (`host_augment`, `augment_on=host`).
 """
 
 from __future__ import annotations
@@ -24,13 +32,15 @@ import time
 from pathlib import Path
 
 import numpy as np
+from common import parse_overrides, to_json
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import parse_overrides  # noqa: E402  (TensorFlow-free)
+from sigkit.datasets import CEDAR_SPLIT
+from sigkit.quiet import import_tensorflow_quietly
 
 
-def prepare(out: str, overrides: dict) -> None:
-    """Preprocess the protocol's train and validation writers and sample the training pairs."""
+def prepare(out: str, overrides: dict, folder=None, split=CEDAR_SPLIT) -> None:
+    """Preprocess the protocol's train and validation writers (of `folder`, default CEDAR) and
+    sample the training pairs."""
     from cedar import load_cedar
 
     import sigkit
@@ -38,7 +48,7 @@ def prepare(out: str, overrides: dict) -> None:
     from sigkit.paths import cedar_path
 
     config = sigkit.profile("paper", **overrides)
-    cedar = load_cedar(cedar_path(), config)
+    cedar = load_cedar(folder or cedar_path(), config, split=split)
     splits, images = cedar["splits"], cedar["images"]
     train_pairs = make_pairs(
         splits["train"].reset_index(drop=True), seed=config.seed, skilled_fraction=config.train.skilled_fraction
@@ -83,14 +93,10 @@ def augmenter(options, seed: int):
 
 
 def host_augment(images: np.ndarray, options, rng: np.random.Generator) -> np.ndarray:
-    """sigkit.augment's transforms with the ranges of `options` (`Config.augment`) on the host CPU,
-    one affine warp per image (OpenCV, else SciPy).
-
-    Keras' random affine layers cost about 80 times the training step on an H200 under JAX (README,
-    GPU), so on the GPU machine augmentation runs on its CPUs, in threads, before each epoch: per image
-    one rotation + shift + zoom about the centre, then with probability `thickness_prob` a 3x3
-    dilation or a half-strength 3x3 erosion (as sigkit.augment.change_thickness).
-    """
+    """sigkit.augment's transforms with the ranges of `options` (`Config.augment`), on the host CPUs
+    in threads (why: the module docstring): per image one rotation + shift + zoom about the centre
+    (OpenCV, else SciPy), then with probability `thickness_prob` a 3x3 dilation or a half-strength
+    3x3 erosion (as sigkit.augment.change_thickness)."""
     from concurrent.futures import ThreadPoolExecutor
 
     n, height, width = images.shape[:3]
@@ -255,12 +261,12 @@ def fit_epoch(trainer, pairs: tuple, config, rng: np.random.Generator, on_host: 
 
 
 def validation_eer_of(tower, val_images: np.ndarray, data) -> float:
-    """EER of the prepared validation pairs by the Euclidean distance of their embeddings."""
+    """EER of the prepared validation pairs by the distance of their embeddings."""
+    from sigkit.matching import pair_distances, scorer_for
     from sigkit.metrics import eer
     from sigkit.model import embed
 
-    emb = embed(tower, val_images)
-    distance = np.linalg.norm(emb[data["val_a"]] - emb[data["val_b"]], axis=1)
+    distance = pair_distances(embed(tower, val_images), data["val_a"], data["val_b"], scorer_for(tower))
     return eer(distance, data["val_label"])[0]
 
 
@@ -347,21 +353,22 @@ def train_on_gpu(npz: str, out: str, overrides: dict) -> None:
     print(json.dumps({k: v for k, v in summary.items() if k != "history"}, default=list))
 
 
-def report(model_path: str, history_path: str) -> None:
-    """bench/cedar.py's figures for the GPU-trained model (test writers stay here)."""
-    from cedar import load_cedar, test_figures, to_json
+def report(model_path: str, history_path: str, folder=None, split=CEDAR_SPLIT, n_boot: int = 1000) -> None:
+    """bench/cedar.py's figures for the GPU-trained model on `folder` (default CEDAR; test writers stay here)."""
+    from cedar import load_cedar, test_figures
 
     import sigkit
     from sigkit.paths import cedar_path
 
     summary = json.loads(Path(history_path).read_text())
     config = sigkit.Config.from_dict(summary["config"])
-    line = test_figures(model_path, load_cedar(cedar_path(), config), config.seed)
+    line = test_figures(model_path, load_cedar(folder or cedar_path(), config, split=split), config.seed, n_boot=n_boot)
     line.update({k: v for k, v in summary.items() if k != "history"})
     print(to_json(line))
 
 
-if __name__ == "__main__":
+def main() -> None:
+    import_tensorflow_quietly()  # where TensorFlow is installed (here); Keras alone on the GPU machine
     stage, *rest = sys.argv[1:]
     if stage == "prepare":
         prepare(rest[0], parse_overrides(rest[1:]))
@@ -372,4 +379,8 @@ if __name__ == "__main__":
     elif stage == "report":
         report(rest[0], rest[1])
     else:
-        raise SystemExit(f"unknown stage {stage!r}: prepare, train or report")
+        raise SystemExit(f"unknown stage {stage!r}: prepare, probe, train or report")
+
+
+if __name__ == "__main__":
+    main()

@@ -21,40 +21,41 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import sys
 import time
 from pathlib import Path
 
-from common import parse_overrides
+from common import parse_overrides, say_skipped, show_progress
 
-import sigkit
 from sigkit.datasets import PRETRAIN_SPLIT, corpus_split
 from sigkit.paths import corpus_path, project_root
-from sigkit.scoring import Protocol
+from sigkit.quiet import import_tensorflow_quietly
 
 TARGETS = ("cedar", "bhsig-bengali", "sigcomp2009", "sigcomp2011-kaggle")
 ARMS = ("within", "across")
 # equal compute for every arm: a fixed number of steps, no time budget
 STEPS = dict(ensemble=1, epochs=40, steps_per_epoch=40, patience=15, time_budget_s=None)
-PROTOCOLS = {  # the record's names for the rows of sigkit.scoring.evaluate it keeps
-    "single_skilled": Protocol(),
-    "single_random": Protocol(forgeries="random"),
-    "references_5": Protocol("mean", 5),
-    "references_5_spread": Protocol("spread", 5),
+PROTOCOLS = {  # the record's names for the rows of sigkit.scoring.evaluate it keeps, as Protocol fields
+    "single_skilled": dict(),
+    "single_random": dict(forgeries="random"),
+    "references_5": dict(method="mean", k=5),
+    "references_5_spread": dict(method="spread", k=5),
 }
 
 
-def target_split(target: str, seed: int):
-    """(config fields, prepared target): the target's writer-disjoint split for this seed."""
+def target_split(target: str, seed: int, split=None):
+    """(config, prepared target): the target split by `split` (default `corpus_split(target)`) for this seed."""
+    import sigkit
     from sigkit.experiment import prepare
 
-    config = sigkit.profile("cedar-cpu", seed=seed, **STEPS, **dataclasses.asdict(corpus_split(target)))
+    split = corpus_split(target) if split is None else split
+    config = sigkit.profile("cedar-cpu", seed=seed, **STEPS, **dataclasses.asdict(split))
     return config, prepare(config, str(corpus_path(target)), cache_dir=project_root() / "reports" / "cache")
 
 
 def train_arm(arm: str, target: str, target_config, target_data, seed: int, overrides: dict, run_dir):
     """Train the arm's tower; returns (TrainResult, training writers, corpora trained on)."""
+    import sigkit
     from sigkit.experiment import prepare
     from sigkit.train import train
 
@@ -69,16 +70,26 @@ def train_arm(arm: str, target: str, target_config, target_data, seed: int, over
     return result, int(data.splits["train"]["writer"].nunique()), sources
 
 
-def run(target: str, arm: str, seed: int, overrides: dict) -> dict:
+def run(target: str, arm: str, seed: int, overrides: dict, split=None, n_boot: int = 1000) -> dict:
+    """The line of one arm on one target (corpora under SIGKIT_DATA), trained in reports/bench-cross."""
     from sigkit.evaluation import evaluate_run
+    from sigkit.scoring import Protocol
 
     start = time.perf_counter()
-    config, target_data = target_split(target, seed)
+    config, target_data = target_split(target, seed, split)
     run_dir = project_root() / "reports" / "bench-cross" / f"{target}-{arm}-s{seed}"
     result, train_writers, corpora = train_arm(arm, target, config, target_data, seed, overrides, run_dir)
     images = {name: target_data.images[name] for name in ("val", "test")}
     evaluation = evaluate_run(
-        result.model_path, target_data.splits, images, k=5, seed=seed, aligned=False, curve_ks=(), background=None
+        result.model_path,
+        target_data.splits,
+        images,
+        k=5,
+        seed=seed,
+        n_boot=n_boot,
+        aligned=False,
+        curve_ks=(),
+        background=None,
     )
     return {
         "target": target,
@@ -88,9 +99,9 @@ def run(target: str, arm: str, seed: int, overrides: dict) -> dict:
         "train_writers": train_writers,
         "target_writers": {name: int(part["writer"].nunique()) for name, part in target_data.splits.items()},
         **{
-            name: {key: evaluation.row(**protocol.to_dict()).get(key) for key in ("eer", "eer_ci", "accuracy", "f1")}
-            for name, protocol in PROTOCOLS.items()
-            if evaluation.has(protocol)
+            name: {key: evaluation.row(**fields).get(key) for key in ("eer", "eer_ci", "accuracy", "f1")}
+            for name, fields in PROTOCOLS.items()
+            if evaluation.has(Protocol(**fields))
         },
         "epochs_run": int(len(result.history)),
         "train_seconds": round(result.seconds, 1),
@@ -125,7 +136,6 @@ def table(lines: list[dict]) -> str:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     out = project_root() / "reports" / "bench-cross"
     if sys.argv[1:2] == ["table"]:
         results = Path(sys.argv[2]) if len(sys.argv) > 2 else out / "results.jsonl"
@@ -140,8 +150,10 @@ def main() -> None:
     needed = [target] if arm == "within" else [target] + [name for name in TARGETS if name not in (target, "cedar")]
     missing = [name for name in needed if corpus_path(name) is None]
     if missing:
-        print(f"bench/cross.py: skipped, {', '.join(missing)} not found (set SIGKIT_DATA to the folder of corpora)")
+        say_skipped("bench/cross.py", ", ".join(missing))
         return
+    show_progress()
+    import_tensorflow_quietly()
     line = run(target, arm, seed, overrides)
     print(json.dumps(line, default=float))
     out.mkdir(parents=True, exist_ok=True)

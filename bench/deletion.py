@@ -4,12 +4,10 @@ comes from? Prints one JSON line and writes the figure.
     python bench/deletion.py run=ablation-match-s0            # a run folder under reports/bench-cedar
     python bench/deletion.py model=path/to/model.keras writers=10 out=reports/reference/cedar-match
 
-For every test writer (46-55): two genuine signatures, and a genuine one against a skilled
-forgery, drawn by the seed. For each pair and each map the model has (`difference` for a match
-model, `gradcam`, `attention` for CBAM, and `random` ink as the yardstick), the ink of the first
-signature is blanked hottest first, 10 % at a time up to half, and the area under |change of the
-distance| is taken (`sigkit.heatmaps.deletion_test`). Reported per map: the mean area, and its
-paired difference to random ink with a 95 % interval over resampled writers.
+Two genuine signatures and a genuine one against a skilled forgery of each test writer, drawn by
+the seed, are put through `sigkit.heatmaps.deletion_test` with every map the model has (and
+`random` ink as the yardstick). Reported per map: the mean area under |change of the distance|,
+and its paired difference to random ink with a 95 % interval over resampled writers.
 """
 
 from __future__ import annotations
@@ -18,37 +16,33 @@ import json
 import sys
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from cedar import load_cedar
+from common import cedar_or_skip, parse_overrides, to_json
 
-matplotlib.use("Agg")
-
-import numpy as np  # noqa: E402
-from cedar import load_cedar  # noqa: E402
-from common import parse_overrides  # noqa: E402
-
-import sigkit  # noqa: E402
-from sigkit import heatmaps, plots  # noqa: E402
-from sigkit.card import ModelCard  # noqa: E402
-from sigkit.metrics import writer_bootstrap  # noqa: E402
-from sigkit.model import find_tower, load_siamese  # noqa: E402
-from sigkit.paths import cedar_path, project_root  # noqa: E402
+from sigkit.card import ModelCard
+from sigkit.datasets import CEDAR_SPLIT
+from sigkit.metrics import writer_bootstrap
+from sigkit.paths import project_root
+from sigkit.quiet import import_tensorflow_quietly
 
 
-def main() -> None:
-    folder = cedar_path()
-    if folder is None:
-        print("bench/deletion.py: skipped, CEDAR not found (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
-        return
-    args = parse_overrides(sys.argv[1:])
-    run_dir = project_root() / "reports" / "bench-cedar" / str(args.get("run", "ablation-match-s0"))
-    model_path = Path(args.get("model", run_dir / "model.keras"))
-    out = Path(args.get("out", model_path.parent))
+def deletion(model_path, folder, out, *, writers: int = 10, seed: int | None = None, split=CEDAR_SPLIT):
+    """(line, curves): the deletion test of `model_path` on the test writers of `folder`; its
+    figure, table and line are written under `out`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import sigkit
+    from sigkit import heatmaps, plots
+    from sigkit.model import find_tower, load_siamese
+
     config = sigkit.Config.from_dict(ModelCard.for_model(model_path).config)
-    seed = int(args.get("seed", config.seed))
-    cedar = load_cedar(folder, config)
+    seed = config.seed if seed is None else seed
+    cedar = load_cedar(folder, config, split=split)
     test, images = cedar["splits"]["test"].reset_index(drop=True), cedar["images"]["test"]
     tower = find_tower(load_siamese(model_path))
-    pairs = heatmaps.example_pairs(test, int(args.get("writers", 10)), seed=seed + 1)
+    pairs = heatmaps.example_pairs(test, writers, seed=seed + 1)
     table, curves = heatmaps.deletion_test(tower, images, pairs, seed=seed)
     table["writer"] = test["writer"].to_numpy()[table["a"].to_numpy()]
     table["label"] = [int("genuine vs genuine" in title) for title in table["label"]]
@@ -67,11 +61,27 @@ def main() -> None:
                 [gain], lambda s: float(s[0]["gain"].mean()), 1000, seed, both_labels=False
             )
         line["maps"][method] = entry
+    out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     plots.save(heatmaps.deletion_figure(curves), out, "deletion_test")
     table.to_csv(out / "deletion_test.csv", index=False)
     (out / "deletion_test.json").write_text(json.dumps(line, indent=2))
-    print(json.dumps(line, default=lambda v: list(v) if isinstance(v, tuple) else float(v)))
+    return line, curves
+
+
+def main() -> None:
+    folder = cedar_or_skip("bench/deletion.py")
+    if folder is None:
+        return
+    import_tensorflow_quietly()
+    args = parse_overrides(sys.argv[1:])
+    run_dir = project_root() / "reports" / "bench-cedar" / str(args.get("run", "ablation-match-s0"))
+    model_path = Path(args.get("model", run_dir / "model.keras"))
+    seed = int(args["seed"]) if "seed" in args else None
+    line, curves = deletion(
+        model_path, folder, Path(args.get("out", model_path.parent)), writers=int(args.get("writers", 10)), seed=seed
+    )
+    print(to_json(line))
     np.set_printoptions(precision=4)
     print({method: np.round(curve, 4) for method, curve in curves.items()})
 

@@ -22,50 +22,42 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import sys
 import time
 
-from common import parse_overrides
+from common import parse_overrides, say_skipped, show_progress
 
-import sigkit
-from sigkit.config import PAPER_TRAINING
 from sigkit.datasets import SHARES_SPLIT
 from sigkit.paths import corpus_path, project_root, resolve
 from sigkit.protocols import write_summary
-from sigkit.published import leak_steps, published_protocol
-
-# the paper's training (the `paper` profile's) on the `cpu` profile's tower, for 12 minutes
-PAPER_SETTING = dict(PAPER_TRAINING, epochs=30, patience=10, time_budget_s=12 * 60)
+from sigkit.quiet import import_tensorflow_quietly
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    root = corpus_path("sigcomp2011-kaggle")
-    if root is None:
-        print("bench/kaggle.py: skipped, sigcomp2011-kaggle not found (set SIGKIT_DATA to the folder of corpora)")
-        return
-    overrides = parse_overrides(sys.argv[1:])
-    if overrides.get("protocol") == "summary":
-        print(write_summary(resolve(overrides.get("folder", "reports/reference/kaggle"))))
-        return
-    run = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
-    protocol = overrides.pop("protocol", "published")
-    out = project_root() / "reports" / "bench-kaggle" / run
+def paper_setting() -> dict:
+    """The paper's training (the `paper` profile's) on the `cpu` profile's tower, for 12 minutes."""
+    from sigkit.config import PAPER_TRAINING
+
+    return dict(PAPER_TRAINING, epochs=30, patience=10, time_budget_s=12 * 60)
+
+
+def figures(protocol: str, root, out, overrides: dict, n_boot: int = 1000) -> dict:
+    """The line of `protocol` (published, honest or leaks) on the copy at `root`, trained in `out`."""
+    import sigkit
+    from sigkit.published import leak_steps, published_protocol
+
     cache = project_root() / "reports" / "cache"
     if protocol == "honest":
-        figures = honest(root, out, cache, overrides)
-    elif protocol in ("published", "leaks"):
-        config = sigkit.profile("cpu", **{**PAPER_SETTING, **overrides})
+        return honest(root, out, cache, overrides, n_boot)
+    if protocol in ("published", "leaks"):
+        config = sigkit.profile("cpu", **{**paper_setting(), **overrides})
         run_protocol = published_protocol if protocol == "published" else leak_steps
-        figures = run_protocol(config, root, out, cache_dir=cache)
-    else:
-        raise SystemExit(f"protocol must be published, honest or leaks, not {protocol!r}")
-    print(json.dumps(figures, default=float))
+        return run_protocol(config, root, out, cache_dir=cache)
+    raise SystemExit(f"protocol must be published, honest or leaks, not {protocol!r}")
 
 
-def honest(root, out, cache, overrides: dict) -> dict:
+def honest(root, out, cache, overrides: dict, n_boot: int = 1000) -> dict:
     """Writer-disjoint splits of the de-duplicated copy, thresholds from validation writers."""
+    import sigkit
     from sigkit.evaluation import evaluate_run
     from sigkit.experiment import headline, prepare
     from sigkit.train import train
@@ -80,6 +72,7 @@ def honest(root, out, cache, overrides: dict) -> dict:
         prepared.splits,
         prepared.images,
         seed=config.seed,
+        n_boot=n_boot,
         aligned=False,
         curve_ks=(),
         background=None,
@@ -94,6 +87,23 @@ def honest(root, out, cache, overrides: dict) -> dict:
         "train_seconds": round(result.seconds, 1),
         "wall_seconds": round(time.perf_counter() - start, 1),
     }
+
+
+def main() -> None:
+    root = corpus_path("sigcomp2011-kaggle")
+    if root is None:
+        say_skipped("bench/kaggle.py", "sigcomp2011-kaggle")
+        return
+    overrides = parse_overrides(sys.argv[1:])
+    if overrides.get("protocol") == "summary":
+        print(write_summary(resolve(overrides.get("folder", "reports/reference/kaggle"))))
+        return
+    show_progress()
+    import_tensorflow_quietly()
+    run = overrides.pop("run", time.strftime("%Y%m%d-%H%M%S"))
+    protocol = overrides.pop("protocol", "published")
+    out = project_root() / "reports" / "bench-kaggle" / run
+    print(json.dumps(figures(protocol, root, out, overrides), default=float))
 
 
 if __name__ == "__main__":

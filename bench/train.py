@@ -18,22 +18,13 @@ Pairs/s counts the pairs whose loss is computed per second; images/s the tower p
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-import keras
 import numpy as np
+from common import data_path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import data_path  # noqa: E402
-
-import sigkit  # noqa: E402
-from sigkit.datasets import load_dataset  # noqa: E402
-from sigkit.losses import ContrastiveLoss, InBatchContrastiveLoss  # noqa: E402
-from sigkit.model import build_siamese, tower_for  # noqa: E402
-from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan  # noqa: E402
-from sigkit.preprocess import load_images, preprocess_options  # noqa: E402
+from sigkit.datasets import load_dataset
+from sigkit.quiet import import_tensorflow_quietly
 
 
 def timed_fit(model, steps: int, warmup: int, **fit_args) -> float:
@@ -72,6 +63,12 @@ def in_batch_pairs(manifest, plan_row) -> int:
 
 def batch_mode_rates(config, manifest, images, steps: int, warmup: int) -> dict:
     """(pairs/s, images/s) of sigkit batch mode, without and then with XLA, by row label."""
+    import keras
+
+    from sigkit.losses import InBatchContrastiveLoss
+    from sigkit.model import tower_for
+    from sigkit.pairs import pk_dataset, pk_plan
+
     rows = {}
     settings = config.train
     plan = pk_plan(
@@ -95,20 +92,18 @@ def batch_mode_rates(config, manifest, images, steps: int, warmup: int) -> dict:
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--profile", default="cedar-cpu")
-    args = parser.parse_args()
-    config = sigkit.profile(args.profile)
-    folder, name = data_path()
-    manifest = load_dataset(folder)
-    images = load_images(manifest["decode_path"], **preprocess_options(config.preprocess))
+def rates(config, manifest, images, steps: int, warmup: int) -> dict:
+    """(pairs/s, images/s) by row label: (a) numpy pairs, (b) sigkit pairs mode, (c) sigkit batch mode."""
+    import keras
+
+    from sigkit.losses import ContrastiveLoss
+    from sigkit.model import build_siamese, tower_for
+    from sigkit.pairs import make_pairs, pair_dataset
+
     pairs = make_pairs(manifest, seed=0).sample(frac=1.0, random_state=0).reset_index(drop=True)
     settings = config.train
     batch = settings.batch_size
-    n_pairs = (args.steps + args.warmup) * batch
+    n_pairs = (steps + warmup) * batch
     rows = {}
 
     def siamese():
@@ -123,21 +118,40 @@ def main() -> None:
     a = images[pairs["a"][:n_pairs]].astype("float32") / 255.0
     b = images[pairs["b"][:n_pairs]].astype("float32") / 255.0
     y = pairs["label"][:n_pairs].to_numpy("float32")
-    step = timed_fit(siamese(), args.steps, args.warmup, x=[a, b], y=y, batch_size=batch)
+    step = timed_fit(siamese(), steps, warmup, x=[a, b], y=y, batch_size=batch)
     rows["(a) keras.io-style numpy pairs"] = (batch / step, 2 * batch / step)
 
     # (b) sigkit pairs mode
     data = pair_dataset(images, pairs, batch_size=batch, augment=config.augment, repeat=True)
-    step = timed_fit(siamese(), args.steps, args.warmup, x=data)
+    step = timed_fit(siamese(), steps, warmup, x=data)
     rows["(b) sigkit pairs mode"] = (batch / step, 2 * batch / step)
 
     # (c) sigkit batch mode, without and with XLA
-    rows.update(batch_mode_rates(config, manifest, images, args.steps, args.warmup))
+    rows.update(batch_mode_rates(config, manifest, images, steps, warmup))
+    return rows
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=30)
+    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--profile", default="cedar-cpu")
+    args = parser.parse_args()
+    import_tensorflow_quietly()
+    import sigkit
+    from sigkit.preprocess import load_images, preprocess_options
+
+    config = sigkit.profile(args.profile)
+    folder, name = data_path()
+    manifest = load_dataset(folder)
+    images = load_images(manifest["decode_path"], **preprocess_options(config.preprocess))
+    rows = rates(config, manifest, images, args.steps, args.warmup)
+
+    settings = config.train
     base = rows["(a) keras.io-style numpy pairs"][0]
     print(
         f"data: {name}, input {config.preprocess.image_size[0]}x{config.preprocess.image_size[1]}, "
-        f"tower {config.model.tower} widths {list(config.model.widths)}, pairs batch {batch}, "
+        f"tower {config.model.tower} widths {list(config.model.widths)}, pairs batch {settings.batch_size}, "
         f"P x K = {settings.writers_per_batch} x {settings.k_genuine + settings.k_forged}, "
         f"{args.steps} timed steps each"
     )

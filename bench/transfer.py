@@ -7,41 +7,32 @@
     python bench/transfer.py arm=zero-shot aligned=1 [seed=0] [variants_per_image=12|all]  # also the aligned scores
     python bench/transfer.py ... choice_draws=10   # the classifiers' kind and C chosen on 10 draws, not 1
 
-CEDAR protocol unchanged (bench/cedar.py): writers 1-35 train with 12 genuine references each,
-36-45 validation (thresholds, the writer-dependent classifier's kind and C), 46-55 test. CEDAR
-is never among the shipped tower's training corpora. For K = 5 and 12 references over 10 draws:
-mean distance, spread-corrected and writer-dependent (`sigkit.scoring`), skilled and random
-forgeries apart, plus single pairs; Accuracy / Precision / Recall / F1 at the validation
-threshold; wall time. Background of the writer-dependent classifiers (`references`): every genuine
-signature of CEDAR's 35 training writers (other people of the target population, no forgeries);
-zero-shot also scores with the background shipped beside the tower (`references_shipped_background`:
-no CEDAR image at all) and with both (`references_both_backgrounds`). `aligned=1` adds
-`references_aligned[_<background>]`: mean distance and spread-corrected scores over the smallest
-distance under small turns and shifts (`sigkit.align`), and the writer-dependent classifiers'
-aligned form (every turn and shift of the references a positive, a questioned signature's best
-decision over its own; `sigkit.wd`), per background (the shipped one with the turns and shifts
-stored beside it), and two more backgrounds for it: CEDAR's
-training writers with `variants_per_image` of each image's own turns and shifts as extra
-negatives, alone (`references_aligned_variants`) and with the shipped background
-(`references_aligned_both_backgrounds_variants`).
+CEDAR's protocol as in bench/cedar.py; the validation writers also choose the writer-dependent
+classifiers' kind and C. CEDAR is never among the shipped tower's training corpora. Reported:
+single pairs, and K = 5 and 12 references over 10 draws by mean distance, spread-corrected and
+writer-dependent (`sigkit.scoring`), skilled and random forgeries apart, with Accuracy /
+Precision / Recall / F1 at the validation threshold. The writer-dependent classifiers' background
+(`references`) is every genuine signature of CEDAR's training writers; a tower with a background
+shipped beside it is also scored with that one (`references_shipped_background`, no CEDAR image)
+and both (`references_both_backgrounds`). `aligned=1` adds `references_aligned[_<background>]`:
+the same in register (`sigkit.align`, `sigkit.wd`), with two more backgrounds, CEDAR's training
+writers with `variants_per_image` of each image's own turns and shifts as extra negatives, alone
+(`references_aligned_variants`) and with the shipped one (`references_aligned_both_backgrounds_variants`).
 Skips (exit 0, one line saying so) when CEDAR is absent.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
 
 import numpy as np
-from cedar import embed_variants_of, load_cedar, to_json
-from common import parse_overrides
+from cedar import load_cedar
+from common import cedar_or_skip, parse_overrides, show_progress, to_json
 
-import sigkit
-from sigkit.matching import scorer_for
-from sigkit.model import embed, find_tower, load_siamese
-from sigkit.paths import cedar_path, project_root, resolve
-from sigkit.scoring import Features, Protocol, evaluate
+from sigkit.datasets import CEDAR_SPLIT
+from sigkit.paths import project_root, resolve
+from sigkit.quiet import import_tensorflow_quietly
 from sigkit.shipped import background as load_shipped_background
 from sigkit.shipped import pretrained_path
 
@@ -55,6 +46,8 @@ SCRATCH = dict(ensemble=1)
 def reference_rows(val, test, *, background, methods=("mean", "spread", "wd"), ks=(5, 12), aligned=False, **options):
     """One record per (method, K, forgeries) of `sigkit.scoring.evaluate` over 10 draws of the
     references, thresholds and the classifiers' kind and C from the validation writers."""
+    from sigkit.scoring import Protocol, evaluate
+
     protocols = [Protocol(m, k, f, aligned) for m in methods for f in ("skilled", "random") for k in ks]
     return evaluate(test, val, protocols, background=background, **options).to_json()
 
@@ -63,8 +56,28 @@ def cedar_background(tower, cedar: dict) -> np.ndarray:
     """Every genuine signature of CEDAR's training writers (35 x 24), embedded: other writers of
     the target population, as a bank has its other customers' specimens (no forgeries, no labels
     beyond who signed)."""
+    from sigkit.model import embed
+
     genuine = cedar["all_train"]["genuine"].to_numpy()
     return embed(tower, cedar["all_train_images"][genuine])
+
+
+def embed_variants_of(tower, model_path, cedar: dict) -> dict:
+    """Every turn and shift (`sigkit.align`) of CEDAR's validation and test images and of the training
+    writers' genuine signatures (`train_genuine`), embedded by `tower` with the preprocessing on
+    `model_path`'s card: (variants, images, dim) each, cached in reports/cache."""
+    from sigkit.align import embed_variants
+    from sigkit.card import ModelCard
+    from sigkit.trained import preprocessing_of
+
+    options, cache = preprocessing_of(ModelCard.for_model(model_path), tower), project_root() / "reports" / "cache"
+    splits, images, genuine = cedar["splits"], cedar["images"], cedar["all_train"]["genuine"].to_numpy()
+    named = {name: (splits[name]["decode_path"], images[name]) for name in ("val", "test")}
+    named["train_genuine"] = (cedar["all_train"]["decode_path"][genuine], cedar["all_train_images"][genuine])
+    return {
+        name: embed_variants(tower, paths, options, images=pixels, cache_dir=cache)
+        for name, (paths, pixels) in named.items()
+    }
 
 
 def aligned_tables(
@@ -83,6 +96,7 @@ def aligned_tables(
     where it has them). CEDAR's training writers serve as they are, and with `per_image` of their
     own turns and shifts as extra negatives (`sigkit.wd.background_with_variants`), alone
     (`_variants`) and with the shipped background (`_both_backgrounds_variants`)."""
+    from sigkit.scoring import Features
     from sigkit.wd import background_with_variants
 
     splits = cedar["splits"]
@@ -121,6 +135,10 @@ def backgrounds_for(cedar_background: np.ndarray, shipped_background: np.ndarray
 def figures(
     model_path, cedar: dict, seed: int, shipped_background: np.ndarray | None = None, choice_draws: int = 1
 ) -> dict:
+    from sigkit.matching import scorer_for
+    from sigkit.model import embed, find_tower, load_siamese
+    from sigkit.scoring import Features, Protocol, evaluate
+
     tower = find_tower(load_siamese(model_path))
     scorer = scorer_for(tower)
     splits, images = cedar["splits"], cedar["images"]
@@ -136,27 +154,27 @@ def figures(
     return out
 
 
-def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    folder = cedar_path()
-    if folder is None:
-        print("bench/transfer.py: skipped, CEDAR not found (set SIGKIT_DATA to the folder of corpora, or SIGKIT_CEDAR)")
-        return
-    start = time.perf_counter()
-    overrides = parse_overrides(sys.argv[1:])
-    arm = overrides.pop("arm", "zero-shot")
+def transfer(
+    folder,
+    arm: str,
+    config,
+    *,
+    model=None,
+    aligned: bool = False,
+    per_image: int | None = 12,
+    choice_draws: int = 1,
+    train_writers: int = 35,
+    split=CEDAR_SPLIT,
+) -> dict:
+    """The line of one arm: `model` (default: the shipped tower) as it is, or a tower trained by
+    `config` in reports/bench-transfer, tested on `folder` split by `split`."""
+    from sigkit.model import find_tower, load_siamese
+
     if arm not in ARMS:
         raise SystemExit(f"bench/transfer.py: arm must be one of {ARMS}, not {arm!r}")
-    model = overrides.pop("model", None)
-    aligned = bool(overrides.pop("aligned", 0))
-    per_image = overrides.pop("variants_per_image", 12)
-    per_image = None if per_image in (None, "all") else int(per_image)
-    choice_draws = int(overrides.pop("choice_draws", 1))
-    train_writers = int(overrides.pop("train_writers", 35))
-    seed = int(overrides.pop("seed", 0))
-    base = {"finetune": FINETUNE, "scratch": SCRATCH}.get(arm, {})
-    config = sigkit.profile("cedar-cpu", seed=seed, **{**base, **overrides})
-    cedar = load_cedar(folder, config, train_writers=train_writers)
+    start = time.perf_counter()
+    seed = config.seed
+    cedar = load_cedar(folder, config, train_writers=train_writers, split=split)
     line = {"arm": arm, "seed": seed, "train_writers": train_writers if arm != "zero-shot" else 0}
     if arm == "zero-shot":
         model_path = resolve(model) if model else pretrained_path()
@@ -184,6 +202,30 @@ def main() -> None:
         line.update(aligned_tables(tower, model_path, cedar, seed, aligned_background, per_image, choice_draws))
         line["variants_per_image"] = per_image
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
+    return line
+
+
+def main() -> None:
+    folder = cedar_or_skip("bench/transfer.py")
+    if folder is None:
+        return
+    show_progress()
+    import_tensorflow_quietly()
+    import sigkit
+
+    overrides = parse_overrides(sys.argv[1:])
+    arm = overrides.pop("arm", "zero-shot")
+    per_image = overrides.pop("variants_per_image", 12)
+    options = dict(
+        model=overrides.pop("model", None),
+        aligned=bool(overrides.pop("aligned", 0)),
+        per_image=None if per_image in (None, "all") else int(per_image),
+        choice_draws=int(overrides.pop("choice_draws", 1)),
+        train_writers=int(overrides.pop("train_writers", 35)),
+    )
+    seed = int(overrides.pop("seed", 0))
+    base = {"finetune": FINETUNE, "scratch": SCRATCH}.get(arm, {})
+    line = transfer(folder, arm, sigkit.profile("cedar-cpu", seed=seed, **{**base, **overrides}), **options)
     print(to_json(line))
     out = project_root() / "reports" / "bench-transfer"
     out.mkdir(parents=True, exist_ok=True)
