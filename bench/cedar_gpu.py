@@ -1,17 +1,17 @@
 """The paper profile (224x224, Siamese pairs, batch 32, Adam 1e-4) on CEDAR, trained on a GPU.
 
-The GPU machine has Keras on the JAX backend but no TensorFlow, so training runs there while
-preprocessing and the test protocol run here:
+The GPU machine has Keras on the JAX backend but no TensorFlow, so training runs on it while
+preprocessing and the test protocol run on a CPU machine with TensorFlow:
 
-    python bench/cedar_gpu.py prepare .gpu/cedar.npz                  # here: preprocess, sample pairs
-    KERAS_BACKEND=jax python bench/cedar_gpu.py probe [steps=20]      # there: step speed, augmentation on/off
+    python bench/cedar_gpu.py prepare .gpu/cedar.npz                  # CPU: preprocess, sample pairs
+    KERAS_BACKEND=jax python bench/cedar_gpu.py probe [steps=20]      # GPU: step speed, augmentation on/off
     KERAS_BACKEND=jax python bench/cedar_gpu.py train .gpu/cedar.npz OUT [time_budget_s=300]
-    python bench/cedar_gpu.py report OUT/model.keras OUT/history.json  # here: bench/cedar.py's figures
+    python bench/cedar_gpu.py report OUT/model.keras OUT/history.json  # CPU: bench/cedar.py's figures
 
 Same protocol as bench/cedar.py (`sigkit.datasets.CEDAR_SPLIT`; model selection and thresholds on
-the validation writers); the test writers never leave this machine.
+the validation writers); the test writers never leave the CPU machine.
 
-Library pieces: `prepare` and `report` run here, under TensorFlow, on bench/cedar.py's `load_cedar`
+Library pieces: `prepare` and `report` run under TensorFlow on bench/cedar.py's `load_cedar`
 and `test_figures` and `sigkit.pairs`' sampling. On the GPU machine the config, tower, Siamese
 model, contrastive loss, embedding, validation distances and EER are sigkit's (`sigkit.config`,
 `.model`, `.losses`, `.matching`, `.metrics`: plain Keras 3 and numpy, importable without
@@ -19,7 +19,7 @@ TensorFlow). What this script carries itself, and why: `sigkit.train.train` feed
 pipelines (`sigkit.pairs.pair_dataset`) and augments in TensorFlow graph ops (`sigkit.augment`),
 neither of which runs without TensorFlow, so the epoch loop over numpy pairs (best weights by
 validation EER, a time budget, bfloat16 mixed precision where sigkit.train uses float16) and the
-augmentation are here. Keras' random rotation, translation and zoom layers (`augment_on=device`)
+augmentation are in this script. Keras' random rotation, translation and zoom layers (`augment_on=device`)
 made a step 80 times slower on an H200 under JAX, so by default the same transforms and the
 stroke-thickness variation run on the host CPUs between epochs (`host_augment`, `augment_on=host`).
 """
