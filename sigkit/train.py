@@ -35,7 +35,7 @@ import logging
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import ClassVar, Protocol
 
 import keras
 import numpy as np
@@ -50,9 +50,6 @@ from sigkit.pairs import make_pairs, pair_dataset, pk_dataset, pk_plan, validati
 from sigkit.quiet import tensorflow_if_installed
 
 tf = tensorflow_if_installed()
-
-if TYPE_CHECKING:  # sigkit.config composes this module's TrainConfig; annotations only
-    from sigkit.config import Config
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +94,22 @@ class TrainConfig:
     RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs", "patience", "time_budget_s", "tensorboard")
 
 
+class RunConfig(Protocol):
+    """What a training run reads of a `sigkit.Config`. `sigkit.config` composes this module's
+    `TrainConfig` into `Config`, so this module names the shape it needs rather than importing it."""
+
+    seed: int
+    split: object
+    preprocess: object
+    augment: object
+    model: object
+    train: TrainConfig
+
+    def flat(self) -> dict: ...
+
+    def to_dict(self) -> dict: ...
+
+
 @dataclass
 class TrainResult:
     model_path: Path
@@ -137,7 +150,7 @@ def learning_rate(settings: TrainConfig, steps_per_epoch: int):
 
 
 def check_inputs(
-    splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], config: Config, given_val_pairs: bool = False
+    splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], config: RunConfig, given_val_pairs: bool = False
 ) -> None:
     """Clear errors before anything is built, not a TensorFlow trace in the first epoch."""
     for name in ("train", "val"):
@@ -203,7 +216,7 @@ STATE_KEYS = frozenset(
 )
 
 
-def new_state(config: Config) -> dict:
+def new_state(config: RunConfig) -> dict:
     return {
         "epoch": -1,
         "best_val_eer": float("inf"),
@@ -217,7 +230,7 @@ def new_state(config: Config) -> dict:
     }
 
 
-def what_is_trained(config: Config) -> Config:
+def what_is_trained(config: RunConfig) -> RunConfig:
     """`config` less what a resumed run may change: the resumable training settings at their
     defaults (`TrainConfig.RESUMABLE`) and the model's settings its tower does not use."""
     defaults = TrainConfig()
@@ -225,7 +238,7 @@ def what_is_trained(config: Config) -> Config:
     return dataclasses.replace(config, model=config.model.in_use(), train=train)
 
 
-def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
+def check_same_run(state: dict, config: RunConfig, run_dir: Path) -> None:
     """Refuse to resume a run trained with another config. The saved config may be of an older
     version (flat, or without settings added since: those count as their defaults)."""
     before = what_is_trained(type(config).from_dict(state["config"])).flat()
@@ -239,7 +252,7 @@ def check_same_run(state: dict, config: Config, run_dir: Path) -> None:
 
 
 def training_schedule(
-    config: Config, train_set: pd.DataFrame, train_pairs: pd.DataFrame | None = None
+    config: RunConfig, train_set: pd.DataFrame, train_pairs: pd.DataFrame | None = None
 ) -> tuple[int, np.ndarray | pd.DataFrame]:
     """(steps per epoch, what the steps draw): the P x K batch plan of every epoch (batch mode) or
     the training pairs (pairs mode; `train_pairs` when given, e.g. a published pair list)."""
@@ -269,7 +282,7 @@ def training_schedule(
 
 
 def build_or_resume(
-    config: Config, run_dir: Path, steps: int, tower_name: str
+    config: RunConfig, run_dir: Path, steps: int, tower_name: str
 ) -> tuple[dict, keras.Model | None, keras.Model | None]:
     """(state, the model `fit` trains, its tower): the last checkpoint of `run_dir` when there is
     one (refused if it was trained with another config), else a new compiled model. A finished
@@ -303,7 +316,7 @@ def build_or_resume(
         return resume_from_best(config, run_dir, state, damage, steps, tower_name)
 
 
-def compiled_model(config: Config, steps: int, tower: keras.Model) -> keras.Model:
+def compiled_model(config: RunConfig, steps: int, tower: keras.Model) -> keras.Model:
     """The model `fit` trains around `tower`, with a new optimizer: the tower itself under the
     in-batch loss (batch mode), or a Siamese model around it under the pair loss (pairs mode)."""
     settings = config.train
@@ -332,7 +345,7 @@ def compiled_model(config: Config, steps: int, tower: keras.Model) -> keras.Mode
     return trainable
 
 
-def finished(state: dict, config: Config) -> bool:
+def finished(state: dict, config: RunConfig) -> bool:
     """Whether the run of `state` has nothing left to train under `config` (stopped, or all epochs)."""
     return bool(state["stopped"]) or state["epoch"] + 1 >= config.train.epochs
 
@@ -366,7 +379,7 @@ def unreadable_archive(path: Path) -> str | None:
 
 
 def resume_from_best(
-    config: Config, run_dir: Path, state: dict | None, damage: str, steps: int, tower_name: str
+    config: RunConfig, run_dir: Path, state: dict | None, damage: str, steps: int, tower_name: str
 ) -> tuple[dict, keras.Model, keras.Model]:
     """Go on after the best saved model when the checkpoint cannot be read (`damage` says which
     file and why): its weights (`model.keras`) and its epoch (`model.json`) take over, with a new
@@ -421,7 +434,7 @@ def resume_from_best(
 
 
 def training_dataset(
-    config: Config, images: np.ndarray, train_set: pd.DataFrame, schedule, first_epoch: int, steps: int
+    config: RunConfig, images: np.ndarray, train_set: pd.DataFrame, schedule, first_epoch: int, steps: int
 ):
     """The `tf.data` input of `fit` from `first_epoch` on: what an uninterrupted run would draw there."""
     augment = config.augment if config.augment.enabled else None
@@ -447,7 +460,7 @@ def training_dataset(
 
 
 def training_callbacks(
-    config: Config,
+    config: RunConfig,
     tower: keras.Model,
     val_images: np.ndarray,
     val_pairs: pd.DataFrame,
@@ -495,7 +508,7 @@ def fit_epochs(
 
 
 def train(
-    config: Config,
+    config: RunConfig,
     splits: dict[str, pd.DataFrame],
     images: dict[str, np.ndarray],
     run_dir: str | Path,
@@ -544,7 +557,7 @@ def train(
 
 
 def train_ensemble(
-    config: Config, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path
+    config: RunConfig, splits: dict[str, pd.DataFrame], images: dict[str, np.ndarray], run_dir: str | Path
 ) -> TrainResult:
     """`config.train.ensemble` towers, seeds seed, seed + 1, ..., each trained and selected by `train`
     in `run_dir/member-<i>`, then joined by `build_ensemble` into `run_dir/model.keras`.

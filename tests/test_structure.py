@@ -1,8 +1,9 @@
 """The package's shape: imports flow one way, so no module of sigkit imports itself in a loop.
 
 Every import counts, the ones inside functions too: a lazy import still ties two modules, and
-a loop between them means neither can be read, tested or changed on its own. Only imports for
-annotations (under `if TYPE_CHECKING:`) are left out: they never run.
+a loop between them means neither can be read, tested or changed on its own. Imports for
+annotations (under `if TYPE_CHECKING:`) count as well: a module that names a type of a module above
+it depends on it for its reader, if not for the interpreter.
 """
 
 import ast
@@ -26,16 +27,7 @@ def import_graph(package: Path = PACKAGE) -> dict[str, set[str]]:
     for name, path in modules.items():
         is_package = path.name == "__init__.py"
         tree = ast.parse(path.read_text(), filename=str(path))
-        annotations_only = {
-            id(inner)
-            for block in ast.walk(tree)
-            if isinstance(block, ast.If) and "TYPE_CHECKING" in ast.unparse(block.test)
-            for statement in block.body
-            for inner in ast.walk(statement)
-        }
         for node in ast.walk(tree):
-            if id(node) in annotations_only:
-                continue
             targets = []
             if isinstance(node, ast.Import):
                 targets = [alias.name for alias in node.names]
