@@ -23,8 +23,10 @@ better `val_eer` and survives a resume too. `history.csv` holds one row per epoc
 takes the whole `sigkit.Config`, since a run also needs the seed, the model and the augmentation.
 
 Devices: one code path. With GPUs, mixed precision (float16 compute, float32 embedding, distance
-and loss) and `tf.distribute.MirroredStrategy` over all of them; on CPU neither. In batch mode each
-replica gets whole writers (P must divide among the GPUs), so its in-batch pairs stay meaningful.
+and loss) and `tf.distribute.MirroredStrategy` over all of them; on CPU neither, unless
+`distribute` asks (`device_strategy`: several CPU devices, or several machines). In batch mode
+each replica gets whole writers (P must divide among the replicas), so its in-batch pairs stay
+meaningful.
 """
 
 from __future__ import annotations
@@ -88,10 +90,11 @@ class TrainConfig:
     init: str | None = None  # start from this tower's weights (a .keras file, or "pretrained": the shipped tower)
     jit_compile: bool | str = "auto"
     mixed_precision: bool | str = "auto"  # "auto": on when a GPU is present
+    distribute: str = "auto"  # DISTRIBUTE: how the steps spread over devices (`device_strategy`)
     tensorboard: bool = False
 
-    # what a resumed run may change: how long to go on, not what is trained
-    RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs", "patience", "time_budget_s", "tensorboard")
+    # what a resumed run may change: how long to go on and on what, not what is trained
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("epochs", "patience", "time_budget_s", "distribute", "tensorboard")
 
 
 class RunConfig(Protocol):
@@ -120,17 +123,38 @@ class TrainResult:
     stopped: str | None
 
 
+# "auto": MirroredStrategy over the GPUs when there are several, else one device; "one": one device
+# always; "mirrored": MirroredStrategy over every GPU, or every (logical) CPU device when there is
+# none; "multiworker": MultiWorkerMirroredStrategy over the machines the TF_CONFIG environment
+# variable names (docs/guide.md, "GPU")
+DISTRIBUTE = ("auto", "one", "mirrored", "multiworker")
+
+
 def device_strategy(settings: TrainConfig) -> tf.distribute.Strategy:
-    """MirroredStrategy over several GPUs, the default strategy otherwise; sets mixed precision."""
+    """The `tf.distribute` strategy `settings.distribute` names (`DISTRIBUTE`); sets mixed precision.
+
+    Keras' `fit` splits each batch among the replicas and sums their gradients, so a step on N
+    replicas is the step on one device (tests/test_distribute.py). In batch mode each replica must
+    get whole writers, so P (`writers_per_batch`) must divide among the replicas."""
+    if settings.distribute not in DISTRIBUTE:
+        raise ValueError(f"distribute must be one of {DISTRIBUTE}, not {settings.distribute!r}")
     gpus = tf.config.list_physical_devices("GPU")
     use_mixed = bool(gpus) if settings.mixed_precision == "auto" else bool(settings.mixed_precision)
     keras.mixed_precision.set_global_policy("mixed_float16" if use_mixed else "float32")
-    if len(gpus) > 1 and settings.mode == "batch" and settings.writers_per_batch % len(gpus):
+    if settings.distribute == "multiworker":
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    elif settings.distribute == "mirrored" or (settings.distribute == "auto" and len(gpus) > 1):
+        devices = None if gpus else [device.name for device in tf.config.list_logical_devices("CPU")]
+        strategy = tf.distribute.MirroredStrategy(devices)
+    else:
+        return tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if settings.mode == "batch" and settings.writers_per_batch % replicas:
         raise ValueError(
-            f"writers_per_batch ({settings.writers_per_batch}) must divide among {len(gpus)} GPUs, "
+            f"writers_per_batch ({settings.writers_per_batch}) must divide among {replicas} replicas, "
             "so that each replica's in-batch pairs come from whole writers"
         )
-    return tf.distribute.MirroredStrategy() if len(gpus) > 1 else tf.distribute.get_strategy()
+    return strategy
 
 
 LR_SCHEDULES = ("constant", "cosine")

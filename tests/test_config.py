@@ -18,8 +18,9 @@ def same(value):
 
 
 # Each profile's settings by flat name, copied from `profile(name).to_dict()` of the flat Config the
-# reference results (README, docs/results.md) were measured with; columns in PROFILE_ORDER. One
-# change since: the `paper` profile trains in pairs mode, as the paper does (its benches set it).
+# reference results (README, docs/results.md) were measured with; columns in PROFILE_ORDER. Changes
+# since: the `paper` profile trains in pairs mode, as the paper does (its benches set it), and
+# `distribute` was added ("auto", what every run before it did).
 PINNED = {
     "seed": same(0),
     "val_writers": (0.15, 0.15, 0.15, tuple(range(36, 46)), 0.1, tuple(range(36, 46))),
@@ -81,6 +82,7 @@ PINNED = {
     "init": same(None),
     "jit_compile": same("auto"),
     "mixed_precision": same("auto"),
+    "distribute": same("auto"),
     "tensorboard": same(False),
     "time_budget_s": (None, None, None, 1500, 3000, 1500),
 }
@@ -95,7 +97,7 @@ def test_each_profile_keeps_the_settings_its_results_were_measured_with(name):
 
 def test_every_profile_is_pinned_and_every_setting_has_one_flat_name():
     assert set(PROFILE_ORDER) == set(PROFILES)
-    assert set(FLAT_NAMES) == set(PINNED)  # the flat names of the Config before the groups, less `data`
+    assert set(FLAT_NAMES) == set(PINNED)  # the flat names of the Config before the groups, less `data`, and distribute
     assert len({path for path in FLAT_NAMES.values()}) == len(FLAT_NAMES)
     assert [f for f in Config.__dataclass_fields__] == ["seed", *GROUPS]
 
