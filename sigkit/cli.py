@@ -3,11 +3,11 @@
     sigkit synth OUT [--writers N] [--genuine G] [--forged F] [--seed S]   write the synthetic set
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
-    sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q [--threshold T]
+    sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q1 [Q2 ...] [--threshold T]
                   [--method distance|wd|wd-aligned] [--explain OUT.png]  no --model: the shipped tower
     sigkit evaluate --model M.keras --data PATH [--writers 46-55 | B-*] [--val-writers 36-45] [--split 0.3] [--out DIR]
 
-Exit status 0 on success (`verify`: genuine), 1 when `verify` finds a forgery, 2 on bad input
+Exit status 0 on success (`verify`: every questioned signature genuine), 1 when `verify` finds a forgery, 2 on bad input
 (with a message naming the file and what to do).
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 
 def _synth(args) -> int:
@@ -52,15 +53,17 @@ def _info(args) -> int:
 
 
 def _verify(args) -> int:
-    from sigkit.verify import verify
+    from sigkit.verify import explanation_path, verify_all
 
-    verdict = verify(
+    verdicts = verify_all(
         args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain, method=args.method
     )
-    print(verdict.text())
-    if args.explain:
-        print(f"where they differ: {args.explain}")
-    return 0 if verdict.genuine else 1
+    for verdict in verdicts:
+        print(verdict.text() if len(verdicts) == 1 else f"{verdict.questioned}: {verdict.text()}")
+        if args.explain:
+            where = args.explain if len(verdicts) == 1 else explanation_path(args.explain, Path(verdict.questioned))
+            print(f"where they differ: {where}")
+    return 0 if all(verdict.genuine for verdict in verdicts) else 1
 
 
 def _evaluate(args) -> int:
@@ -86,7 +89,7 @@ def _evaluate(args) -> int:
 
 
 def _add_verify_verb(verbs) -> None:
-    """The `verify` verb: one questioned signature against a writer's references."""
+    """The `verify` verb: questioned signatures against a writer's references."""
     ver = verbs.add_parser("verify", help="genuine or forged? a questioned signature against references")
     ver.add_argument(
         "--model",
@@ -101,13 +104,18 @@ def _add_verify_verb(verbs) -> None:
         "wd-aligned: in register under small turns and shifts",
     )
     ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
-    ver.add_argument("--questioned", required=True, help="the signature to verify")
+    ver.add_argument(
+        "--questioned",
+        required=True,
+        nargs="+",
+        help="the signature(s) to verify; several are scored with one load of the model and one of each reference",
+    )
     ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
     ver.add_argument(
         "--explain",
         default=None,
         metavar="OUT.png",
-        help="also draw where the questioned signature and each reference differ",
+        help="also draw where the questioned signature and each reference differ (several: OUT-<name>.png each)",
     )
     ver.set_defaults(run=_verify)
 

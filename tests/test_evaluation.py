@@ -164,6 +164,45 @@ def test_cli_verify_verdicts(trained, capsys):
 
 
 @pytest.mark.slow
+def test_several_questioned_signatures_in_one_call_score_as_one_at_a_time(trained, tmp_path, capsys):
+    """One load of the model and of each reference for many claims; a questioned file that is a
+    byte copy of a reference is named in a warning."""
+    from sigkit.trained import TrainedModel
+    from sigkit.verify import verify, verify_all
+
+    _, splits, _, result = trained
+    test = splits["test"].reset_index(drop=True)
+    writer = test["writer"].iloc[0]
+    genuine = test[(test["writer"] == writer) & test["genuine"]]["path"].tolist()
+    forged = test[(test["writer"] == writer) & ~test["genuine"]]["path"].tolist()
+    references, questioned = genuine[:3], [genuine[3], forged[0], forged[1]]
+    trained_model = TrainedModel.load(result.model_path)
+    for model, method in ((trained_model, "distance"), (TrainedModel.load(), "wd")):  # wd: the shipped tower's card
+        together = verify_all(model, references, questioned, method=method)
+        alone = [verify(model, references, q, method=method) for q in questioned]
+        assert [v.distance for v in together] == pytest.approx([v.distance for v in alone], abs=1e-6)
+        assert [v.questioned for v in together] == [str(q) for q in questioned]
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(open(references[1], "rb").read())
+    status = cli.main(
+        [
+            "verify",
+            "--model",
+            str(result.model_path),
+            "--reference",
+            *references,
+            "--questioned",
+            *questioned,
+            str(copy),
+        ]
+    )
+    out = capsys.readouterr().out
+    assert status == (0 if all(v.genuine for v in verify_all(trained_model, references, [*questioned, copy])) else 1)
+    assert all(f"{q}: " in out for q in questioned) and "byte-identical to the reference" in out
+    assert out.count("byte-identical") == 1
+
+
+@pytest.mark.slow
 def test_cli_verify_explain_draws_the_pairs_with_the_verdict(trained, tmp_path, capsys):
     _, splits, _, result = trained
     test = splits["test"].reset_index(drop=True)

@@ -120,7 +120,7 @@ def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one
 
     from sigkit.card import ModelCard
     from sigkit.trained import TrainedModel
-    from sigkit.verify import writer_dependent_score
+    from sigkit.verify import writer_dependent_scores
 
     model = TrainedModel.load()
     features = shipped.background()[:6] + 0.01  # 5 references and a questioned signature
@@ -133,26 +133,26 @@ def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one
     )
     # with one variant and the same negatives (no stored turns and shifts), the forms agree
     bare_background = dataclasses.replace(TrainedModel.load(without_variants), card=same)
-    plain = writer_dependent_score(bare_background, features, aligned=False)
-    aligned = writer_dependent_score(bare_background, features[None], aligned=True)
+    plain = writer_dependent_scores(bare_background, features, 5, aligned=False)[0]
+    aligned = writer_dependent_scores(bare_background, features[None], 5, aligned=True)[0]
     assert aligned == pytest.approx(plain, abs=1e-6)
     assert model.writer_dependent(aligned=True)[1] == model.card.extra["writer_dependent_aligned"]["threshold"]
     bare = dataclasses.replace(model, card=ModelCard(threshold=0.5, extra={}))
     with pytest.raises(ValueError, match="writer_dependent_aligned"):
-        writer_dependent_score(bare, features[None], aligned=True)
+        writer_dependent_scores(bare, features[None], 5, aligned=True)[0]
 
 
 def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(without_variants):
     """The same questioned signature scores otherwise once the background's variants are gone:
     `wd-aligned` reads them from background.npz, the plain `wd` never does."""
     from sigkit.trained import TrainedModel
-    from sigkit.verify import writer_dependent_score
+    from sigkit.verify import writer_dependent_scores
 
     models = [TrainedModel.load(), TrainedModel.load(without_variants)]
     features = shipped.background()[:6] + 0.01
-    with_variants, without = (writer_dependent_score(m, features[None], aligned=True) for m in models)
+    with_variants, without = (writer_dependent_scores(m, features[None], 5, aligned=True)[0] for m in models)
     assert with_variants != pytest.approx(without, abs=1e-4)
-    plain = [writer_dependent_score(m, features, aligned=False) for m in models]
+    plain = [writer_dependent_scores(m, features, 5, aligned=False)[0] for m in models]
     assert plain[0] == pytest.approx(plain[1], abs=1e-6)
 
 
