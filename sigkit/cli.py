@@ -4,7 +4,8 @@
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
     sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q1 [Q2 ...] [--threshold T]
-                  [--method distance|wd|wd-aligned] [--explain OUT.png]  no --model: the shipped tower
+                  [--method distance|wd|wd-aligned] [--background FOLDER] [--explain OUT.png]
+                                                                    no --model: the shipped tower
     sigkit evaluate --model M.keras --data PATH [--writers 46-55 | B-*] [--val-writers 36-45] [--split 0.3] [--out DIR]
 
 Exit status 0 on success (`verify`: every questioned signature genuine), 1 when `verify` finds a forgery, 2 on bad input
@@ -56,7 +57,13 @@ def _verify(args) -> int:
     from sigkit.verify import explanation_path, verify_all
 
     verdicts = verify_all(
-        args.model, args.reference, args.questioned, threshold=args.threshold, explain=args.explain, method=args.method
+        args.model,
+        args.reference,
+        args.questioned,
+        threshold=args.threshold,
+        explain=args.explain,
+        method=args.method,
+        background=args.background,
     )
     for verdict in verdicts:
         print(verdict.text() if len(verdicts) == 1 else f"{verdict.questioned}: {verdict.text()}")
@@ -111,6 +118,13 @@ def _add_verify_verb(verbs) -> None:
         help="the signature(s) to verify; several are scored with one load of the model and one of each reference",
     )
     ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
+    ver.add_argument(
+        "--background",
+        default=None,
+        metavar="FOLDER",
+        help="wd methods: genuine signatures of other writers of your own population, added to the model's "
+        "background (embedded once, cached in ~/.cache/sigkit)",
+    )
     ver.add_argument(
         "--explain",
         default=None,

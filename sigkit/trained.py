@@ -10,6 +10,8 @@ these attributes instead of loading each piece from its own module.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,7 +23,7 @@ from sigkit.config import Config
 from sigkit.matching import scorer_for
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.wd import WDSettings, background_beside
+from sigkit.wd import WDSettings, background_beside, background_with_variants, flat
 
 
 def preprocessing_of(card: ModelCard, tower) -> dict:
@@ -91,6 +93,36 @@ class TrainedModel:
         if aligned not in self._backgrounds:
             self._backgrounds[aligned] = background_beside(self.path, aligned=aligned)
         return self._backgrounds[aligned]
+
+    def with_background(self, folder: str | Path, cache_dir: str | Path | None = None) -> "TrainedModel":
+        """This model with the genuine signatures of `folder` (other writers of the user's own
+        population, in any layout `sigkit.datasets.load_dataset` reads) added to the background
+        of its writer-dependent classifiers: a background of the same script and scanner as the
+        claimed writer's. Their features (and, for the aligned classifier, their own turns and
+        shifts) are computed once and cached in `cache_dir` (default `~/.cache/sigkit`), keyed by
+        the model file and the images' contents. The card's settings and thresholds stay."""
+        from sigkit.datasets import default_cache_dir, load_dataset
+
+        genuine = load_dataset(folder).query("genuine")
+        if genuine.empty:
+            raise ValueError(f"{folder}: no genuine signatures to use as background")
+        key = hashlib.sha1(self.path.read_bytes() + "".join(sorted(genuine["sha1"])).encode()).hexdigest()[:16]
+        cache = Path(cache_dir or default_cache_dir()) / "backgrounds" / f"{key}.npz"
+        if cache.is_file():
+            with np.load(cache) as stored:
+                plain, variants = stored["embeddings"], stored["variants"]
+        else:
+            files = genuine["decode_path"].tolist()
+            images = self.images(files)
+            plain, variants = self.embed(images), self.variants(files, images=images)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            np.savez_compressed(cache, embeddings=plain, variants=variants)
+        own = {False: plain, True: background_with_variants(variants, seed=self.seed)}
+        combined = {}
+        for aligned, features in own.items():
+            stored = self.background(aligned)
+            combined[aligned] = flat(features) if stored is None else np.concatenate([flat(stored), flat(features)])
+        return dataclasses.replace(self, _backgrounds=combined)
 
     def required_background(self, aligned: bool = False) -> np.ndarray:
         background = self.background(aligned)

@@ -73,6 +73,7 @@ def verify(
     threshold: float | None = None,
     explain: str | Path | None = None,
     method: str = "distance",
+    background: str | Path | None = None,
 ) -> Verdict:
     """The verdict on `questioned` given `references` of the claimed writer.
 
@@ -84,8 +85,9 @@ def verify(
     "wd-aligned" does the same in register (every turn and shift of the references a positive, the
     questioned signature's best decision over its own; `sigkit.align`), its own threshold.
     With `explain` (a .png path), also draws where the questioned signature and each reference
-    differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict."""
-    return verify_all(model_path, references, [questioned], threshold, explain, method)[0]
+    differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict. `background`: see
+    `verify_all`."""
+    return verify_all(model_path, references, [questioned], threshold, explain, method, background)[0]
 
 
 def verify_all(
@@ -95,17 +97,24 @@ def verify_all(
     threshold: float | None = None,
     explain: str | Path | None = None,
     method: str = "distance",
+    background: str | Path | None = None,
 ) -> list[Verdict]:
     """`verify` for several questioned signatures of one claimed writer: the model loaded, every
     file checked and embedded, and a writer-dependent classifier trained once for all of them.
-    With several, `explain` names a folder or a .png whose stem each questioned file's name extends."""
+    With several, `explain` names a folder or a .png whose stem each questioned file's name extends.
+    `background`, a folder of other writers' genuine signatures of the user's own population, joins
+    the model's background for the writer-dependent methods (`TrainedModel.with_background`)."""
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not references:
         raise InputFileError("give at least one reference signature of the claimed writer")
     if not questioned:
         raise InputFileError("give at least one questioned signature")
+    if background is not None and method == "distance":
+        raise InputFileError("a background folder is for --method wd or wd-aligned; the distance method uses none")
     model = model_path if isinstance(model_path, TrainedModel) else TrainedModel.load(model_path)
+    if background is not None:
+        model = model.with_background(background)
     aligned = method == "wd-aligned"
     if threshold is None:
         threshold = model.distance_threshold() if method == "distance" else model.writer_dependent(aligned)[1]

@@ -185,3 +185,28 @@ def test_refreshing_the_card_on_other_corpora_is_refused(scans, tmp_path):
     assert (tmp_path / shipped.CARD_FILE).read_text() == (
         shipped.pretrained_path().parent / shipped.CARD_FILE
     ).read_text()
+
+
+@pytest.mark.slow
+def test_a_background_of_the_users_own_writers_joins_the_shipped_one_and_is_cached(scans, tmp_path):
+    """`verify --background FOLDER`: the folder's genuine signatures are added to the shipped
+    background of the writer-dependent classifiers (plain and aligned), embedded once and cached."""
+    from sigkit.trained import TrainedModel
+    from sigkit.verify import InputFileError, verify
+
+    genuine, forged = scans
+    population = synth.generate(tmp_path / "population", n_writers=3, n_genuine=4, n_forged=1, seed=5)
+    model = TrainedModel.load()
+    mine = model.with_background(population, cache_dir=tmp_path / "cache")
+    for aligned in (False, True):
+        shipped_rows = len(model.background(aligned))
+        assert len(mine.required_background(aligned)) > shipped_rows  # the shipped rows, then the user's
+        np.testing.assert_allclose(mine.required_background(aligned)[:shipped_rows], model.background(aligned))
+    assert len(list((tmp_path / "cache" / "backgrounds").glob("*.npz"))) == 1
+    again = model.with_background(population, cache_dir=tmp_path / "cache")  # read back from the cache
+    np.testing.assert_array_equal(again.required_background(True), mine.required_background(True))
+    with_own = verify(mine, genuine[:5], forged[0], method="wd")
+    without = verify(model, genuine[:5], forged[0], method="wd")
+    assert with_own.distance != pytest.approx(without.distance, abs=1e-9)  # other negatives, another classifier
+    with pytest.raises(InputFileError, match="background folder is for --method wd"):
+        verify(model, genuine[:5], forged[0], background=population)
