@@ -113,9 +113,8 @@ def background_with_variants(variants: np.ndarray, per_image: int | None = None,
     then m of its own turns and shifts (`draw_variants`).
 
     Why: an aligned classifier accepts a questioned signature on its best-matching variant, so
-    it must also have learnt that a turned or shifted stranger is still a stranger. On CEDAR's
-    validation writers (random forgeries, K = 5, zero-shot) this cut the EER by about 0.1 point and
-    on the test writers by 0.1-0.2 (docs/experiments.md); the plain classifier keeps the plain
+    it must also have learnt that a turned or shifted stranger is still a stranger (what that
+    gains on CEDAR: docs/experiments.md, 2026-12-02); the plain classifier keeps the plain
     background."""
     extra = draw_variants(variants, per_image, seed)
     return np.concatenate([by_variant(variants, aligned=True)[0], extra.reshape(-1, extra.shape[-1])])
