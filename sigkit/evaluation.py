@@ -192,7 +192,9 @@ def evaluate_run(
     (`aligned_is_affordable`). `background` feeds the writer-dependent protocols: "beside" the
     one stored beside the model (`background.npz`, e.g. the shipped tower; none: no such
     protocols), "train" four genuine signatures of each training writer of `splits`, or features.
-    `curve_ks` adds each way of deciding at those K (skilled forgeries). `progress(message)` hears
+    `curve_ks` adds each way of deciding at those K (skilled forgeries). With validation writers,
+    single pairs and K references each get a fusion row too (`sigkit.scoring.fuse`: the scorers
+    asking those questions combined by weights learned on the validation writers). `progress(message)` hears
     what is being embedded and scored. The embeddings come back in `Evaluation.embeddings`.
     """
     model = model if isinstance(model, TrainedModel) else TrainedModel.load(model)
@@ -218,7 +220,7 @@ def evaluate_run(
     background, aligned_background = _backgrounds(model, background, splits, images, seed, say)
     has_val = "val" in parts
     protocols = standard_protocols(
-        k, aligned=aligned, writer_dependent=background is not None and has_val, curve_ks=curve_ks
+        k, aligned=aligned, writer_dependent=background is not None and has_val, curve_ks=curve_ks, fusion=has_val
     )
     evaluation = evaluate(
         features["test"],

@@ -7,7 +7,10 @@ model never saw, named by four fields, never by a name to parse:
   or K references on file (`sigkit.pairs.reference_draws`: K genuine signatures of the claimed
   writer, every other signature of that writer questioned) decided by `mean` distance to the
   references, `spread` (that distance minus the references' own mean distance: a writer who
-  signs loosely gets a looser threshold), or `wd` (a classifier per writer, `sigkit.wd`);
+  signs loosely gets a looser threshold), or `wd` (a classifier per writer, `sigkit.wd`); or
+  `fusion`: the other protocols asking the same questions (single pairs for k = 1, the K-reference
+  protocols at that K otherwise; plain and aligned) combined by weights learned on the validation
+  writers only (`fuse`);
 - `k`: the references per decision (1 for single pairs);
 - `forgeries`: `skilled` (the writer's genuine signatures against forgeries of them) or `random`
   (against other writers' genuine signatures);
@@ -38,9 +41,11 @@ from sigkit.metrics import at_threshold, bootstrap_intervals, eer, per_writer_ee
 from sigkit.pairs import genuine_of, reference_draws, validation_pairs
 from sigkit.wd import choose_settings, wd_scores
 
-METHODS = ("single", "mean", "spread", "wd")
+METHODS = ("single", "mean", "spread", "wd", "fusion")
 FORGERIES = ("skilled", "random")
-METHOD_WORDS = {"mean": "mean distance", "spread": "spread-corrected", "wd": "writer-dependent"}
+METHOD_WORDS = {"mean": "mean distance", "spread": "spread-corrected", "wd": "writer-dependent", "fusion": "fusion"}
+# the columns that name one question: a single pair, or a questioned signature under one draw of references
+QUESTION_KEYS = {True: ["writer", "row", "draw"], False: ["a", "b"]}
 
 
 def distances(embeddings: np.ndarray, a, b, scorer=None) -> np.ndarray:
@@ -147,19 +152,36 @@ class Protocol:
             raise ValueError(f"forgeries must be one of {FORGERIES}, not {self.forgeries!r}")
         if self.method == "single" and self.k != 1:
             raise ValueError("single pairs have one reference (k=1)")
+        if self.method == "fusion" and self.aligned:
+            raise ValueError("fusion combines the plain and the aligned protocols: it is not aligned itself")
         if self.k < 1 or (self.method == "spread" and self.k < 2):
             raise ValueError(f"{self.method} needs k >= {2 if self.method == 'spread' else 1}, not {self.k}")
 
     @property
     def references(self) -> bool:
-        """Whether the protocol decides on K references on file (not single pairs)."""
-        return self.method != "single"
+        """Whether the protocol decides on K references on file (not single pairs; a fusion at k = 1
+        fuses single pairs)."""
+        return self.method != "single" and not (self.method == "fusion" and self.k == 1)
 
     @property
     def label(self) -> str:
         """How a table or a legend names it, e.g. "5 refs, spread-corrected, aligned (skilled)"."""
-        what = "single pairs" if self.method == "single" else f"{self.k} refs, {METHOD_WORDS[self.method]}"
+        if not self.references:
+            what = "single pairs" + (", fusion" if self.method == "fusion" else "")
+        else:
+            what = f"{self.k} refs, {METHOD_WORDS[self.method]}"
         return f"{what}{', aligned' if self.aligned else ''} ({self.forgeries})"
+
+    def fuses(self, other: "Protocol") -> bool:
+        """Whether `other` is one of the scorers this fusion protocol combines: the same questions
+        (single pairs, or K references at the same K), the same forgeries, not a fusion itself."""
+        return (
+            self.method == "fusion"
+            and other.method != "fusion"
+            and other.forgeries == self.forgeries
+            and other.references == self.references
+            and (not self.references or other.k == self.k)
+        )
 
     @property
     def threshold_carries_over(self) -> bool:
@@ -172,17 +194,29 @@ class Protocol:
 
 
 def standard_protocols(
-    k: int = 5, *, aligned: bool = False, writer_dependent: bool = False, curve_ks=(), forgeries=FORGERIES
+    k: int = 5,
+    *,
+    aligned: bool = False,
+    writer_dependent: bool = False,
+    curve_ks=(),
+    forgeries=FORGERIES,
+    fusion: bool = False,
 ) -> list[Protocol]:
     """The protocols an evaluation reports: single pairs and K references by each method, for
     skilled and random forgeries (each again aligned with `aligned`); `curve_ks` adds each
-    method at those K on skilled forgeries (how EER falls with K)."""
+    method at those K on skilled forgeries (how EER falls with K); `fusion` adds, for single pairs
+    and for K references, the fusion of those scorers where there are two or more."""
     methods = ["mean", *(["spread"] if k >= 2 else []), *(["wd"] if writer_dependent else [])]
     protocols = []
     for align in (False, True) if aligned else (False,):
         for kind in forgeries:
             protocols += [Protocol("single", 1, kind, align)]
             protocols += [Protocol(method, k, kind, align) for method in methods]
+    if fusion:
+        for kind in forgeries:
+            for fused in (Protocol("fusion", 1, kind), Protocol("fusion", k, kind)):
+                if sum(fused.fuses(p) for p in protocols) >= 2:
+                    protocols.append(fused)
     for curve_k in curve_ks:
         for method in ("mean", *(["spread"] if curve_k >= 2 else []), *(["wd"] if writer_dependent else [])):
             protocols.append(Protocol(method, curve_k, "skilled", False))
@@ -302,6 +336,56 @@ def measure(
     return out
 
 
+def fuse(members: dict, val_members: dict, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(test scores, validation scores, how) of the fusion of `members` (protocol -> test scores of
+    the same questions; `val_members` their validation scores).
+
+    Each scorer is z-normalised by its validation scores' mean and spread, then combined either by
+    their plain mean or by a logistic regression fitted on the validation writers (genuine against
+    forged, classes balanced); the one with the lower validation EER is kept (the mean on a tie).
+    The fused score is a distance like the others: lower is more genuine. The test writers are
+    never seen: weights, normalisation and choice come from the validation writers alone."""
+    from sklearn.linear_model import LogisticRegression
+
+    protocols = list(members)
+    if len(protocols) < 2:
+        raise ValueError(f"a fusion needs two scorers or more, not {len(protocols)}")
+    keys = QUESTION_KEYS[protocols[0].references]
+
+    def side_by_side(scores_by: dict) -> tuple[pd.DataFrame, np.ndarray]:
+        # the scorers draw their questions from the same seeded generator: the same rows, in order
+        base = scores_by[protocols[0]].reset_index(drop=True)
+        asked = base[keys + ["label"]].to_numpy()
+        columns = []
+        for protocol in protocols:
+            frame = scores_by[protocol]
+            if len(frame) != len(base) or not np.array_equal(frame[keys + ["label"]].to_numpy(), asked):
+                raise ValueError(f"{protocol.label} does not score the questions of {protocols[0].label}")
+            columns.append(frame["distance"].to_numpy(np.float64))
+        return base, np.stack(columns, axis=1)
+
+    test, test_values = side_by_side(members)
+    val, val_values = side_by_side(val_members)
+    centre, scale = val_values.mean(axis=0), val_values.std(axis=0) + 1e-12
+    test_z, val_z = (test_values - centre) / scale, (val_values - centre) / scale
+    labels = val["label"].to_numpy().astype(int)
+    model = LogisticRegression(class_weight="balanced", max_iter=1000, random_state=seed).fit(val_z, labels)
+    candidates = {
+        "mean": (val_z.mean(axis=1), test_z.mean(axis=1), [1.0 / len(protocols)] * len(protocols)),
+        "logistic": (-model.decision_function(val_z), -model.decision_function(test_z), (-model.coef_[0]).tolist()),
+    }
+    val_eers = {name: eer(values[0], labels)[0] for name, values in candidates.items()}
+    chosen = min(candidates, key=lambda name: (val_eers[name], name != "mean"))
+    val_scores, test_scores, weights = candidates[chosen]
+    how = {
+        "fusion": chosen,
+        "members": [p.label for p in protocols],
+        "weights": [float(w) for w in weights],  # on the z-normalised distances
+        "val_eer": {name: float(v) for name, v in val_eers.items()},
+    }
+    return test.assign(distance=test_scores), val.assign(distance=val_scores), how
+
+
 def evaluate(
     test: Features,
     val: Features | None,
@@ -333,12 +417,32 @@ def evaluate(
         protocols = [p for p in protocols if p.threshold_carries_over]
     if any(p.method == "wd" for p in protocols) and (background is None or val is None):
         raise ValueError("writer-dependent protocols need background features and validation writers")
+    # a fusion comes after the scorers it combines
+    protocols = [p for p in protocols if p.method != "fusion"] + [p for p in protocols if p.method == "fusion"]
     rows, scores, val_scores, chosen = [], {}, {}, {}
     for number, protocol in enumerate(protocols, 1):
         if progress:
             progress(f"scoring {number}/{len(protocols)}: {protocol.label}")
         common = dict(seed=seed, draws=1 if protocol.method == "single" else draws, scorer=scorer)
         settings = None
+        if protocol.method == "fusion":
+            members = [p for p in scores if protocol.fuses(p)]
+            if len(members) < 2:
+                continue  # nothing to combine among the protocols asked for
+            scores[protocol], val_scores[protocol], how = fuse(
+                {p: scores[p] for p in members}, {p: val_scores[p] for p in members}, seed=seed
+            )
+            figures = measure(scores[protocol], val_scores[protocol], n_boot=n_boot, seed=seed)
+            rows.append(
+                {
+                    **protocol.to_dict(),
+                    "label": protocol.label,
+                    **figures,
+                    "threshold_from": "validation writers",
+                    "classifier": how,
+                }
+            )
+            continue
         if protocol.method == "wd":
             aligned_negatives = protocol.aligned and aligned_background is not None
             common["background"] = aligned_background if aligned_negatives else background
@@ -416,9 +520,11 @@ class Evaluation:
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def curve(self, forgeries: str = "skilled", aligned: bool = False) -> pd.DataFrame:
-        """Test EER (mean over draws) against K, one column per K-reference method."""
+        """Test EER (mean over draws) against K, one column per K-reference method (a fusion is
+        scored at one K only: it is a row of the table, not a curve)."""
         table = self.table
-        part = table[(table["method"] != "single") & (table["forgeries"] == forgeries) & (table["aligned"] == aligned)]
+        curves = ~table["method"].isin(["single", "fusion"])
+        part = table[curves & (table["forgeries"] == forgeries) & (table["aligned"] == aligned)]
         methods = [m for m in METHODS if m in set(part["method"])]
         return part.pivot_table(index="k", columns="method", values="eer").reindex(columns=methods)
 

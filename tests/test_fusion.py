@@ -1,0 +1,83 @@
+"""Score fusion as one more protocol: scorers combined by weights learned on validation writers only."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from sigkit.metrics import eer
+from sigkit.scoring import Features, Protocol, evaluate, fuse, standard_protocols
+
+
+def single_pair_scores(rng, n_pairs: int, informative: bool) -> pd.DataFrame:
+    label = np.tile([1, 0], n_pairs // 2)
+    centre = np.where(label == 1, 0.3, 0.7) if informative else np.full(n_pairs, 0.5)
+    return pd.DataFrame(
+        {
+            "a": np.arange(n_pairs),
+            "b": np.arange(n_pairs) + 10_000,
+            "writer": np.repeat(np.arange(n_pairs // 20), 20).astype(str),
+            "label": label,
+            "distance": centre + rng.normal(0, 0.12, n_pairs),
+        }
+    )
+
+
+def test_fusion_learns_its_weights_on_the_validation_writers_only():
+    rng = np.random.default_rng(0)
+    plain, aligned = Protocol(), Protocol(aligned=True)
+    val = {plain: single_pair_scores(rng, 2000, True), aligned: single_pair_scores(rng, 2000, False)}
+    test = {plain: single_pair_scores(rng, 1000, True), aligned: single_pair_scores(rng, 1000, False)}
+    fused_test, fused_val, how = fuse(test, val)
+    # a useless scorer beside a good one: the regression puts its weight on the good one, and the
+    # validation writers choose it over the plain mean of the two
+    assert how["fusion"] == "logistic" and how["members"] == [plain.label, aligned.label]
+    assert abs(how["weights"][0]) > 5 * abs(how["weights"][1])
+    assert (
+        eer(fused_test["distance"], fused_test["label"])[0]
+        < eer(test[plain]["distance"], test[plain]["label"])[0] + 0.02
+    )
+    assert len(fused_test) == 1000 and len(fused_val) == 2000
+    # the test scores never move the weights
+    shuffled = {p: s.assign(distance=rng.permutation(s["distance"].to_numpy())) for p, s in test.items()}
+    assert fuse(shuffled, val)[2]["weights"] == how["weights"]
+
+
+def test_fusion_refuses_scorers_that_ask_other_questions():
+    rng = np.random.default_rng(1)
+    plain, aligned = Protocol(), Protocol(aligned=True)
+    scores = {plain: single_pair_scores(rng, 200, True), aligned: single_pair_scores(rng, 200, True)}
+    other = {plain: scores[plain], aligned: scores[aligned].assign(b=scores[aligned]["b"] + 1)}
+    with pytest.raises(ValueError, match="does not score the questions"):
+        fuse(other, scores)
+    with pytest.raises(ValueError, match="two scorers or more"):
+        fuse({plain: scores[plain]}, {plain: scores[plain]})
+
+
+def test_fusion_protocols_are_named_by_their_questions():
+    assert Protocol("fusion", 1).label == "single pairs, fusion (skilled)" and not Protocol("fusion", 1).references
+    assert Protocol("fusion", 5, "random").label == "5 refs, fusion (random)"
+    assert Protocol("fusion", 5).fuses(Protocol("spread", 5, aligned=True))
+    assert not Protocol("fusion", 5).fuses(Protocol("mean", 3)) and not Protocol("fusion", 1).fuses(Protocol("mean", 1))
+    with pytest.raises(ValueError, match="not aligned itself"):
+        Protocol("fusion", 5, aligned=True)
+    plain_only = standard_protocols(3, fusion=True)  # single pairs: one scorer, nothing to fuse
+    assert Protocol("fusion", 1) not in plain_only and Protocol("fusion", 3) in plain_only  # mean and spread
+    assert Protocol("fusion", 1) in standard_protocols(3, aligned=True, fusion=True)
+
+
+def test_the_fusion_rows_join_the_evaluation_table(tiny):
+    _, splits, _ = tiny
+    rng = np.random.default_rng(2)
+
+    def features(part):
+        plain = rng.normal(size=(len(part), 8)).astype(np.float32)
+        variants = np.stack([plain, plain + rng.normal(0, 0.1, plain.shape).astype(np.float32)])
+        return Features(part, plain, variants)
+
+    protocols = standard_protocols(2, aligned=True, fusion=True, forgeries=("skilled",))
+    evaluation = evaluate(features(splits["test"]), features(splits["val"]), protocols, draws=2)
+    fused = evaluation.table[evaluation.table["method"] == "fusion"].set_index("k")
+    assert set(fused.index) == {1, 2}
+    assert len(fused.loc[1, "classifier"]["members"]) == 2  # single pairs, plain and aligned
+    assert len(fused.loc[2, "classifier"]["members"]) == 4  # mean and spread, plain and aligned
+    assert (fused["threshold_from"] == "validation writers").all() and fused["eer"].between(0, 1).all()
