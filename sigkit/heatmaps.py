@@ -307,7 +307,8 @@ def deletion_test(
     import pandas as pd
 
     if methods is None:
-        available = {"attention": bool(cbam_layers(tower)), "difference": match_layer(tower) is not None}
+        has_cbam = any(cbam_layers(member) for member in ensemble_members(tower))  # an ensemble averages its maps
+        available = {"attention": has_cbam, "difference": match_layer(tower) is not None}
         methods = [m for m in DELETION_METHODS if available.get(m, True)]
     batch = as_float_batch(images)
     rows, curves = [], {m: [] for m in methods}

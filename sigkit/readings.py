@@ -284,6 +284,8 @@ def attention(ink_ratio: float, deletion: pd.DataFrame | None = None) -> str:
     text = f"Attention on ink over attention on background: {where}."
     if deletion is not None and {"attention", "random"} <= set(deletion["method"]):
         text += " " + deletion_verdict(deletion, "attention")
+    elif deletion is not None:
+        text += " The deletion test did not score this map."
     return text
 
 
