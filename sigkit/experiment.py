@@ -206,6 +206,17 @@ def run_variant(
     return saved
 
 
+def variant_history(run_dir: str | Path, name: str) -> pd.DataFrame | None:
+    """A comparison variant's validation curve (`history.csv`): its own folder's under
+    `<run>/experiments/`, or notebook 02's when the variant is the run's own model read back (of an
+    ensemble, the first tower's); None when neither was recorded."""
+    for folder in (Path(run_dir) / "experiments" / name, Path(run_dir) / "model"):
+        if (folder / "history.csv").is_file():
+            history = pd.read_csv(folder / "history.csv")
+            return history[history["member"] == history["member"].min()] if "member" in history else history
+    return None
+
+
 def _same_run(trained: str | Path | None, config: Config) -> tuple[Path, int, float] | None:
     """(model path, epochs run, validation EER) of the finished run `trained` when it was trained
     with `config`, else None."""

@@ -104,3 +104,17 @@ def test_the_studies_scale_with_the_run_and_keep_its_stopping_rule():
     assert plan["comparison"].train.time_budget_s == 300
     with pytest.raises(ValueError, match="studies must be one of"):
         study_plan(config, "everything")
+
+
+def test_a_variants_curve_is_its_own_or_the_runs_first_tower(tmp_path):
+    from sigkit.experiment import variant_history
+
+    (tmp_path / "model").mkdir()
+    pd.DataFrame({"epoch": [0, 1, 0, 1], "val_eer": [0.3, 0.2, 0.4, 0.1], "member": [0, 0, 1, 1]}).to_csv(
+        tmp_path / "model" / "history.csv", index=False
+    )
+    (tmp_path / "experiments" / "no_attention").mkdir(parents=True)
+    pd.DataFrame({"epoch": [0], "val_eer": [0.25]}).to_csv(tmp_path / "experiments" / "no_attention" / "history.csv")
+    assert variant_history(tmp_path, "main")["val_eer"].tolist() == [0.3, 0.2]  # read back: the first tower
+    assert variant_history(tmp_path, "no_attention")["val_eer"].tolist() == [0.25]
+    assert variant_history(tmp_path / "nowhere", "main") is None
