@@ -129,7 +129,11 @@ def run_reports(
     if unknown:
         log.warning("parameters no notebook declares (ignored): %s", sorted(unknown))
 
-    (staging / "timings.json").write_text(json.dumps({"machine": machine(), "notebook_seconds": seconds}, indent=2))
+    timings = staging / "timings.json"
+    earlier = json.loads(timings.read_text())["notebook_seconds"] if reuse and timings.is_file() else {}
+    # a run of only some notebooks keeps the others' recorded times
+    seconds = {name: seconds.get(name, earlier.get(name)) for name in sorted({*earlier, *seconds})}
+    timings.write_text(json.dumps({"machine": machine(), "notebook_seconds": seconds}, indent=2))
     write_summary(staging, run=run, profile=profile, data=data)
     _swap_in(staging, final, reports_dir / f".{run}.old")
     shutil.rmtree(failed, ignore_errors=True)
