@@ -46,7 +46,7 @@ test: $(STAMP)
 # the inner loop: the lint and every test not marked slow (no training, no notebooks, no subprocesses)
 test-fast: $(STAMP)
 	$(PY) -m ruff check sigkit tests bench
-	$(PY) -m pytest -m "not slow" -q $(PYTEST_ARGS)
+	$(PY) -m pytest -m "not slow" -q $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadfile) $(PYTEST_ARGS)
 
 # the shipped tower again, from the corpora DATA names (comma-separated; never the transfer test set)
 pretrained: $(STAMP)
