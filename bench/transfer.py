@@ -6,6 +6,7 @@
     python bench/transfer.py arm=zero-shot model=path/to/model.keras  # another pre-trained tower
     python bench/transfer.py arm=zero-shot aligned=1 [seed=0] [variants_per_image=12|all]  # also the aligned scores
     python bench/transfer.py ... choice_draws=10   # the classifiers' kind and C chosen on 10 draws, not 1
+    python bench/transfer.py arm=zero-shot fusion=1 [seed=0]  # the scorers fused (`sigkit.scoring.fuse`)
 
 CEDAR's protocol as in bench/cedar.py; the validation writers also choose the writer-dependent
 classifiers' kind and C. CEDAR is never among the shipped tower's training corpora. Reported:
@@ -18,6 +19,10 @@ and both (`references_both_backgrounds`). `aligned=1` adds `references_aligned[_
 the same in register (`sigkit.align`, `sigkit.wd`), with two more backgrounds, CEDAR's training
 writers with `variants_per_image` of each image's own turns and shifts as extra negatives, alone
 (`references_aligned_variants`) and with the shipped one (`references_aligned_both_backgrounds_variants`).
+`fusion=1` adds `references_fusion`: mean, spread-corrected and writer-dependent scores, plain and
+aligned, each K alone and fused by weights learned on the validation writers (the writer-dependent
+classifiers on the tower's own background, no CEDAR image; `sigkit.scoring.fuse`), with intervals
+over test writers and the fusion's gain over the scorer the validation writers rank first, paired.
 Skips (exit 0, one line saying so) when CEDAR is absent.
 """
 
@@ -122,6 +127,34 @@ def aligned_tables(
     return tables
 
 
+def fusion_table(tower, model_path, cedar: dict, seed: int, background, aligned_background, choice_draws: int = 1):
+    """Every K-reference scorer, plain and aligned, and their fusion at each K, on skilled and
+    random forgeries: thresholds, the classifiers' kind and C, and the fusion's weights from the
+    validation writers; the writer-dependent classifiers on the tower's own background."""
+    from sigkit.scoring import Features, Protocol, evaluate
+
+    splits = cedar["splits"]
+    variants = embed_variants_of(tower, model_path, cedar)
+    protocols = [
+        Protocol(method, k, forgeries, aligned)
+        for k in (5, 12)
+        for forgeries in ("skilled", "random")
+        for aligned in (False, True)
+        for method in ("mean", "spread", "wd")
+    ]
+    protocols += [Protocol("fusion", k, forgeries) for k in (5, 12) for forgeries in ("skilled", "random")]
+    return evaluate(
+        Features(splits["test"], variants["test"][0], variants["test"]),
+        Features(splits["val"], variants["val"][0], variants["val"]),
+        protocols,
+        background=background,
+        aligned_background=aligned_background,
+        seed=seed,
+        choice_draws=choice_draws,
+        n_boot=1000,
+    ).to_json()
+
+
 def backgrounds_for(cedar_background: np.ndarray, shipped_background: np.ndarray | None) -> dict:
     """The backgrounds of the writer-dependent classifiers, by the key their table gets: CEDAR's
     training writers; with a tower that ships one, its own (no CEDAR image) and both together."""
@@ -163,6 +196,7 @@ def transfer(
     aligned: bool = False,
     per_image: int | None = 12,
     choice_draws: int = 1,
+    fusion: bool = False,
     train_writers: int = 35,
     split=CEDAR_SPLIT,
 ) -> dict:
@@ -201,6 +235,13 @@ def transfer(
         tower = find_tower(load_siamese(model_path))
         line.update(aligned_tables(tower, model_path, cedar, seed, aligned_background, per_image, choice_draws))
         line["variants_per_image"] = per_image
+    if fusion:
+        if background is None:
+            raise SystemExit("bench/transfer.py: fusion=1 needs a tower with a background beside it (arm=zero-shot)")
+        tower = find_tower(load_siamese(model_path))
+        line["references_fusion"] = fusion_table(
+            tower, model_path, cedar, seed, background, aligned_background, choice_draws
+        )
     line["wall_seconds"] = round(time.perf_counter() - start, 1)
     return line
 
@@ -221,6 +262,7 @@ def main() -> None:
         aligned=bool(overrides.pop("aligned", 0)),
         per_image=None if per_image in (None, "all") else int(per_image),
         choice_draws=int(overrides.pop("choice_draws", 1)),
+        fusion=bool(overrides.pop("fusion", 0)),
         train_writers=int(overrides.pop("train_writers", 35)),
     )
     seed = int(overrides.pop("seed", 0))

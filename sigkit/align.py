@@ -24,7 +24,7 @@ import numpy as np
 
 from sigkit.matching import match_layer, pair_distances
 from sigkit.model import embed
-from sigkit.preprocess import load_images
+from sigkit.preprocess import load_images, load_turned_images
 
 # (shift x as a fraction of the width, shift y as a fraction of the height), rounded to whole
 # pixels; the first is the image as it is. 4 and 8 px sideways and 4 px up and down at 96 x 192.
@@ -62,17 +62,20 @@ def realign(images: np.ndarray, shift_x: float, shift_y: float) -> np.ndarray:
     return out
 
 
-def embed_aligned(tower, images: np.ndarray, alignments=ALIGNMENTS, chunk: int = 1024) -> np.ndarray:
+def embed_aligned(tower, images: np.ndarray, alignments=ALIGNMENTS, chunk: int = 4096) -> np.ndarray:
     """(V, N, D) embeddings of `images` under each of V shifts; [0] under the first (as they are).
 
-    `alignments=ALIGNMENTS[:1]` gives the plain embeddings, shape (1, N, D).
+    `alignments=ALIGNMENTS[:1]` gives the plain embeddings, shape (1, N, D). Every shift of a
+    chunk of images goes through the tower in one call (a call's set-up costs as much as
+    embedding dozens of images), at most about `chunk` shifted images at a time (bounded memory).
     """
     images = np.asarray(images)
     out = np.zeros((len(alignments), len(images), *tower.output_shape[1:]), np.float32)
-    for start in range(0, len(images), chunk):  # bounded memory: one chunk of shifted images at a time
-        part = images[start : start + chunk]
-        for v, alignment in enumerate(alignments):
-            out[v, start : start + len(part)] = embed(tower, realign(part, *alignment))
+    step = max(1, chunk // len(alignments))
+    for start in range(0, len(images), step):
+        part = images[start : start + step]
+        shifted = np.concatenate([realign(part, *alignment) for alignment in alignments])
+        out[:, start : start + len(part)] = embed(tower, shifted).reshape(len(alignments), len(part), *out.shape[2:])
     return out
 
 
@@ -84,19 +87,25 @@ def embed_variants(
     `options` are the preprocessing options of the model (`sigkit.card.ModelCard.preprocessing`);
     `images`, when given, are the files already preprocessed without a turn (saves decoding them
     again). [0] is every image as it is (no turn, no shift), so `aligned_distances` takes the
-    smallest distance over all turns and shifts of either signature.
+    smallest distance over all turns and shifts of either signature. A few files' turns go through
+    the tower together (one call: its set-up dominates there); many files' one turn at a time.
     """
     if not turns or turns[0] != 0:
         raise ValueError(f"the first turn must be 0 (the image as it is), got {tuple(turns)}")
-    parts = []
-    for angle in turns:
-        turned = (
-            images
-            if angle == 0 and images is not None
-            else load_images(paths, cache_dir=cache_dir, **{**options, "turn_deg": float(angle)})
-        )
-        parts.append(embed_aligned(tower, turned, alignments))
-    return np.concatenate(parts)
+    paths = list(paths)
+
+    def turned(angle: float) -> np.ndarray:
+        if angle == 0 and images is not None:
+            return np.asarray(images)
+        return load_images(paths, cache_dir=cache_dir, **{**options, "turn_deg": float(angle)})
+
+    if len(paths) * len(turns) * len(alignments) <= 4096:
+        first = turned(0.0)
+        others = load_turned_images(paths, turns[1:], **options) if len(turns) > 1 else []
+        together = embed_aligned(tower, np.concatenate([first, *others]), alignments)
+        n = len(paths)
+        return np.concatenate([together[:, t * n : (t + 1) * n] for t in range(len(turns))])
+    return np.concatenate([embed_aligned(tower, turned(angle), alignments) for angle in turns])
 
 
 def aligned_distances(aligned: np.ndarray, a, b, scorer=None) -> np.ndarray:

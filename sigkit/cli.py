@@ -4,8 +4,9 @@
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
     sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q1 [Q2 ...] [--threshold T]
-                  [--method distance|wd|wd-aligned] [--background FOLDER] [--explain OUT.png]
+                  [--method distance|wd|wd-aligned|fusion] [--background FOLDER] [--explain OUT.png]
                                                                     no --model: the shipped tower
+    sigkit verify [--model M.keras] --claims CLAIMS.csv [--method ...]   many claims, one CSV line of verdict each
     sigkit evaluate --model M.keras --data PATH [--writers 46-55 | B-*] [--val-writers 36-45] [--split 0.3] [--out DIR]
 
 Exit status 0 on success (`verify`: every questioned signature genuine), 1 when `verify` finds a forgery, 2 on bad input
@@ -54,8 +55,27 @@ def _info(args) -> int:
 
 
 def _verify(args) -> int:
-    from sigkit.verify import explanation_path, verify_all
+    from sigkit.verify import explanation_path, read_claims, verify_all, verify_claims
 
+    if args.claims:
+        if args.reference or args.questioned or args.explain:
+            raise ValueError(
+                "--claims names the references and questioned files itself: give no --reference, "
+                "--questioned or --explain with it"
+            )
+        verdicts = verify_claims(
+            args.model,
+            read_claims(args.claims),
+            threshold=args.threshold,
+            method=args.method,
+            background=args.background,
+        )
+        print(CLAIM_COLUMNS)
+        for verdict in verdicts:
+            print(claim_line(verdict))
+        return 0 if all(verdict.genuine for verdict in verdicts) else 1
+    if not args.reference or not args.questioned:
+        raise ValueError("give --reference and --questioned files, or a --claims CSV")
     verdicts = verify_all(
         args.model,
         args.reference,
@@ -71,6 +91,33 @@ def _verify(args) -> int:
             where = args.explain if len(verdicts) == 1 else explanation_path(args.explain, Path(verdict.questioned))
             print(f"where they differ: {where}")
     return 0 if all(verdict.genuine for verdict in verdicts) else 1
+
+
+CLAIM_COLUMNS = "writer,questioned,method,references,score,threshold,verdict,val_far,val_frr,warnings"
+
+
+def claim_line(verdict) -> str:
+    """One verdict of `verify --claims` as a CSV line (`CLAIM_COLUMNS`)."""
+    import csv
+    import io
+
+    point = verdict.point
+    rates = [f"{point.far:.4f}", f"{point.frr:.4f}"] if point is not None else ["", ""]
+    line = io.StringIO()
+    csv.writer(line, lineterminator="").writerow(
+        [
+            verdict.writer,
+            verdict.questioned,
+            verdict.method,
+            len(verdict.distances),
+            f"{verdict.distance:.6f}",
+            f"{verdict.threshold:.6f}",
+            "genuine" if verdict.genuine else "forged",
+            *rates,
+            "; ".join(verdict.warnings),
+        ]
+    )
+    return line.getvalue()
 
 
 def _evaluate(args) -> int:
@@ -106,18 +153,30 @@ def _add_verify_verb(verbs) -> None:
     ver.add_argument(
         "--method",
         default="distance",
-        choices=("distance", "wd", "wd-aligned"),
+        choices=("distance", "wd", "wd-aligned", "fusion"),
         help="mean distance to the references, or a writer-dependent classifier (sigkit.wd), "
-        "wd-aligned: in register under small turns and shifts",
+        "wd-aligned: in register under small turns and shifts; fusion: the three combined by the "
+        "weights the model card stores",
     )
-    ver.add_argument("--reference", required=True, nargs="+", help="genuine signatures of the claimed writer")
+    ver.add_argument("--reference", nargs="+", help="genuine signatures of the claimed writer")
+    ver.add_argument(
+        "--claims",
+        default=None,
+        metavar="CLAIMS.csv",
+        help="many claims at once: columns writer,references,questioned (references: files separated by ';', "
+        "or a folder); prints one CSV line per questioned signature",
+    )
     ver.add_argument(
         "--questioned",
-        required=True,
         nargs="+",
         help="the signature(s) to verify; several are scored with one load of the model and one of each reference",
     )
-    ver.add_argument("--threshold", type=float, default=None, help="distance threshold (default: the model's)")
+    ver.add_argument(
+        "--threshold",
+        type=float,
+        default=None,
+        help="decision threshold (default: the model card's for the method and the number of references)",
+    )
     ver.add_argument(
         "--background",
         default=None,

@@ -276,12 +276,14 @@ def pipeline(
     ink: str = PreprocessConfig.ink,
     deskew_deg: float = PreprocessConfig.deskew_deg,
     turn_deg: float = 0.0,
+    turn_rad: tf.Tensor | None = None,
 ) -> dict[str, tf.Tensor]:
     """Every stage of the preprocessing, by name; `preprocess` keeps the last one only.
 
     `deskew_deg` levels the ink's main axis (by at most that many degrees); `turn_deg` turns the
     signature by a fixed angle (positive: counter-clockwise on screen), which is how
-    `sigkit.align` compares two signings written at slightly different slopes.
+    `sigkit.align` compares two signings written at slightly different slopes; `turn_rad`, a
+    float32 tensor, gives that angle in radians instead (one traced graph for every angle).
     """
     if ink not in INK_MODES:
         raise ValueError(f"ink must be one of {INK_MODES}, not {ink!r}")
@@ -294,9 +296,9 @@ def pipeline(
         darkness = tf.math.divide_no_nan(threshold - smooth, threshold)
         foreground = tf.where(mask, tf.clip_by_value(darkness, 1.0 / 255.0, 1.0), 0.0)
     stages = {"grey": grey, "smooth": smooth, "threshold": threshold, "ink": foreground}
-    if deskew_deg or turn_deg:
+    if deskew_deg or turn_deg or turn_rad is not None:
         # rows grow downwards, so `rotate` by a positive angle turns counter-clockwise on screen
-        angle = tf.constant(np.radians(float(turn_deg)), tf.float32)
+        angle = turn_rad if turn_rad is not None else tf.constant(np.radians(float(turn_deg)), tf.float32)
         if deskew_deg:
             angle += deskew_angle(mask, deskew_deg)
         foreground, mask = turn(foreground, mask, angle)
@@ -355,6 +357,31 @@ def image_dataset(paths, **options) -> tf.data.Dataset:
         .map(lambda path: preprocess(tf.io.read_file(path), **options), num_parallel_calls=tf.data.AUTOTUNE)
         .with_options(serial_ops)
     )
+
+
+def load_turned_images(paths, angles, batch_size: int = 64, **options) -> np.ndarray:
+    """(len(angles), N, H, W, 1) uint8: every file of `paths` preprocessed turned by each angle
+    (degrees), as `load_images(paths, turn_deg=angle)` gives them, through one traced pipeline
+    (tracing the preprocessing costs more than preprocessing a few files: `sigkit verify`)."""
+    paths = [str(p) for p in paths]
+    if not paths or not len(angles):
+        raise ValueError("load_turned_images: no image paths or no angles given")
+    radians = np.array([np.float32(np.radians(float(a))) for a in angles], np.float32)
+    pairs = tf.data.Dataset.from_tensor_slices(
+        (tf.constant(np.repeat(radians, len(paths))), tf.constant(paths * len(angles), dtype=tf.string))
+    )
+    serial_ops = tf.data.Options()
+    serial_ops.threading.max_intra_op_parallelism = 1
+    batches = (
+        pairs.map(
+            lambda angle, path: to_uint8(preprocess(tf.io.read_file(path), turn_rad=angle, **options)),
+            num_parallel_calls=tf.data.AUTOTUNE,
+        )
+        .with_options(serial_ops)
+        .batch(batch_size)
+    )
+    images = np.concatenate([batch.numpy() for batch in batches], axis=0)
+    return images.reshape(len(angles), len(paths), *images.shape[1:])
 
 
 def _cache_key(paths: list[str], options: dict) -> str:

@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from sigkit.matching import pair_distances
-from sigkit.metrics import at_threshold, bootstrap_intervals, eer, per_writer_eer, roc_auc
+from sigkit.metrics import at_threshold, bootstrap_intervals, eer, per_writer_eer, roc_auc, writer_bootstrap
 from sigkit.pairs import genuine_of, reference_draws, validation_pairs
 from sigkit.wd import choose_settings, wd_scores
 
@@ -336,54 +336,161 @@ def measure(
     return out
 
 
+@dataclass(frozen=True)
+class FusionRule:
+    """How several scores of the same question become one: each z-normalised by `centre` and
+    `scale` (its validation scores' mean and spread), then combined `weights`-weighted, plus
+    `intercept`. Learned on validation writers (`FusionRule.fit`), applied anywhere (`apply`,
+    `sigkit verify --method fusion` reads it from the model card). Lower fused scores are more genuine."""
+
+    members: tuple  # what each column is, e.g. ("distance", "wd", "wd-aligned") or protocol labels
+    centre: tuple
+    scale: tuple
+    weights: tuple  # on the z-normalised scores
+    intercept: float = 0.0
+    combine: str = "mean"  # "mean" (equal weights) or "logistic" (fitted)
+
+    @classmethod
+    def fit(cls, values: np.ndarray, labels, members, seed: int = 0) -> tuple["FusionRule", dict]:
+        """The rule for `values` (questions x scorers) with `labels` (1 genuine): the plain mean of
+        the z-normalised scores, or a logistic regression of them (genuine against forged, classes
+        balanced), whichever has the lower EER on these same scores (the mean on a tie); and the
+        EER of each candidate."""
+        from sklearn.linear_model import LogisticRegression
+
+        values, labels = np.asarray(values, np.float64), np.asarray(labels).astype(int)
+        if values.ndim != 2 or values.shape[1] < 2:
+            raise ValueError(f"a fusion needs two scorers or more, not {values.shape[1:] or 'one'}")
+        centre, scale = values.mean(axis=0), values.std(axis=0) + 1e-12
+        z = (values - centre) / scale
+        logistic = LogisticRegression(class_weight="balanced", max_iter=1000, random_state=seed).fit(z, labels)
+        n = values.shape[1]
+        common = dict(members=tuple(members), centre=tuple(map(float, centre)), scale=tuple(map(float, scale)))
+        candidates = {
+            "mean": cls(**common, weights=(1.0 / n,) * n, combine="mean"),
+            "logistic": cls(
+                **common,
+                weights=tuple(float(-w) for w in logistic.coef_[0]),
+                intercept=float(-logistic.intercept_[0]),
+                combine="logistic",
+            ),
+        }
+        eers = {name: eer(rule.apply(values), labels)[0] for name, rule in candidates.items()}
+        chosen = min(candidates, key=lambda name: (eers[name], name != "mean"))
+        return candidates[chosen], {name: float(value) for name, value in eers.items()}
+
+    def apply(self, values: np.ndarray) -> np.ndarray:
+        """The fused score of each row of `values` (questions x scorers, in the order of `members`)."""
+        values = np.asarray(values, np.float64)
+        if values.ndim != 2 or values.shape[1] != len(self.members):
+            raise ValueError(f"the fusion of {list(self.members)} needs {len(self.members)} scores a question")
+        z = (values - np.asarray(self.centre)) / np.asarray(self.scale)
+        return z @ np.asarray(self.weights) + self.intercept
+
+    def to_dict(self) -> dict:
+        return {name: list(value) if isinstance(value, tuple) else value for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "FusionRule":
+        fields = ("members", "centre", "scale", "weights")
+        return cls(**{k: tuple(v) if k in fields else v for k, v in values.items() if k in cls.__dataclass_fields__})
+
+
+def side_by_side(scores_by: dict) -> tuple[pd.DataFrame, np.ndarray]:
+    """(the first scorer's questions, questions x scorers) of scores of the same questions: the
+    scorers draw their questions from the same seeded generator, so the same rows in the same
+    order (checked; a ValueError names the scorer that differs)."""
+    names = list(scores_by)
+    first = scores_by[names[0]].reset_index(drop=True)
+    keys = QUESTION_KEYS["row" in first] + ["label"]
+    asked = first[keys].to_numpy()
+    columns = []
+    for name in names:
+        frame = scores_by[name]
+        if len(frame) != len(first) or not np.array_equal(frame[keys].to_numpy(), asked):
+            raise ValueError(f"{_named(name)} does not score the questions of {_named(names[0])}")
+        columns.append(frame["distance"].to_numpy(np.float64))
+    return first, np.stack(columns, axis=1)
+
+
+def _named(scorer) -> str:
+    """How a fusion names one of its scorers: a protocol's label, or the name it was given."""
+    return scorer.label if isinstance(scorer, Protocol) else str(scorer)
+
+
 def fuse(members: dict, val_members: dict, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """(test scores, validation scores, how) of the fusion of `members` (protocol -> test scores of
-    the same questions; `val_members` their validation scores).
-
-    Each scorer is z-normalised by its validation scores' mean and spread, then combined either by
-    their plain mean or by a logistic regression fitted on the validation writers (genuine against
-    forged, classes balanced); the one with the lower validation EER is kept (the mean on a tie).
-    The fused score is a distance like the others: lower is more genuine. The test writers are
-    never seen: weights, normalisation and choice come from the validation writers alone."""
-    from sklearn.linear_model import LogisticRegression
-
+    the same questions; `val_members` their validation scores), by the `FusionRule` fitted on the
+    validation scores. The test writers are never seen: normalisation, weights and the choice
+    between mean and logistic regression come from the validation writers alone."""
     protocols = list(members)
     if len(protocols) < 2:
         raise ValueError(f"a fusion needs two scorers or more, not {len(protocols)}")
-    keys = QUESTION_KEYS[protocols[0].references]
-
-    def side_by_side(scores_by: dict) -> tuple[pd.DataFrame, np.ndarray]:
-        # the scorers draw their questions from the same seeded generator: the same rows, in order
-        base = scores_by[protocols[0]].reset_index(drop=True)
-        asked = base[keys + ["label"]].to_numpy()
-        columns = []
-        for protocol in protocols:
-            frame = scores_by[protocol]
-            if len(frame) != len(base) or not np.array_equal(frame[keys + ["label"]].to_numpy(), asked):
-                raise ValueError(f"{protocol.label} does not score the questions of {protocols[0].label}")
-            columns.append(frame["distance"].to_numpy(np.float64))
-        return base, np.stack(columns, axis=1)
-
     test, test_values = side_by_side(members)
-    val, val_values = side_by_side(val_members)
-    centre, scale = val_values.mean(axis=0), val_values.std(axis=0) + 1e-12
-    test_z, val_z = (test_values - centre) / scale, (val_values - centre) / scale
-    labels = val["label"].to_numpy().astype(int)
-    model = LogisticRegression(class_weight="balanced", max_iter=1000, random_state=seed).fit(val_z, labels)
-    candidates = {
-        "mean": (val_z.mean(axis=1), test_z.mean(axis=1), [1.0 / len(protocols)] * len(protocols)),
-        "logistic": (-model.decision_function(val_z), -model.decision_function(test_z), (-model.coef_[0]).tolist()),
-    }
-    val_eers = {name: eer(values[0], labels)[0] for name, values in candidates.items()}
-    chosen = min(candidates, key=lambda name: (val_eers[name], name != "mean"))
-    val_scores, test_scores, weights = candidates[chosen]
+    val, val_values = side_by_side({p: val_members[p] for p in protocols})
+    rule, val_eers = FusionRule.fit(val_values, val["label"], [_named(p) for p in protocols], seed=seed)
     how = {
-        "fusion": chosen,
-        "members": [p.label for p in protocols],
-        "weights": [float(w) for w in weights],  # on the z-normalised distances
-        "val_eer": {name: float(v) for name, v in val_eers.items()},
+        "fusion": rule.combine,
+        "members": list(rule.members),
+        "weights": list(rule.weights),  # on the z-normalised distances
+        "val_eer": val_eers,
     }
-    return test.assign(distance=test_scores), val.assign(distance=val_scores), how
+    return test.assign(distance=rule.apply(test_values)), val.assign(distance=rule.apply(val_values)), how
+
+
+def fusion_gain(member: pd.DataFrame, fused: pd.DataFrame, n_boot: int = 0, seed: int = 0) -> dict:
+    """How much lower the fused EER is than `member`'s on the same questions (EER mean over the
+    draws, in points of rate: positive, the fusion is better), with `n_boot` a paired 95 %
+    interval over resampled test writers (the same writers drawn for both)."""
+
+    def mean_over_draws(frame: pd.DataFrame) -> float:
+        draws, distance, label = (frame[c].to_numpy() for c in ("draw", "distance", "label"))
+        return float(np.mean([eer(distance[draws == d], label[draws == d])[0] for d in np.unique(draws)]))
+
+    out = {"gain": mean_over_draws(member) - mean_over_draws(fused)}
+    if n_boot:
+        low, high = writer_bootstrap(
+            [member, fused], lambda sets: mean_over_draws(sets[0]) - mean_over_draws(sets[1]), n_boot, seed
+        )
+        out["gain_ci"] = [low, high]
+    return out
+
+
+def fuse_across(evaluations: dict, *, seed: int = 0, n_boot: int = 0) -> pd.DataFrame:
+    """Several models' evaluations of the same writers (`name -> Evaluation`, the same seed and
+    draws, so the same questions) fused, thresholds and weights from their validation writers:
+    for each protocol every model scored, the models' scores of it fused; and for each set of
+    questions (single pairs, or K references; skilled or random), every scorer of every model
+    asking them. One row each: label, members, the fusion's figures (`measure`), the member the
+    validation writers rank first and the fusion's paired gain over it (`fusion_gain`)."""
+    names = list(evaluations)
+    common = [
+        p
+        for p in evaluations[names[0]].val_scores
+        if p.method != "fusion" and all(p in e.scores and p in e.val_scores for e in evaluations.values())
+    ]
+    groups = {f"{p.label}, {len(names)} models": [(name, p) for name in names] for p in common}
+    for fused in dict.fromkeys(Protocol("fusion", p.k if p.references else 1, p.forgeries) for p in common):
+        members = [(name, p) for p in common if fused.fuses(p) for name in names]
+        if len(members) > len(names):
+            groups[f"{fused.label}, every scorer of {len(names)} models"] = members
+    rows = []
+    for label, members in groups.items():
+        test = {f"{name}: {p.label}": evaluations[name].scores[p] for name, p in members}
+        val = {f"{name}: {p.label}": evaluations[name].val_scores[p] for name, p in members}
+        fused_test, fused_val, how = fuse(test, val, seed=seed)
+        best = min(val, key=lambda m: eer(val[m]["distance"], val[m]["label"])[0])
+        rows.append(
+            {
+                "label": label,
+                **measure(fused_test, fused_val, n_boot=n_boot, seed=seed),
+                "best_member": best,
+                "best_member_eer": summarise_draws(test[best])["mean"],
+                **fusion_gain(test[best], fused_test, n_boot=n_boot, seed=seed),
+                "classifier": how,
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def evaluate(
@@ -433,6 +540,10 @@ def evaluate(
                 {p: scores[p] for p in members}, {p: val_scores[p] for p in members}, seed=seed
             )
             figures = measure(scores[protocol], val_scores[protocol], n_boot=n_boot, seed=seed)
+            # the scorer the validation writers would have picked alone: what the fusion must beat
+            best = min(members, key=lambda p: eer(val_scores[p]["distance"], val_scores[p]["label"])[0])
+            how["best_member"] = best.label
+            how.update(fusion_gain(scores[best], scores[protocol], n_boot=n_boot, seed=seed))
             rows.append(
                 {
                     **protocol.to_dict(),

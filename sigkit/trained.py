@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from sigkit.align import embed_variants, scores_aligned
+from sigkit.calibration import CARD_ENTRY, OperatingPoint, point_for
 from sigkit.card import ModelCard
 from sigkit.config import Config
 from sigkit.matching import scorer_for
@@ -148,6 +149,19 @@ class TrainedModel:
         except (KeyError, TypeError, ValueError) as error:
             raise ValueError(
                 f"{self.path}: the model card's {entry} entry must hold kind, C and threshold, not {stored!r}"
+            ) from error
+
+    def operating_point(self, method: str, k: int) -> OperatingPoint | None:
+        """The card's threshold for `method` with `k` references (`sigkit.calibration.point_for`:
+        the nearest stored K at or below), with its validation FAR and FRR; None when the card
+        has no such table (a model trained by the user: see `distance_threshold`)."""
+        table = self.card.extra.get(CARD_ENTRY)
+        try:
+            return point_for(table, method, k)
+        except (AttributeError, KeyError, TypeError, ValueError) as error:
+            raise ValueError(
+                f"{self.path}: the model card's {CARD_ENTRY} entry is damaged ({error!r}); restore the file, "
+                "or recompute it (python -m sigkit.shipped.build ... --card-only)"
             ) from error
 
     def distance_threshold(self) -> float:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from sigkit.calibration import VERIFY_METHODS, OperatingPoint
 from sigkit.datasets.checks import check_files, default_cache_dir
 from sigkit.matching import pair_distances
 from sigkit.trained import TrainedModel
@@ -43,27 +44,32 @@ def checked_paths(paths: list[str | Path]) -> list[str]:
 
 @dataclass
 class Verdict:
-    distance: float  # mean distance to the references, or minus the writer-dependent decision value
+    distance: float  # the method's score: mean distance, minus the writer-dependent decision value, or fused
     threshold: float
     genuine: bool
     distances: list[float]  # to each reference
     method: str = "distance"
     questioned: str = ""
     warnings: list[str] = field(default_factory=list)
+    point: OperatingPoint | None = None  # where the threshold comes from, when the card has one for this K
+    writer: str = ""  # the claimed writer, when the claim names one
 
     def text(self) -> str:
         verdict = "GENUINE" if self.genuine else "FORGED"
-        what = (
-            f"distance {self.distance:.4f} (mean of {len(self.distances)} references)"
-            if self.method == "distance"
-            else f"writer-dependent score {self.distance:.4f} ({len(self.distances)} references)"
-        )
-        return "\n".join(
-            [f"{what}, threshold {self.threshold:.4f}: {verdict}", *(f"warning: {w}" for w in self.warnings)]
-        )
+        k = len(self.distances)
+        references = f"{k} reference{'s' if k > 1 else ''}"
+        what = {
+            "distance": f"distance {self.distance:.4f} ({'mean of ' if k > 1 else 'to '}{references})",
+            "fusion": f"fused score {self.distance:.4f} ({references})",
+        }.get(self.method, f"writer-dependent score {self.distance:.4f} ({references})")
+        lines = [f"{what}, threshold {self.threshold:.4f}: {verdict}"]
+        if self.point is not None:
+            nearest = f" (the nearest below the {k} given)" if self.point.k != k else ""
+            lines.append(self.point.text() + nearest)
+        return "\n".join([*lines, *(f"warning: {w}" for w in self.warnings)])
 
 
-METHODS = ("distance", "wd", "wd-aligned")
+METHODS = VERIFY_METHODS
 
 
 def verify(
@@ -81,9 +87,12 @@ def verify(
     already loaded is used as it is (many verdicts, one load). `method` "distance"
     accepts when the mean distance to the references is at or below the threshold; "wd" trains a
     writer-dependent classifier on the references against the model's background signatures
-    (`sigkit.wd`) and accepts when minus its decision value is at or below the card's threshold;
+    (`sigkit.wd`) and accepts when minus its decision value is at or below the threshold;
     "wd-aligned" does the same in register (every turn and shift of the references a positive, the
-    questioned signature's best decision over its own; `sigkit.align`), its own threshold.
+    questioned signature's best decision over its own; `sigkit.align`); "fusion" combines the
+    three scores by the weights the card stores (`sigkit.calibration`). The threshold, unless
+    given, is the card's for the method and the number of references (`TrainedModel.operating_point`),
+    else the one stored at training time.
     With `explain` (a .png path), also draws where the questioned signature and each reference
     differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict. `background`: see
     `verify_all`."""
@@ -104,63 +113,214 @@ def verify_all(
     With several, `explain` names a folder or a .png whose stem each questioned file's name extends.
     `background`, a folder of other writers' genuine signatures of the user's own population, joins
     the model's background for the writer-dependent methods (`TrainedModel.with_background`)."""
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if not references:
         raise InputFileError("give at least one reference signature of the claimed writer")
     if not questioned:
         raise InputFileError("give at least one questioned signature")
+    claim = Claim(writer="", references=[Path(r) for r in references], questioned=[Path(q) for q in questioned])
+    model, files = _prepared(model_path, method, background, [claim])
+    verdicts = _judge(model, files, claim, method, threshold)
+    if explain:
+        for position, verdict in enumerate(verdicts):
+            out = Path(explain) if len(questioned) == 1 else explanation_path(explain, Path(verdict.questioned))
+            rows = files.rows([*references, questioned[position]])
+            _save_explanation(model.tower, files.images[rows], verdict, [*references, questioned[position]], out)
+    return verdicts
+
+
+@dataclass
+class Claim:
+    """Questioned signatures said to be `writer`'s, with that writer's reference signatures."""
+
+    writer: str
+    references: list[Path]
+    questioned: list[Path]
+
+
+def read_claims(path: str | Path) -> list[Claim]:
+    """The claims of a CSV file with columns `writer`, `references` and `questioned`, one row per
+    questioned signature. `references` holds the reference files separated by `;`, or a folder
+    (every image in it); relative paths are read from the CSV's folder. Rows with the same writer
+    and references form one claim (one classifier, each reference embedded once). A ValueError
+    names the file, the line and what to do."""
+    import pandas as pd
+
+    path = Path(path)
+    try:
+        table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+        raise InputFileError(f"{path}: not a readable CSV ({error}); write columns writer,references,questioned")
+    missing = {"writer", "references", "questioned"} - set(table.columns)
+    if missing:
+        raise InputFileError(
+            f"{path}: no column {', '.join(sorted(missing))}; write a header line writer,references,questioned "
+            "(references: files separated by ';', or a folder)"
+        )
+    if table.empty:
+        raise InputFileError(f"{path}: no claims; write one row per questioned signature under the header")
+    claims: dict[tuple, Claim] = {}
+    for line, row in zip(range(2, len(table) + 2), table.itertuples(index=False)):
+        where = f"{path}, line {line}"
+        if not row.questioned.strip():
+            raise InputFileError(f"{where}: no questioned file; give the signature to verify")
+        references = _reference_files(row.references, path.parent, where)
+        key = (row.writer, tuple(references))
+        claim = claims.setdefault(key, Claim(row.writer, references, []))
+        claim.questioned.append(_beside(row.questioned.strip(), path.parent))
+    return list(claims.values())
+
+
+def _beside(name: str, folder: Path) -> Path:
+    named = Path(name).expanduser()
+    return named if named.is_absolute() else folder / named
+
+
+def _reference_files(text: str, folder: Path, where: str) -> list[Path]:
+    from sigkit.datasets.layouts import IMAGE_EXTENSIONS
+
+    names = [name.strip() for name in text.split(";") if name.strip()]
+    if not names:
+        raise InputFileError(f"{where}: no references; give the claimed writer's files separated by ';', or a folder")
+    if len(names) == 1 and _beside(names[0], folder).is_dir():
+        directory = _beside(names[0], folder)
+        files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+        if not files:
+            raise InputFileError(
+                f"{where}: the folder {directory} holds no image ({', '.join(sorted(IMAGE_EXTENSIONS))})"
+            )
+        return files
+    return [_beside(name, folder) for name in names]
+
+
+def verify_claims(
+    model_path: str | Path | TrainedModel | None,
+    claims: list[Claim],
+    threshold: float | None = None,
+    method: str = "distance",
+    background: str | Path | None = None,
+) -> list[Verdict]:
+    """The verdicts of many claims in one call: the model loaded once, every file checked before
+    anything is scored (so a bad file stops the call before any work, named with the claim), each
+    distinct file embedded once, one writer-dependent classifier per claim. In the claims' order."""
+    if not claims:
+        raise InputFileError("no claims to verify")
+    model, files = _prepared(model_path, method, background, claims)
+    return [verdict for claim in claims for verdict in _judge(model, files, claim, method, threshold)]
+
+
+class _Files:
+    """Every file of a call, checked, preprocessed and embedded once (turns and shifts when asked)."""
+
+    def __init__(self, model: TrainedModel, paths: list[Path]):
+        self.paths = list(dict.fromkeys(Path(p) for p in paths))
+        self._row = {path: row for row, path in enumerate(self.paths)}
+        self.decode = checked_paths(self.paths)
+        self.images = model.images(self.decode)
+        self.embeddings = model.embed(self.images)
+        self._model, self._variants = model, None
+
+    def rows(self, paths) -> np.ndarray:
+        return np.array([self._row[Path(p)] for p in paths])
+
+    def variants(self) -> np.ndarray:
+        if self._variants is None:
+            self._variants = self._model.variants(self.decode, images=self.images)
+        return self._variants
+
+
+def _prepared(model_path, method: str, background, claims: list[Claim]) -> tuple[TrainedModel, _Files]:
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if background is not None and method == "distance":
-        raise InputFileError("a background folder is for --method wd or wd-aligned; the distance method uses none")
+        raise InputFileError(
+            "a background folder is for --method wd, wd-aligned or fusion; the distance method uses none"
+        )
     model = model_path if isinstance(model_path, TrainedModel) else TrainedModel.load(model_path)
     if background is not None:
         model = model.with_background(background)
-    aligned = method == "wd-aligned"
-    if threshold is None:
-        threshold = model.distance_threshold() if method == "distance" else model.writer_dependent(aligned)[1]
-    files = checked_paths([*references, *questioned])
-    images = model.images(files)
-    embeddings = model.embed(images)
-    k, reference_rows = len(references), np.arange(len(references))
-    scores = []
-    for row in range(k, len(files)):
-        distances = pair_distances(embeddings, reference_rows, np.full_like(reference_rows, row), model.scorer)
-        scores.append((float(distances.mean()), distances))
-    if method != "distance":
-        features = model.variants(files, images=images) if aligned else embeddings
-        decisions = writer_dependent_scores(model, features, k, aligned)
-        scores = [(decision, distances) for decision, (_, distances) in zip(decisions, scores)]
+    paths = [path for claim in claims for path in (*claim.references, *claim.questioned)]
+    return model, _Files(model, paths)
+
+
+def decision_threshold(
+    model: TrainedModel, method: str, k: int, threshold: float | None = None
+) -> tuple[float, OperatingPoint | None]:
+    """(threshold, where it comes from) for `method` with `k` references: the one given, else the
+    card's for that method and K (`TrainedModel.operating_point`), else the one stored at training
+    time (the distance's, or the writer-dependent entry's)."""
+    point = model.operating_point(method, k) if threshold is None else None
+    if threshold is not None:
+        return float(threshold), None
+    if point is not None:
+        return point.threshold, point
+    if method == "fusion":
+        raise ValueError(
+            f"{model.path}: its model card has no fusion weights; use the shipped tower, "
+            "or another --method (distance, wd, wd-aligned)"
+        )
+    if method == "distance":
+        return model.distance_threshold(), None
+    return model.writer_dependent(method == "wd-aligned")[1], None
+
+
+def _judge(model: TrainedModel, files: _Files, claim: Claim, method: str, threshold: float | None) -> list[Verdict]:
+    """The verdicts of one claim's questioned signatures."""
+    k = len(claim.references)
+    threshold, point = decision_threshold(model, method, k, threshold)
+    references, questioned = files.rows(claim.references), files.rows(claim.questioned)
+    a, b = np.repeat(questioned, k), np.tile(references, len(questioned))
+    distances = pair_distances(files.embeddings, a, b, model.scorer).reshape(len(questioned), k)
+    if method == "fusion":
+        rule = point.fusion if point is not None else None
+        if rule is None:
+            raise ValueError(
+                f"{model.path}: a given --threshold needs fusion weights from the card; use another method"
+            )
+        members = [_scores(model, files, references, questioned, member, distances) for member in rule.members]
+        scores = rule.apply(np.stack(members, axis=1))
+    else:
+        scores = _scores(model, files, references, questioned, method, distances)
     verdicts = []
-    for position, (score, distances) in enumerate(scores):
-        path = Path(questioned[position])
+    for position, score in enumerate(scores):
+        path = claim.questioned[position]
         verdict = Verdict(
-            distance=score,
+            distance=float(score),
             threshold=float(threshold),
-            genuine=score <= threshold,
-            distances=[float(d) for d in distances],
+            genuine=bool(score <= threshold),
+            distances=[float(d) for d in distances[position]],
             method=method,
             questioned=str(path),
-            warnings=same_file_warnings(path, references),
+            warnings=same_file_warnings(path, claim.references),
+            point=point,
+            writer=claim.writer,
         )
         for warning in verdict.warnings:
             log.warning(warning)
-        if explain:
-            out = Path(explain) if len(questioned) == 1 else explanation_path(explain, path)
-            rows = [*reference_rows, k + position]
-            _save_explanation(model.tower, images[rows], verdict, [*references, path], out)
         verdicts.append(verdict)
     return verdicts
 
 
-def writer_dependent_scores(model: TrainedModel, features: np.ndarray, k: int, aligned: bool) -> list[float]:
+def _scores(model, files: _Files, references, questioned, method: str, distances) -> np.ndarray:
+    """One method's score of each questioned signature (lower: more genuine)."""
+    if method == "distance":
+        return distances.mean(axis=1)
+    aligned = method == "wd-aligned"
+    features = files.variants() if aligned else files.embeddings
+    return np.asarray(writer_dependent_scores(model, features, references, questioned, aligned))
+
+
+def writer_dependent_scores(
+    model: TrainedModel, features: np.ndarray, references, questioned, aligned: bool
+) -> list[float]:
     """Minus the decision values of the writer-dependent classifier the model card names
     (`sigkit.wd.writer_decisions`, the same decision the evaluation scores), trained once on the
-    first `k` of `features` (the references) and applied to the rest (the questioned signatures);
-    `features` are (N, ...), or aligned (variants, N, ...)."""
+    `references` rows of `features` and applied to the `questioned` rows; `features` are
+    (N, ...), or aligned (variants, N, ...)."""
     settings, _ = model.writer_dependent(aligned)
     variants = by_variant(features, aligned=aligned)
-    references, questioned = np.arange(k), np.arange(k, variants.shape[1])
-    decisions = writer_decisions(variants, references, questioned, model.required_background(aligned), settings)
+    decisions = writer_decisions(
+        variants, np.asarray(references), np.asarray(questioned), model.required_background(aligned), settings
+    )
     return [-float(d) for d in decisions]
 
 

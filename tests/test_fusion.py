@@ -81,3 +81,56 @@ def test_the_fusion_rows_join_the_evaluation_table(tiny):
     assert len(fused.loc[1, "classifier"]["members"]) == 2  # single pairs, plain and aligned
     assert len(fused.loc[2, "classifier"]["members"]) == 4  # mean and spread, plain and aligned
     assert (fused["threshold_from"] == "validation writers").all() and fused["eer"].between(0, 1).all()
+
+
+def test_a_fusion_rule_applies_anywhere_as_it_was_fitted():
+    from sigkit.scoring import FusionRule
+
+    rng = np.random.default_rng(3)
+    labels = np.tile([1, 0], 500)
+    good = np.where(labels == 1, 0.3, 0.7) + rng.normal(0, 0.1, labels.size)
+    noise = rng.normal(5.0, 2.0, labels.size)  # another scale entirely: the z-normalisation absorbs it
+    rule, eers = FusionRule.fit(np.stack([good, noise], axis=1), labels, ["good", "noise"])
+    again = FusionRule.from_dict(rule.to_dict())  # as the model card stores it
+    values = np.stack([good[:7], noise[:7]], axis=1)
+    assert np.allclose(again.apply(values), rule.apply(values)) and again == rule
+    assert set(eers) == {"mean", "logistic"} and rule.combine == min(eers, key=lambda n: (eers[n], n != "mean"))
+    with pytest.raises(ValueError, match="needs 2 scores a question"):
+        rule.apply(values[:, :1])
+
+
+def test_the_gain_of_a_fusion_is_paired_over_the_same_writers():
+    from sigkit.scoring import fusion_gain
+
+    rng = np.random.default_rng(4)
+    member = single_pair_scores(rng, 2000, True).assign(draw=0)
+    better = member.assign(distance=np.where(member["label"] == 1, 0.25, 0.75) + rng.normal(0, 0.05, len(member)))
+    gain = fusion_gain(member, better, n_boot=200)
+    low, high = gain["gain_ci"]
+    assert gain["gain"] > 0.02 and 0 < low <= gain["gain"] <= high  # clearly better, every resample agrees
+    same = fusion_gain(member, member, n_boot=50)
+    assert same["gain"] == pytest.approx(0.0, abs=1e-12) and same["gain_ci"] == pytest.approx([0.0, 0.0], abs=1e-12)
+
+
+def test_fusion_across_models_fuses_each_protocol_and_every_scorer(tiny):
+    from sigkit.scoring import fuse_across
+
+    _, splits, _ = tiny
+    rng = np.random.default_rng(5)
+
+    def evaluation():
+        def features(part):
+            return Features(part, rng.normal(size=(len(part), 8)).astype(np.float32))
+
+        protocols = standard_protocols(2, forgeries=("skilled",))
+        return evaluate(features(splits["test"]), features(splits["val"]), protocols, draws=2)
+
+    table = fuse_across({"a": evaluation(), "b": evaluation()}, n_boot=20).set_index("label")
+    assert (
+        "single pairs (skilled), 2 models" in table.index and "2 refs, mean distance (skilled), 2 models" in table.index
+    )
+    every = table.loc["2 refs, fusion (skilled), every scorer of 2 models"]
+    assert len(every["classifier"]["members"]) == 4  # mean and spread of each model
+    assert every["best_member"] in every["classifier"]["members"]
+    assert every["gain"] == pytest.approx(every["best_member_eer"] - every["eer"], abs=1e-9)
+    assert every["gain_ci"][0] <= every["gain_ci"][1]

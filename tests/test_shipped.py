@@ -133,13 +133,13 @@ def test_the_aligned_writer_dependent_decision_with_one_variant_is_the_plain_one
     )
     # with one variant and the same negatives (no stored turns and shifts), the forms agree
     bare_background = dataclasses.replace(TrainedModel.load(without_variants), card=same)
-    plain = writer_dependent_scores(bare_background, features, 5, aligned=False)[0]
-    aligned = writer_dependent_scores(bare_background, features[None], 5, aligned=True)[0]
+    plain = writer_dependent_scores(bare_background, features, range(5), [5], aligned=False)[0]
+    aligned = writer_dependent_scores(bare_background, features[None], range(5), [5], aligned=True)[0]
     assert aligned == pytest.approx(plain, abs=1e-6)
     assert model.writer_dependent(aligned=True)[1] == model.card.extra["writer_dependent_aligned"]["threshold"]
     bare = dataclasses.replace(model, card=ModelCard(threshold=0.5, extra={}))
     with pytest.raises(ValueError, match="writer_dependent_aligned"):
-        writer_dependent_scores(bare, features[None], 5, aligned=True)[0]
+        writer_dependent_scores(bare, features[None], range(5), [5], aligned=True)[0]
 
 
 def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(without_variants):
@@ -150,9 +150,11 @@ def test_the_aligned_decision_learns_the_stored_turns_and_shifts_as_negatives(wi
 
     models = [TrainedModel.load(), TrainedModel.load(without_variants)]
     features = shipped.background()[:6] + 0.01
-    with_variants, without = (writer_dependent_scores(m, features[None], 5, aligned=True)[0] for m in models)
+    with_variants, without = (
+        writer_dependent_scores(m, features[None], range(5), [5], aligned=True)[0] for m in models
+    )
     assert with_variants != pytest.approx(without, abs=1e-4)
-    plain = [writer_dependent_scores(m, features, 5, aligned=False)[0] for m in models]
+    plain = [writer_dependent_scores(m, features, range(5), [5], aligned=False)[0] for m in models]
     assert plain[0] == pytest.approx(plain[1], abs=1e-6)
 
 

@@ -1,7 +1,7 @@
 """Train the shipped tower again: one command, the corpora it names, the `pretrain` profile.
 
     python -m sigkit.shipped.build --data DIR1,DIR2,... [--out sigkit/shipped] [--seed 0]
-    python -m sigkit.shipped.build --data DIR1,DIR2,... --card-only   # the card's writer-dependent entries again
+    python -m sigkit.shipped.build --data DIR1,DIR2,... --card-only   # the card's decision entries again
 
 Trains in `--run` (default reports/pretrain-<seed>; an interrupted run resumes there) and then
 writes into `--out` the three files `sigkit.pretrained()` reads: `tower.keras`, `tower.json` (the
@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from sigkit.align import embed_variants
+from sigkit.calibration import CARD_ENTRY
 from sigkit.callbacks import validation_eers
 from sigkit.card import ModelCard, data_summary, library_versions
 from sigkit.config import profile
@@ -77,6 +78,30 @@ def writer_dependent_entry(val_features, val_manifest, background, seed: int, al
         "val_eer_skilled": float(val_eer),
         "threshold_rule": f"EER point of the validation writers' skilled forgeries, K = {WD_K}",
     }
+
+
+def operating_points_entry(
+    val_manifest, val_variants, background, aligned_background, entries: dict, seed: int
+) -> dict:
+    """The card's table of thresholds per verify method and per number of references
+    (`sigkit.calibration`), on the validation writers, with the writer-dependent classifiers the
+    card's `entries` name (chosen at K = WD_K)."""
+    from sigkit.calibration import calibrate, points_table
+    from sigkit.scoring import Features
+    from sigkit.wd import WDSettings
+
+    settings = {
+        method: WDSettings(entries[entry]["kind"], float(entries[entry]["C"]))
+        for method, entry in (("wd", "writer_dependent"), ("wd-aligned", "writer_dependent_aligned"))
+    }
+    points = calibrate(
+        Features(val_manifest, val_variants[0], val_variants),
+        settings=settings,
+        background=background,
+        aligned_background=aligned_background,
+        seed=seed,
+    )
+    return points_table(points)
 
 
 def recorded_arguments(argv: list[str]) -> str:
@@ -156,6 +181,9 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
             "writer_dependent_aligned": writer_dependent_aligned,
         },
     )
+    card.extra[CARD_ENTRY] = operating_points_entry(
+        prepared.splits["val"], val_variants, background, with_variants(background, turned), card.extra, seed
+    )
     card.save(out / CARD_FILE)
     return card
 
@@ -194,6 +222,9 @@ def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
     card.extra["writer_dependent_aligned"] = writer_dependent_entry(
         variants, val, with_variants(background, turned), seed, aligned=True
     )
+    card.extra[CARD_ENTRY] = operating_points_entry(
+        val, variants, background, with_variants(background, turned), card.extra, seed
+    )
     card.extra["background"]["variants_per_image"] = BACKGROUND_VARIANTS_PER_IMAGE
     save_background(background, writers, out / BACKGROUND_FILE, variants=turned)
     card.save(out / CARD_FILE)
@@ -213,12 +244,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--card-only",
         action="store_true",
-        help="no training: recompute the card's writer-dependent entries for the tower already in --out",
+        help="no training: recompute the card's writer-dependent entries and thresholds per method and K "
+        "for the tower already in --out",
     )
     args = parser.parse_args(argv)
     if args.card_only:
         card = refresh_card(args.data, Path(args.out), seed=args.seed)
         print(json.dumps({k: card.extra[k] for k in ("writer_dependent", "writer_dependent_aligned")}))
+        for method, by_k in card.extra[CARD_ENTRY].items():
+            for k, point in by_k.items():
+                print(
+                    f"{method:>10} K={k:>2}: threshold {point['threshold']:+.4f}, validation FAR "
+                    f"{100 * point['far']:.1f} %, FRR {100 * point['frr']:.1f} % ({point['writers']} writers)"
+                )
         return 0
     run_dir = resolve(args.run or f"reports/pretrain-{args.seed}")
     overrides = {"time_budget_s": args.time_budget} if args.time_budget else {}

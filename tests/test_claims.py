@@ -1,0 +1,107 @@
+"""`sigkit verify` as a user meets it: thresholds for the number of references given, the fusion
+of the three decisions, and many claims in one call from a CSV file."""
+
+import shutil
+
+import numpy as np
+import pytest
+
+from sigkit import cli, synth
+from sigkit.trained import TrainedModel
+from sigkit.verify import InputFileError, read_claims, verify, verify_all, verify_claims
+
+
+@pytest.fixture(scope="module")
+def writers(tmp_path_factory):
+    folder = synth.generate(tmp_path_factory.mktemp("synth"), n_writers=2, n_genuine=7, n_forged=2, seed=21)
+    return {
+        w: (
+            sorted((folder / "full_org").glob(f"original_{w}_*.png")),
+            sorted((folder / "full_forg").glob(f"forgeries_{w}_*.png")),
+        )
+        for w in (1, 2)
+    }
+
+
+@pytest.fixture(scope="module")
+def model():
+    """The shipped tower with a slice of its background: the same decisions, classifiers quick to fit."""
+    import dataclasses
+
+    shipped = TrainedModel.load()
+    return dataclasses.replace(
+        shipped, _backgrounds={aligned: shipped.background(aligned)[::8] for aligned in (False, True)}
+    )
+
+
+def test_the_threshold_follows_the_number_of_references(writers, model):
+    from sigkit.verify import decision_threshold
+
+    table = model.card.extra["operating_points"]
+    for method in ("distance", "wd", "wd-aligned", "fusion"):
+        for given, stored in ((1, "1"), (2, "2"), (4, "3"), (5, "5"), (11, "5"), (30, "12")):
+            threshold, point = decision_threshold(model, method, given)
+            assert point.k == int(stored) and threshold == pytest.approx(table[method][stored]["threshold"])
+    genuine, forged = writers[1]
+    one, between = verify(model, genuine[:1], forged[0]), verify(model, genuine[:4], forged[0])
+    assert one.point.k == 1 and one.threshold == pytest.approx(table["distance"]["1"]["threshold"])
+    assert between.point.k == 3 and "nearest below the 4 given" in between.text()
+    assert "validation writers' skilled forgeries: FAR" in between.text()
+    given = verify(model, genuine[:4], forged[0], threshold=0.25)  # a threshold given is used as it is
+    assert given.threshold == 0.25 and given.point is None
+
+
+def test_fusion_combines_the_three_decisions_as_the_card_says(writers, model):
+    genuine, forged = writers[1]
+    questioned = [forged[0]]  # two references and one questioned file: turning and shifting few images
+    fused = verify_all(model, genuine[:2], questioned, method="fusion")
+    rule = fused[0].point.fusion
+    assert list(rule.members) == ["distance", "wd", "wd-aligned"]
+    members = np.array(
+        [[v.distance for v in verify_all(model, genuine[:2], questioned, method=m)] for m in rule.members]
+    )
+    np.testing.assert_allclose([v.distance for v in fused], rule.apply(members.T), rtol=1e-6, atol=1e-6)
+    assert all(v.genuine == (v.distance <= v.threshold) for v in fused) and "fused score" in fused[0].text()
+
+
+def test_many_claims_from_a_csv_score_as_one_call_each(writers, model, tmp_path, capsys):
+    (tmp_path / "refs2").mkdir()
+    for path in writers[2][0][:3]:
+        shutil.copy(path, tmp_path / "refs2" / path.name)
+    one, two = writers[1], writers[2]
+    claims = tmp_path / "claims.csv"
+    references_1 = ";".join(str(p) for p in one[0][:5])
+    claims.write_text(
+        "writer,references,questioned\n"
+        f"1,{references_1},{one[0][5]}\n"
+        f"1,{references_1},{one[1][0]}\n"
+        f"2,refs2,{two[1][1]}\n"  # a folder of references, relative to the CSV
+    )
+    read = read_claims(claims)
+    assert [(c.writer, len(c.references), len(c.questioned)) for c in read] == [("1", 5, 2), ("2", 3, 1)]
+    together = verify_claims(model, read, method="wd")
+    alone = [
+        *verify_all(model, one[0][:5], [one[0][5], one[1][0]], method="wd"),
+        verify(model, two[0][:3], two[1][1], method="wd"),
+    ]
+    np.testing.assert_allclose([v.distance for v in together], [v.distance for v in alone], rtol=1e-5, atol=1e-5)
+    assert [v.writer for v in together] == ["1", "1", "2"] and [v.point.k for v in together] == [5, 5, 3]
+    status = cli.main(["verify", "--claims", str(claims), "--method", "wd"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert lines[0].startswith("writer,questioned,method,references,score,threshold,verdict") and len(lines) == 4
+    assert status == (0 if all(v.genuine for v in together) else 1)
+    assert lines[3].split(",")[:4] == ["2", str(two[1][1]), "wd", "3"]
+
+
+def test_a_bad_claims_file_is_named_with_its_line(tmp_path, writers):
+    bad = tmp_path / "bad.csv"
+    bad.write_text("writer,questioned\n1,x.png\n")
+    with pytest.raises(InputFileError, match="bad.csv: no column references"):
+        read_claims(bad)
+    bad.write_text(f"writer,references,questioned\n1,{writers[1][0][0]},{writers[1][0][1]}\n1,,{writers[1][0][2]}\n")
+    with pytest.raises(InputFileError, match="bad.csv, line 3: no references"):
+        read_claims(bad)
+    bad.write_text(f"writer,references,questioned\n1,{writers[1][0][0]},missing.png\n")
+    with pytest.raises(InputFileError, match="missing.png: no such file"):
+        verify_claims(None, read_claims(bad))
+    assert cli.main(["verify", "--claims", str(bad), "--reference", str(writers[1][0][0])]) == 2
