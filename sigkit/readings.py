@@ -256,6 +256,33 @@ def eer_by_k(evaluation, k: int) -> str:
     return "; ".join(sentences) + f". Lowest: {_pct(curve.stack().min())}, {best[1]} with {best[0]} references."
 
 
+def fusion(evaluation, k: int) -> str:
+    """The fusion rows of the evaluation table (`sigkit.scoring.fuse`) against the scorer the
+    validation writers rank first, skilled forgeries: what combining the scorers buys here."""
+    table = evaluation.table
+    rows = table[(table["method"] == "fusion") & (table["forgeries"] == "skilled")]
+    if rows.empty:
+        return "No fusion row: it needs validation writers and two scorers or more asking the same questions."
+    sentences = []
+    for _, row in rows.iterrows():
+        how = row["classifier"]
+        gain, bounds = how.get("gain"), how.get("gain_ci")
+        verdict = ""
+        if bounds is not None:
+            low, high = bounds
+            verdict = (
+                f" (95 % paired interval {100 * low:+.1f} to {100 * high:+.1f}: "
+                + ("a real gain" if low > 0 else "a real loss" if high < 0 else "cannot be told from none")
+                + ")"
+            )
+        sentences.append(
+            f"{row['label']}: {len(how['members'])} scorers combined by {how['fusion']} weights from the validation "
+            f"writers, {_pct(row['eer'])} against {_pct(row['eer'] + gain)} for {how['best_member']}, the one they "
+            f"rank first: {100 * gain:+.1f} points{verdict}"
+        )
+    return ". ".join(sentences) + "."
+
+
 EVALUATION_READINGS = {
     "03_roc": roc,
     "03_det": det,

@@ -25,6 +25,7 @@ import cedar  # noqa: E402
 import cedar_gpu  # noqa: E402
 import cross  # noqa: E402
 import deletion  # noqa: E402
+import fusion  # noqa: E402
 import kaggle  # noqa: E402
 import preprocess as preprocess_bench  # noqa: E402  (not sigkit.preprocess)
 import train as train_bench  # noqa: E402  (not sigkit.train)
@@ -178,6 +179,18 @@ def test_transfer_zero_shot_line_with_aligned_scores(model_path, folder):
         assert_rates([{key: row[key] for key in ("eer", "accuracy", "f1")} for row in rows])
     with pytest.raises(SystemExit, match="arm must be one of"):
         transfer.transfer(folder, "sideways", config)
+
+
+@pytest.mark.slow
+def test_fusion_across_models_line(model_path, folder):
+    cedar_data = cedar.load_cedar(folder, sigkit.profile("cedar-cpu", **QUICK), train_writers=4, split=SPLIT)
+    line = fusion.fused_figures({"a": model_path, "b": model_path}, cedar_data, seed=0, n_boot=20)
+    assert set(line["each"]) == {"a", "b"} and line["each"]["a"] == line["each"]["b"]  # one model, twice
+    fused = {row["label"]: row for row in line["fused"]}
+    assert "single pairs (skilled), 2 models" in fused and "5 refs, fusion (skilled), every scorer of 2 models" in fused
+    # the same scores twice: the fused EER is the member's, the gain nil
+    for row in fused.values():
+        assert row["gain"] == pytest.approx(0.0, abs=0.02) and 0 <= row["eer"] <= 1
 
 
 @pytest.fixture(scope="module")

@@ -118,3 +118,35 @@ def test_a_variants_curve_is_its_own_or_the_runs_first_tower(tmp_path):
     assert variant_history(tmp_path, "main")["val_eer"].tolist() == [0.3, 0.2]  # read back: the first tower
     assert variant_history(tmp_path, "no_attention")["val_eer"].tolist() == [0.25]
     assert variant_history(tmp_path / "nowhere", "main") is None
+
+
+def test_fusion_reading_weighs_the_gain_against_its_interval():
+    from types import SimpleNamespace
+
+    def table(gain_ci):
+        how = {"fusion": "logistic", "members": ["a", "b", "c"], "best_member": "a", "gain": 0.02, "gain_ci": gain_ci}
+        return SimpleNamespace(
+            table=pd.DataFrame(
+                [
+                    {
+                        "method": "fusion",
+                        "forgeries": "skilled",
+                        "label": "5 refs, fusion (skilled)",
+                        "eer": 0.08,
+                        "classifier": how,
+                    },
+                    {
+                        "method": "mean",
+                        "forgeries": "skilled",
+                        "label": "5 refs, mean distance (skilled)",
+                        "eer": 0.2,
+                        "classifier": None,
+                    },
+                ]
+            )
+        )
+
+    real = readings.fusion(table([0.005, 0.04]), 5)
+    assert "8.0 % against 10.0 %" in real and "+2.0 points" in real and "a real gain" in real
+    assert "cannot be told from none" in readings.fusion(table([-0.01, 0.04]), 5)
+    assert "No fusion row" in readings.fusion(SimpleNamespace(table=table(None).table.iloc[1:]), 5)
