@@ -130,7 +130,9 @@ def calibrate(
             points.append(operating_point(method, k, scores[method]))
         if len(scores) >= 2:
             questions, values = side_by_side(scores)
-            rule, _ = FusionRule.fit(values, questions["label"], list(scores), seed=seed)
+            rule, _ = FusionRule.fit(
+                values, questions["label"], list(scores), seed=seed, groups=questions["writer"].to_numpy()
+            )
             points.append(operating_point("fusion", k, questions.assign(distance=rule.apply(values)), rule))
     return points
 

@@ -351,33 +351,63 @@ class FusionRule:
     combine: str = "mean"  # "mean" (equal weights) or "logistic" (fitted)
 
     @classmethod
-    def fit(cls, values: np.ndarray, labels, members, seed: int = 0) -> tuple["FusionRule", dict]:
+    def fit(
+        cls, values: np.ndarray, labels, members, seed: int = 0, groups=None, folds: int = 5
+    ) -> tuple["FusionRule", dict]:
         """The rule for `values` (questions x scorers) with `labels` (1 genuine): the plain mean of
         the z-normalised scores, or a logistic regression of them (genuine against forged, classes
-        balanced), whichever has the lower EER on these same scores (the mean on a tie); and the
-        EER of each candidate."""
-        from sklearn.linear_model import LogisticRegression
+        balanced), whichever has the lower EER (the mean on a tie); and the EER of each candidate.
 
+        With `groups` (each question's writer), the EERs compared are held-out ones: the writers
+        split into `folds` folds, each fold scored by the candidate fitted on the others (a
+        regression always wins on the scores it was fitted to, so an in-sample comparison would
+        pick it even where it overfits a few writers). Without, the EERs on these same scores."""
         values, labels = np.asarray(values, np.float64), np.asarray(labels).astype(int)
         if values.ndim != 2 or values.shape[1] < 2:
             raise ValueError(f"a fusion needs two scorers or more, not {values.shape[1:] or 'one'}")
+        candidates = cls._candidates(values, labels, members, seed)
+        if groups is not None and len(np.unique(groups)) >= 2:
+            held_out = cls._held_out_scores(values, labels, members, seed, np.asarray(groups), folds)
+            eers = {name: eer(scores, labels)[0] for name, scores in held_out.items()}
+        else:
+            eers = {name: eer(rule.apply(values), labels)[0] for name, rule in candidates.items()}
+        chosen = min(candidates, key=lambda name: (eers[name], name != "mean"))
+        return candidates[chosen], {name: float(value) for name, value in eers.items()}
+
+    @classmethod
+    def _candidates(cls, values: np.ndarray, labels: np.ndarray, members, seed: int) -> dict:
+        """Both rules fitted on `values`: "mean" and "logistic"."""
+        from sklearn.linear_model import LogisticRegression
+
         centre, scale = values.mean(axis=0), values.std(axis=0) + 1e-12
         z = (values - centre) / scale
-        logistic = LogisticRegression(class_weight="balanced", max_iter=1000, random_state=seed).fit(z, labels)
         n = values.shape[1]
         common = dict(members=tuple(members), centre=tuple(map(float, centre)), scale=tuple(map(float, scale)))
-        candidates = {
-            "mean": cls(**common, weights=(1.0 / n,) * n, combine="mean"),
-            "logistic": cls(
+        out = {"mean": cls(**common, weights=(1.0 / n,) * n, combine="mean")}
+        if len(np.unique(labels)) == 2:
+            logistic = LogisticRegression(class_weight="balanced", max_iter=1000, random_state=seed).fit(z, labels)
+            out["logistic"] = cls(
                 **common,
                 weights=tuple(float(-w) for w in logistic.coef_[0]),
                 intercept=float(-logistic.intercept_[0]),
                 combine="logistic",
-            ),
-        }
-        eers = {name: eer(rule.apply(values), labels)[0] for name, rule in candidates.items()}
-        chosen = min(candidates, key=lambda name: (eers[name], name != "mean"))
-        return candidates[chosen], {name: float(value) for name, value in eers.items()}
+            )
+        return out
+
+    @classmethod
+    def _held_out_scores(cls, values, labels, members, seed: int, groups: np.ndarray, folds: int) -> dict:
+        """Each question scored by each candidate fitted without its writer's fold (folds of
+        writers drawn by `seed`)."""
+        writers = np.unique(groups)
+        fold_of = dict(zip(writers, np.random.default_rng(seed).permutation(len(writers)) % min(folds, len(writers))))
+        fold = np.array([fold_of[g] for g in groups])
+        out = {"mean": np.zeros(len(values)), "logistic": np.zeros(len(values))}
+        for f in np.unique(fold):
+            held, kept = fold == f, fold != f
+            fitted = cls._candidates(values[kept], labels[kept], members, seed)
+            for name in out:
+                out[name][held] = fitted.get(name, fitted["mean"]).apply(values[held])
+        return out
 
     def apply(self, values: np.ndarray) -> np.ndarray:
         """The fused score of each row of `values` (questions x scorers, in the order of `members`)."""
@@ -422,13 +452,16 @@ def fuse(members: dict, val_members: dict, seed: int = 0) -> tuple[pd.DataFrame,
     """(test scores, validation scores, how) of the fusion of `members` (protocol -> test scores of
     the same questions; `val_members` their validation scores), by the `FusionRule` fitted on the
     validation scores. The test writers are never seen: normalisation, weights and the choice
-    between mean and logistic regression come from the validation writers alone."""
+    between mean and logistic regression (by their EERs held out over folds of the validation
+    writers) come from the validation writers alone."""
     protocols = list(members)
     if len(protocols) < 2:
         raise ValueError(f"a fusion needs two scorers or more, not {len(protocols)}")
     test, test_values = side_by_side(members)
     val, val_values = side_by_side({p: val_members[p] for p in protocols})
-    rule, val_eers = FusionRule.fit(val_values, val["label"], [_named(p) for p in protocols], seed=seed)
+    rule, val_eers = FusionRule.fit(
+        val_values, val["label"], [_named(p) for p in protocols], seed=seed, groups=val["writer"].to_numpy()
+    )
     how = {
         "fusion": rule.combine,
         "members": list(rule.members),
