@@ -4,7 +4,8 @@
     sigkit info PATH [--strict]                                            load a data set, summarise it
     sigkit reports [--profile P] [--data PATH[,PATH...]] [--run NAME] [--params F] [--only 01 02] [--reuse]
     sigkit verify [--model M.keras] --reference R1 [R2 ...] --questioned Q1 [Q2 ...] [--threshold T]
-                  [--method distance|wd|wd-aligned|fusion] [--background FOLDER] [--explain OUT.png]
+                  [--method distance|wd|wd-aligned|fusion] [--background FOLDER] [--calibrate FOLDER]
+                  [--explain OUT.png]
                                                                     no --model: the shipped tower
     sigkit verify [--model M.keras] --claims CLAIMS.csv [--method ...]   many claims, one CSV line of verdict each
     sigkit evaluate --model M.keras --data PATH [--writers 46-55 | B-*] [--val-writers 36-45] [--split 0.3] [--out DIR]
@@ -69,6 +70,7 @@ def _verify(args) -> int:
             threshold=args.threshold,
             method=args.method,
             background=args.background,
+            calibration=args.calibrate,
         )
         print(CLAIM_COLUMNS)
         for verdict in verdicts:
@@ -84,6 +86,7 @@ def _verify(args) -> int:
         explain=args.explain,
         method=args.method,
         background=args.background,
+        calibration=args.calibrate,
     )
     for verdict in verdicts:
         print(verdict.text() if len(verdicts) == 1 else f"{verdict.questioned}: {verdict.text()}")
@@ -183,6 +186,13 @@ def _add_verify_verb(verbs) -> None:
         metavar="FOLDER",
         help="wd methods: genuine signatures of other writers of your own population, added to the model's "
         "background (embedded once, cached in ~/.cache/sigkit)",
+    )
+    ver.add_argument(
+        "--calibrate",
+        default=None,
+        metavar="FOLDER",
+        help="choose the thresholds per method and number of references on the writers of FOLDER (your own "
+        "population, with skilled forgeries) instead of the model card's (computed once, cached in ~/.cache/sigkit)",
     )
     ver.add_argument(
         "--explain",

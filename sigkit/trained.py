@@ -108,7 +108,7 @@ class TrainedModel:
         if genuine.empty:
             raise ValueError(f"{folder}: no genuine signatures to use as background")
         key = hashlib.sha1(self.path.read_bytes() + "".join(sorted(genuine["sha1"])).encode()).hexdigest()[:16]
-        cache = Path(cache_dir or default_cache_dir()) / "backgrounds" / f"{key}.npz"
+        cache = Path(cache_dir or default_cache_dir().parent) / "backgrounds" / f"{key}.npz"
         if cache.is_file():
             with np.load(cache) as stored:
                 plain, variants = stored["embeddings"], stored["variants"]
@@ -124,6 +124,58 @@ class TrainedModel:
             stored = self.background(aligned)
             combined[aligned] = flat(features) if stored is None else np.concatenate([flat(stored), flat(features)])
         return dataclasses.replace(self, _backgrounds=combined)
+
+    def calibrated_on(self, folder: str | Path, cache_dir: str | Path | None = None, draws: int = 5) -> "TrainedModel":
+        """This model with its thresholds per method and per number of references chosen on the
+        writers of `folder` (genuine signatures and skilled forgeries of the user's own population,
+        in any layout `sigkit.datasets.load_dataset` reads; `sigkit.calibration.calibrate`) instead
+        of the card's: thresholds chosen on other scripts and scanners need not carry over. The
+        table is computed once and cached in `cache_dir` (default `~/.cache/sigkit`), keyed by the
+        model, its background and the images; the card's classifier settings stay."""
+        import json
+
+        from sigkit.calibration import calibrate, points_table
+        from sigkit.datasets import default_cache_dir, load_dataset
+        from sigkit.scoring import Features
+
+        manifest = load_dataset(folder).reset_index(drop=True)
+        if manifest["genuine"].all():
+            raise ValueError(
+                f"{folder}: no forgeries; calibrating a threshold needs skilled forgeries of some of its writers"
+            )
+        backgrounds = [self.background(aligned) for aligned in (False, True)]
+        digest = hashlib.sha1(self.path.read_bytes() + "".join(sorted(manifest["sha1"])).encode() + str(draws).encode())
+        for background in backgrounds:
+            digest.update(b"" if background is None else np.ascontiguousarray(background).tobytes())
+        cache = Path(cache_dir or default_cache_dir().parent) / "calibrations" / f"{digest.hexdigest()[:16]}.json"
+        if cache.is_file():
+            table = json.loads(cache.read_text())
+        else:
+            files = manifest["decode_path"].tolist()
+            images = self.images(files)
+            variants = self.variants(files, images=images) if self.aligns else None
+            plain = variants[0] if variants is not None else self.embed(images)
+            settings = {
+                method: self.writer_dependent(aligned)[0]
+                for method, aligned in (("wd", False), ("wd-aligned", True))
+                if CARD_ENTRIES[aligned] in self.card.extra
+            }
+            points = calibrate(
+                Features(manifest, plain, variants),
+                settings=settings,
+                background=backgrounds[0],
+                aligned_background=backgrounds[1],
+                scorer=self.scorer,
+                seed=self.seed,
+                draws=draws,
+            )
+            if not points:
+                raise ValueError(f"{folder}: no writer has two genuine signatures or more to calibrate on")
+            table = points_table(points)
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps(table, indent=1) + "\n")
+        card = dataclasses.replace(self.card, extra={**self.card.extra, CARD_ENTRY: table})
+        return dataclasses.replace(self, card=card)
 
     def required_background(self, aligned: bool = False) -> np.ndarray:
         background = self.background(aligned)

@@ -80,6 +80,7 @@ def verify(
     explain: str | Path | None = None,
     method: str = "distance",
     background: str | Path | None = None,
+    calibration: str | Path | None = None,
 ) -> Verdict:
     """The verdict on `questioned` given `references` of the claimed writer.
 
@@ -94,9 +95,9 @@ def verify(
     given, is the card's for the method and the number of references (`TrainedModel.operating_point`),
     else the one stored at training time.
     With `explain` (a .png path), also draws where the questioned signature and each reference
-    differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict. `background`: see
-    `verify_all`."""
-    return verify_all(model_path, references, [questioned], threshold, explain, method, background)[0]
+    differ (`sigkit.heatmaps.explain_figure`), with the score and the verdict. `background` and
+    `calibration`: see `verify_all`."""
+    return verify_all(model_path, references, [questioned], threshold, explain, method, background, calibration)[0]
 
 
 def verify_all(
@@ -107,18 +108,21 @@ def verify_all(
     explain: str | Path | None = None,
     method: str = "distance",
     background: str | Path | None = None,
+    calibration: str | Path | None = None,
 ) -> list[Verdict]:
     """`verify` for several questioned signatures of one claimed writer: the model loaded, every
     file checked and embedded, and a writer-dependent classifier trained once for all of them.
     With several, `explain` names a folder or a .png whose stem each questioned file's name extends.
     `background`, a folder of other writers' genuine signatures of the user's own population, joins
-    the model's background for the writer-dependent methods (`TrainedModel.with_background`)."""
+    the model's background for the writer-dependent methods (`TrainedModel.with_background`).
+    `calibration`, a folder of writers of that population with skilled forgeries, chooses the
+    thresholds per method and K on them instead of the card's (`TrainedModel.calibrated_on`)."""
     if not references:
         raise InputFileError("give at least one reference signature of the claimed writer")
     if not questioned:
         raise InputFileError("give at least one questioned signature")
     claim = Claim(writer="", references=[Path(r) for r in references], questioned=[Path(q) for q in questioned])
-    model, files = _prepared(model_path, method, background, [claim])
+    model, files = _prepared(model_path, method, background, [claim], calibration)
     verdicts = _judge(model, files, claim, method, threshold)
     if explain:
         for position, verdict in enumerate(verdicts):
@@ -198,13 +202,14 @@ def verify_claims(
     threshold: float | None = None,
     method: str = "distance",
     background: str | Path | None = None,
+    calibration: str | Path | None = None,
 ) -> list[Verdict]:
     """The verdicts of many claims in one call: the model loaded once, every file checked before
     anything is scored (so a bad file stops the call before any work, named with the claim), each
     distinct file embedded once, one writer-dependent classifier per claim. In the claims' order."""
     if not claims:
         raise InputFileError("no claims to verify")
-    model, files = _prepared(model_path, method, background, claims)
+    model, files = _prepared(model_path, method, background, claims, calibration)
     return [verdict for claim in claims for verdict in _judge(model, files, claim, method, threshold)]
 
 
@@ -228,7 +233,9 @@ class _Files:
         return self._variants
 
 
-def _prepared(model_path, method: str, background, claims: list[Claim]) -> tuple[TrainedModel, _Files]:
+def _prepared(
+    model_path, method: str, background, claims: list[Claim], calibration=None
+) -> tuple[TrainedModel, _Files]:
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, not {method!r}")
     if background is not None and method == "distance":
@@ -238,6 +245,8 @@ def _prepared(model_path, method: str, background, claims: list[Claim]) -> tuple
     model = model_path if isinstance(model_path, TrainedModel) else TrainedModel.load(model_path)
     if background is not None:
         model = model.with_background(background)
+    if calibration is not None:
+        model = model.calibrated_on(calibration)
     paths = [path for claim in claims for path in (*claim.references, *claim.questioned)]
     return model, _Files(model, paths)
 

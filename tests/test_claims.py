@@ -105,3 +105,22 @@ def test_a_bad_claims_file_is_named_with_its_line(tmp_path, writers):
     with pytest.raises(InputFileError, match="missing.png: no such file"):
         verify_claims(None, read_claims(bad))
     assert cli.main(["verify", "--claims", str(bad), "--reference", str(writers[1][0][0])]) == 2
+
+
+@pytest.mark.slow
+def test_thresholds_chosen_on_the_users_own_writers_replace_the_cards_and_are_cached(model, writers, tmp_path):
+    population = synth.generate(tmp_path / "population", n_writers=3, n_genuine=6, n_forged=3, seed=8)
+    mine = model.calibrated_on(population, cache_dir=tmp_path / "cache", draws=2)
+    table = mine.card.extra["operating_points"]
+    assert set(table) == {"distance", "wd", "wd-aligned", "fusion"} and set(table["distance"]) == {"1", "2", "3", "5"}
+    assert table["wd"]["1"]["writers"] == 3 and table != model.card.extra["operating_points"]
+    assert len(list((tmp_path / "cache" / "calibrations").glob("*.json"))) == 1
+    again = model.calibrated_on(population, cache_dir=tmp_path / "cache", draws=2)  # read back from the cache
+    assert again.card.extra["operating_points"] == table
+    genuine, forged = writers[1]
+    verdict = verify(mine, genuine[:2], forged[0], method="wd")
+    assert verdict.threshold == pytest.approx(table["wd"]["2"]["threshold"]) and verdict.point.writers == 3
+    only_genuine = tmp_path / "only-genuine"
+    shutil.copytree(population / "full_org", only_genuine / "full_org")
+    with pytest.raises(ValueError, match="no forgeries"):
+        model.calibrated_on(only_genuine, cache_dir=tmp_path / "cache")
