@@ -348,15 +348,19 @@ def preprocess_options(settings: PreprocessConfig) -> dict:
 def image_dataset(paths, **options) -> tf.data.Dataset:
     """A deterministic-order `tf.data.Dataset` of preprocessed images, decoded in parallel."""
     paths = [str(p) for p in paths]
-    # One image per thread, no intra-op threads: the ops are small, and splitting each of them
-    # across cores costs more than it saves (measured in bench/preprocess.py).
-    serial_ops = tf.data.Options()
-    serial_ops.threading.max_intra_op_parallelism = 1
     return (
         tf.data.Dataset.from_tensor_slices(tf.constant(paths, dtype=tf.string))
         .map(lambda path: preprocess(tf.io.read_file(path), **options), num_parallel_calls=tf.data.AUTOTUNE)
-        .with_options(serial_ops)
+        .with_options(_one_image_a_thread())
     )
+
+
+def _one_image_a_thread() -> tf.data.Options:
+    """One image per thread, no intra-op threads: the ops are small, and splitting each of them
+    across cores costs more than it saves (measured in bench/preprocess.py)."""
+    options = tf.data.Options()
+    options.threading.max_intra_op_parallelism = 1
+    return options
 
 
 def load_turned_images(paths, angles, batch_size: int = 64, **options) -> np.ndarray:
@@ -370,14 +374,12 @@ def load_turned_images(paths, angles, batch_size: int = 64, **options) -> np.nda
     pairs = tf.data.Dataset.from_tensor_slices(
         (tf.constant(np.repeat(radians, len(paths))), tf.constant(paths * len(angles), dtype=tf.string))
     )
-    serial_ops = tf.data.Options()
-    serial_ops.threading.max_intra_op_parallelism = 1
     batches = (
         pairs.map(
             lambda angle, path: to_uint8(preprocess(tf.io.read_file(path), turn_rad=angle, **options)),
             num_parallel_calls=tf.data.AUTOTUNE,
         )
-        .with_options(serial_ops)
+        .with_options(_one_image_a_thread())
         .batch(batch_size)
     )
     images = np.concatenate([batch.numpy() for batch in batches], axis=0)

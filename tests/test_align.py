@@ -181,6 +181,12 @@ def test_embed_variants_turns_each_file_at_full_resolution_then_shifts_it(tmp_pa
     assert aligned_distances(variants, [0], [1])[0] < 0.7 * shifted_only
     with pytest.raises(ValueError, match="first turn must be 0"):
         embed_variants(tower, paths, options, turns=(4.0, 0.0))
+    # a few files' turns through one traced pipeline give the images one turn at a time gives
+    from sigkit.preprocess import load_turned_images
+
+    turned = load_turned_images(paths, (-8.0, 4.0), **options)
+    for position, angle in enumerate((-8.0, 4.0)):
+        np.testing.assert_array_equal(turned[position], load_images(paths, turn_deg=angle, **options))
 
 
 def test_aligned_curves_share_their_protocol_colour_dashed():
