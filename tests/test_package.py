@@ -78,8 +78,9 @@ def verify_command(scans) -> list[str]:
 
 def assert_a_quiet_verdict(done: subprocess.CompletedProcess) -> None:
     assert done.returncode in (0, 1), done.stderr
-    verdict = done.stdout.strip().splitlines()[-1]
+    verdict, *explained = done.stdout.strip().splitlines()  # the verdict, then where its threshold comes from
     assert "threshold" in verdict and verdict.endswith("GENUINE" if done.returncode == 0 else "FORGED")
+    assert explained and explained[0].startswith("threshold chosen for 2 references")
     assert not [line for line in done.stderr.splitlines() if any(s in line for s in TF_START_UP)], done.stderr
 
 
