@@ -2,9 +2,10 @@
 
 A published figure on that copy and an honest one differ by what the protocol lets the model and
 the threshold see. `side_by_side` reads the recorded runs (`bench/kaggle.py`: `published.json`,
-`leaks.json`, `honest.json` in one folder, e.g. `reports/reference/kaggle/`) and the paper's five
-figures (`sigkit/literature.csv`) into one table in percent; `what_the_gap_is_made_of` says in
-words how much each leak is worth, from the same numbers.
+`published-converged.json` (the same trained for longer), `leaks.json`, `honest.json` in one
+folder, e.g. `reports/reference/kaggle/`) and the paper's five figures (`sigkit/literature.csv`)
+into one table in percent; `what_the_gap_is_made_of` says in words how much each leak is worth,
+from the same numbers.
 """
 
 from __future__ import annotations
@@ -48,6 +49,10 @@ def side_by_side(folder: str | Path) -> pd.DataFrame:
     published = _read(folder, "published.json")
     if published:
         rows.append(_step_row("published protocol, reproduced (threshold on the test pairs)", published))
+    longer = _read(folder, "published-converged.json")
+    if longer:
+        name = f"published protocol, trained {longer['epochs_run']} epochs (threshold on the test pairs)"
+        rows.append(_step_row(name, longer))
     leaks = _read(folder, "leaks.json")
     for n, step in enumerate((leaks or {}).get("steps", [])[1:], 1):
         rows.append(_step_row(f"leaks taken away, step {n}: {step['step']}", step))
