@@ -276,9 +276,10 @@ def fusion(evaluation, k: int) -> str:
                 + ")"
             )
         sentences.append(
-            f"{row['label']}: {len(how['members'])} scorers combined by {how['fusion']} weights from the validation "
-            f"writers, {_pct(row['eer'])} against {_pct(row['eer'] + gain)} for {how['best_member']}, the one they "
-            f"rank first: {100 * gain:+.1f} points{verdict}"
+            f"{row['label']}: {len(how['members'])} scorers "
+            + ("averaged" if how["fusion"] == "mean" else "weighted by a logistic regression")
+            + f" (chosen on the validation writers), {_pct(row['eer'])} against {_pct(row['eer'] + gain)} for "
+            f"{how['best_member']}, the one they rank first: {100 * gain:+.1f} points{verdict}"
         )
     return ". ".join(sentences) + "."
 

@@ -148,5 +148,6 @@ def test_fusion_reading_weighs_the_gain_against_its_interval():
 
     real = readings.fusion(table([0.005, 0.04]), 5)
     assert "8.0 % against 10.0 %" in real and "+2.0 points" in real and "a real gain" in real
+    assert "weighted by a logistic regression" in real
     assert "cannot be told from none" in readings.fusion(table([-0.01, 0.04]), 5)
     assert "No fusion row" in readings.fusion(SimpleNamespace(table=table(None).table.iloc[1:]), 5)
