@@ -279,12 +279,11 @@ def _judge(model: TrainedModel, files: _Files, claim: Claim, method: str, thresh
     references, questioned = files.rows(claim.references), files.rows(claim.questioned)
     a, b = np.repeat(questioned, k), np.tile(references, len(questioned))
     distances = pair_distances(files.embeddings, a, b, model.scorer).reshape(len(questioned), k)
-    if method == "fusion":
-        rule = point.fusion if point is not None else None
+    if method == "fusion":  # the card's weights for this K, whether or not a threshold was given
+        stored = point or model.operating_point("fusion", k)
+        rule = stored.fusion if stored is not None else None
         if rule is None:
-            raise ValueError(
-                f"{model.path}: a given --threshold needs fusion weights from the card; use another method"
-            )
+            raise ValueError(f"{model.path}: its model card has no fusion weights; use another --method")
         members = [_scores(model, files, references, questioned, member, distances) for member in rule.members]
         scores = rule.apply(np.stack(members, axis=1))
     else:

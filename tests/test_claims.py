@@ -62,6 +62,8 @@ def test_fusion_combines_the_three_decisions_as_the_card_says(writers, model):
     )
     np.testing.assert_allclose([v.distance for v in fused], rule.apply(members.T), rtol=1e-6, atol=1e-6)
     assert all(v.genuine == (v.distance <= v.threshold) for v in fused) and "fused score" in fused[0].text()
+    given = verify_all(model, genuine[:2], questioned, method="fusion", threshold=-5.0)  # the weights still apply
+    assert given[0].distance == pytest.approx(fused[0].distance) and given[0].threshold == -5.0
 
 
 def test_many_claims_from_a_csv_score_as_one_call_each(writers, model, tmp_path, capsys):
