@@ -51,6 +51,7 @@ def test_the_threshold_follows_the_number_of_references(writers, model):
     assert given.threshold == 0.25 and given.point is None
 
 
+@pytest.mark.slow
 def test_fusion_combines_the_three_decisions_as_the_card_says(writers, model):
     genuine, forged = writers[1]
     questioned = [forged[0]]  # two references and one questioned file: turning and shifting few images
@@ -66,6 +67,7 @@ def test_fusion_combines_the_three_decisions_as_the_card_says(writers, model):
     assert given[0].distance == pytest.approx(fused[0].distance) and given[0].threshold == -5.0
 
 
+@pytest.mark.slow
 def test_many_claims_from_a_csv_score_as_one_call_each(writers, model, tmp_path, capsys):
     (tmp_path / "refs2").mkdir()
     for path in writers[2][0][:3]:
