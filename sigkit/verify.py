@@ -139,6 +139,7 @@ class Claim:
     writer: str
     references: list[Path]
     questioned: list[Path]
+    lines: list[int] = field(default_factory=list)  # each questioned file's line in the claims file
 
 
 def read_claims(path: str | Path) -> list[Claim]:
@@ -171,6 +172,7 @@ def read_claims(path: str | Path) -> list[Claim]:
         key = (row.writer, tuple(references))
         claim = claims.setdefault(key, Claim(row.writer, references, []))
         claim.questioned.append(_beside(row.questioned.strip(), path.parent))
+        claim.lines.append(line)
     return list(claims.values())
 
 
@@ -206,11 +208,17 @@ def verify_claims(
 ) -> list[Verdict]:
     """The verdicts of many claims in one call: the model loaded once, every file checked before
     anything is scored (so a bad file stops the call before any work, named with the claim), each
-    distinct file embedded once, one writer-dependent classifier per claim. In the claims' order."""
+    distinct file embedded once, one writer-dependent classifier per claim. In the order of the
+    claims file's lines (`read_claims`), else of the claims."""
     if not claims:
         raise InputFileError("no claims to verify")
     model, files = _prepared(model_path, method, background, claims, calibration)
-    return [verdict for claim in claims for verdict in _judge(model, files, claim, method, threshold)]
+    judged = []
+    for number, claim in enumerate(claims):
+        lines = claim.lines or [None] * len(claim.questioned)
+        for position, (line, verdict) in enumerate(zip(lines, _judge(model, files, claim, method, threshold))):
+            judged.append(((line if line is not None else 0, number, position), verdict))
+    return [verdict for _, verdict in sorted(judged, key=lambda item: item[0])]
 
 
 class _Files:
