@@ -2,7 +2,7 @@
 
     python bench/kaggle.py [run=NAME] [key=value ...]     # Config overrides of the `cpu` profile
     python bench/kaggle.py protocol=honest [run=NAME] [key=value ...]   # the same copy, honestly
-    python bench/kaggle.py protocol=leaks [run=NAME] [key=value ...]    # the leaks taken away one by one
+    python bench/kaggle.py protocol=leaks [run=NAME] [steps=2] [key=value ...]  # the leaks taken away one by one
     python bench/kaggle.py protocol=summary [folder=reports/reference/kaggle]  # their summary.md
 
 The paper's setting on a CPU-sized tower (`cpu` profile: Siamese pairs, batch 32, Adam 1e-4, 12 minutes), trained
@@ -13,7 +13,8 @@ the same copy de-duplicated (train/ and test/ merged by content), writers split 
 (`sigkit.datasets.SHARES_SPLIT`, seeded), one `cedar-cpu` tower, every threshold from the
 validation writers, the test writers' figures with writer-bootstrap intervals
 (`sigkit.evaluation.evaluate_run`). `protocol=leaks`: the published setting again, its leaks
-taken away one at a time (`sigkit.published.leak_steps`). `make reports
+taken away one at a time (`sigkit.published.leak_steps`; `steps=2` or `steps=1,2` trains only those
+steps, e.g. the honest one for 100 epochs). `make reports
 DATA=$SIGKIT_DATA/sigcomp2011-kaggle` runs the notebooks on it. Skips (exit 0, one line) when
 the corpus is absent.
 """
@@ -48,10 +49,13 @@ def figures(protocol: str, root, out, overrides: dict, n_boot: int = 1000) -> di
     cache = project_root() / "reports" / "cache"
     if protocol == "honest":
         return honest(root, out, cache, overrides, n_boot)
-    if protocol in ("published", "leaks"):
+    if protocol == "published":
+        return published_protocol(sigkit.profile("cpu", **{**paper_setting(), **overrides}), root, out, cache_dir=cache)
+    if protocol == "leaks":
+        steps = overrides.pop("steps", None)
+        only = None if steps is None else tuple(int(n) for n in (steps if isinstance(steps, tuple) else (steps,)))
         config = sigkit.profile("cpu", **{**paper_setting(), **overrides})
-        run_protocol = published_protocol if protocol == "published" else leak_steps
-        return run_protocol(config, root, out, cache_dir=cache)
+        return leak_steps(config, root, out, cache_dir=cache, only=only)
     raise SystemExit(f"protocol must be published, honest or leaks, not {protocol!r}")
 
 

@@ -150,7 +150,12 @@ LEAK_STEPS = {
 
 
 def leak_steps(
-    config: Config, root: str | os.PathLike, run_dir: str | os.PathLike, val_writers: int = 8, cache_dir=None
+    config: Config,
+    root: str | os.PathLike,
+    run_dir: str | os.PathLike,
+    val_writers: int = 8,
+    cache_dir=None,
+    only: tuple[int, ...] | None = None,
 ) -> dict:
     """The published figure with its leaks taken away one at a time (`LEAK_STEPS`), one tower per step,
     each trained alike on the same images and scored on the same test pairs.
@@ -158,7 +163,8 @@ def leak_steps(
     `val_writers` of the writers the test list does not name are held out (seeded by `config.seed`)
     in the last two steps, so those steps train on the same writers and differ only in what
     chooses the epoch and the threshold. Each step leaves `<run_dir>/<n>/result.json`; a finished
-    step is read back, not trained again.
+    step is read back, not trained again. `only` (step numbers, 0 = published) trains just those
+    steps; the others appear only where their record already exists (a long run of one step).
     """
     start = time.perf_counter()
     lists = read_lists(root)
@@ -171,12 +177,16 @@ def leak_steps(
         "test writers out": (held_out_train, test_list, "test"),
         "validation writers choose": (held_out_train, validation, "selection"),
     }
+    if only is not None and not set(only) <= set(range(len(plans))):
+        raise ValueError(f"only names steps 0-{len(plans) - 1} ({', '.join(plans)}), not {sorted(only)}")
     steps = []
     for n, (name, (trained_on, chosen_on, threshold_from)) in enumerate(plans.items()):
         folder = Path(run_dir) / str(n)
         record = folder / "result.json"
         if record.exists():
             steps.append(json.loads(record.read_text()))
+            continue
+        if only is not None and n not in only:
             continue
         figures = train_and_score(config, frame, images, trained_on, chosen_on, test_list, folder, threshold_from)
         step = {

@@ -151,9 +151,16 @@ def test_the_leaks_are_taken_away_one_step_at_a_time_and_steps_resume(four_write
     from sigkit.published import LEAK_STEPS, leak_steps
 
     config = sigkit.profile("default", **{**TINY, "epochs": 1, "steps_per_epoch": 1, "batch_size": 4})
+    honest_only = leak_steps(
+        config, four_writers, tmp_path / "run", val_writers=1, cache_dir=tmp_path / "cache", only=(2,)
+    )
+    assert [step["step"] for step in honest_only["steps"]] == ["validation writers choose"]
+    with pytest.raises(ValueError, match="steps 0-2"):
+        leak_steps(config, four_writers, tmp_path / "run", val_writers=1, cache_dir=tmp_path / "cache", only=(3,))
     out = leak_steps(config, four_writers, tmp_path / "run", val_writers=1, cache_dir=tmp_path / "cache")
     steps = out["steps"]
     assert [step["step"] for step in steps] == list(LEAK_STEPS)
+    assert steps[2] == honest_only["steps"][0]  # trained once, read back
     assert [step["training_writers"] for step in steps] == [4, 2, 2]
     assert "at_selection_threshold" in steps[2] and "at_selection_threshold" not in steps[1]
     assert steps[2]["threshold_on_selection_pairs"] != steps[2]["threshold_on_test_pairs"]

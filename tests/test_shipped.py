@@ -212,3 +212,14 @@ def test_a_background_of_the_users_own_writers_joins_the_shipped_one_and_is_cach
     assert with_own.distance != pytest.approx(without.distance, abs=1e-9)  # other negatives, another classifier
     with pytest.raises(InputFileError, match="background folder is for --method wd"):
         verify(model, genuine[:5], forged[0], background=population)
+
+
+def test_build_settings_are_read_as_the_profile_would_take_them():
+    from sigkit.config import profile
+    from sigkit.shipped.build import settings_from
+
+    settings = settings_from(["widths=32,64,128,256", "learning_rate=5e-4", "tower=cbam"])
+    assert settings == {"widths": (32, 64, 128, 256), "learning_rate": 5e-4, "tower": "cbam"}
+    assert profile("pretrain", **settings).model.widths == (32, 64, 128, 256)
+    with pytest.raises(SystemExit, match="KEY=VALUE"):
+        settings_from(["widths"])

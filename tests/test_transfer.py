@@ -72,12 +72,12 @@ def test_a_killed_fine_tuning_resumes_from_its_checkpoint_not_from_the_init(tiny
         sigkit.profile("default", **TINY, epochs=2, steps_per_epoch=3, seed=6), splits, images, tmp_path / "pre"
     )
     overrides = dict(
-        TINY, epochs=25, steps_per_epoch=4, patience=1000, seed=7, learning_rate=3e-4, init=str(pre.model_path)
+        TINY, epochs=10, steps_per_epoch=4, patience=1000, seed=7, learning_rate=3e-4, init=str(pre.model_path)
     )
     run = tmp_path / "fine"
     train_and_kill(splits, images, overrides, run)
     resumed = train(sigkit.profile("default", **overrides), splits, images, run).history
-    assert list(resumed["epoch"]) == list(range(25))
+    assert list(resumed["epoch"]) == list(range(10))
     straight = train(sigkit.profile("default", **overrides), splits, images, tmp_path / "straight").history
     np.testing.assert_allclose(resumed["loss"], straight["loss"], rtol=1e-3)
     scratch = train(

@@ -18,6 +18,7 @@ if __name__ == "__main__":  # the command, before the imports below bring Tensor
     import_tensorflow_quietly()
 
 import argparse
+import ast
 import datetime
 import json
 import shutil
@@ -231,6 +232,21 @@ def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
     return card
 
 
+def settings_from(pairs: list[str]) -> dict:
+    """`KEY=VALUE` strings -> overrides, each value read as a Python literal where it parses
+    (`widths=32,64,128,256` -> a tuple, `image_size=128,256`, `learning_rate=5e-4`)."""
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise SystemExit(f"--set takes KEY=VALUE, not {pair!r}")
+        try:
+            settings[key.strip()] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            settings[key.strip()] = value
+    return settings
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sigkit.shipped.build", description=__doc__.split("\n")[0])
     parser.add_argument(
@@ -241,6 +257,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--time-budget", type=float, default=None, help="training seconds (default: the profile's)")
     parser.add_argument("--ensemble", type=int, default=None, help="towers sharing the time budget (default: 1)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a setting of the pretrain profile, e.g. --set widths=32,64,128,256 (repeatable; the capacity study)",
+    )
     parser.add_argument(
         "--card-only",
         action="store_true",
@@ -262,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"time_budget_s": args.time_budget} if args.time_budget else {}
     if args.ensemble:
         overrides["ensemble"] = args.ensemble
+    overrides.update(settings_from(args.set))
     card = build(args.data, Path(args.out), run_dir, seed=args.seed, **overrides)
     shown = {"corpora": card.extra["corpora"], "writers": card.data["writers"], "val_eers": card.extra["val_eers"]}
     print(json.dumps({**shown, "epochs_run": card.extra["epochs_run"], "train_seconds": card.extra["train_seconds"]}))
