@@ -21,6 +21,7 @@ from sigkit.datasets.splits import SplitConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 import ablation  # noqa: E402
+import capacity  # noqa: E402
 import cedar  # noqa: E402
 import cedar_gpu  # noqa: E402
 import cross  # noqa: E402
@@ -246,6 +247,34 @@ def test_gpu_bench_stages_on_this_cpu(home, folder, capsys):
     assert_rates(
         [line["test_eer_single_skilled"], line["test_eer_5ref_skilled_spread"], line["train_writer_seen_sample_eer"]]
     )
+
+
+def test_capacity_replaces_the_tower_in_use_only_when_validation_says_so(tmp_path):
+    import shutil
+
+    from sigkit import shipped
+
+    def candidate(name, scale, writers=None):
+        folder = tmp_path / name
+        shutil.copytree(shipped.pretrained_path().parent, folder)
+        card = json.loads((folder / shipped.CARD_FILE).read_text())
+        card["val_eers"] = {kind: scale * eer for kind, eer in card["val_eers"].items()}
+        for by_k in card["operating_points"].values():
+            for point in by_k.values():
+                point["val_eer"] *= scale
+        if writers is not None:
+            card["data"]["writers"]["val"] = writers
+        (folder / shipped.CARD_FILE).write_text(json.dumps(card))
+        return folder
+
+    in_use = shipped.pretrained_path().parent
+    better, worse = candidate("better", 0.8), candidate("worse", 1.2)
+    lines = capacity.compare([in_use, better, worse])
+    assert [line.get("replaces") for line in lines] == [None, True, False]
+    assert lines[1]["deciding_val_eers"]["fusion_k12"] < lines[0]["deciding_val_eers"]["fusion_k12"]
+    assert lines[1]["parameters"] == lines[0]["parameters"] and lines[1]["megabytes"] <= capacity.MAX_MB
+    with pytest.raises(SystemExit, match="validation writers"):
+        capacity.compare([in_use, candidate("elsewhere", 0.8, writers=7)])
 
 
 def test_preprocess_bench_rates_both_sides(folder):
