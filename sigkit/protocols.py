@@ -2,7 +2,8 @@
 
 A published figure on that copy and an honest one differ by what the protocol lets the model and
 the threshold see. `side_by_side` reads the recorded runs (`bench/kaggle.py`: `published.json`,
-`published-converged.json` (the same trained for longer), `leaks.json`, `honest.json` in one
+`published-converged.json` (the same trained for longer), `leaks.json`, `leaks-converged.json`
+(leak steps trained for longer, `steps=`), `honest.json` in one
 folder, e.g. `reports/reference/kaggle/`) and the paper's five figures (`sigkit/literature.csv`)
 into one table in percent; `what_the_gap_is_made_of` says in words how much each leak is worth,
 from the same numbers.
@@ -56,6 +57,8 @@ def side_by_side(folder: str | Path) -> pd.DataFrame:
     leaks = _read(folder, "leaks.json")
     for n, step in enumerate((leaks or {}).get("steps", [])[1:], 1):
         rows.append(_step_row(f"leaks taken away, step {n}: {step['step']}", step))
+    for step in (_read(folder, "leaks-converged.json") or {}).get("steps", []):
+        rows.append(_step_row(f"leaks taken away: {step['step']}, trained {step['epochs_run']} epochs", step))
     honest = _read(folder, "honest.json")
     if honest:
         single = honest["at_val_threshold"]["single_skilled"]
@@ -88,6 +91,25 @@ def what_the_gap_is_made_of(folder: str | Path) -> list[str]:
         sentences.append(
             f"The threshold from validation writers instead of the test pairs moves accuracy from "
             f"{100 * on_test:.1f} % to {100 * honest:.1f} % on the same model."
+        )
+    return sentences + _leak_against_training(Path(folder), steps)
+
+
+def _leak_against_training(folder: Path, short_steps: list[dict]) -> list[str]:
+    """How the distance from the published figure trained long to a leak step's short-run figure
+    splits into the leak and the longer training, where that step was also trained long."""
+    published = _read(folder, "published-converged.json")
+    longer = {step["step"]: step for step in (_read(folder, "leaks-converged.json") or {}).get("steps", [])}
+    sentences = []
+    for short in short_steps[1:]:
+        if published is None or short["step"] not in longer:
+            continue
+        long, leaky, brief = 100 * longer[short["step"]]["eer"], 100 * published["eer"], 100 * short["eer"]
+        sentences.append(
+            f"{short['step']}, trained {longer[short['step']]['epochs_run']} epochs like the published protocol's "
+            f"{published['epochs_run']}: EER {long:.1f} % against {brief:.1f} % after {short['epochs_run']}; of the "
+            f"{brief - leaky:.1f} points between that short run and the published {leaky:.1f} %, the longer training "
+            f"is worth {brief - long:.1f} and the leak {long - leaky:.1f}."
         )
     return sentences
 

@@ -208,3 +208,16 @@ def test_the_kaggle_protocols_are_set_side_by_side_from_the_recorded_runs(tmp_pa
     fig = protocols_chart(table)
     assert [ax.get_title(loc="left") for ax in fig.axes] == ["accuracy % (higher is better)", "eer % (lower is better)"]
     assert len(fig.axes[1].patches) == len(table)
+    # the honest step trained as long as the published protocol: the gap split into leak and training
+    (tmp_path / "published-converged.json").write_text(
+        json.dumps({"eer": 0.02, "epochs_run": 30, "at_test_threshold": _at(0.98)})
+    )
+    longer = step("validation", 0.14, epochs_run=28, at_selection_threshold=_at(0.8))
+    (tmp_path / "leaks-converged.json").write_text(json.dumps({"steps": [longer]}))
+    for short in steps:
+        short["epochs_run"] = 3
+    (tmp_path / "leaks.json").write_text(json.dumps({"steps": steps}))
+    table = side_by_side(tmp_path)
+    assert table.loc["leaks taken away: validation, trained 28 epochs", "eer"] == pytest.approx(14.0)
+    last = what_the_gap_is_made_of(tmp_path)[-1]
+    assert "EER 14.0 % against 30.0 % after 3" in last and "worth 16.0 and the leak 12.0" in last
