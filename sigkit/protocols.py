@@ -106,10 +106,10 @@ def _leak_against_training(folder: Path, short_steps: list[dict]) -> list[str]:
             continue
         long, leaky, brief = 100 * longer[short["step"]]["eer"], 100 * published["eer"], 100 * short["eer"]
         sentences.append(
-            f"{short['step']}, trained {longer[short['step']]['epochs_run']} epochs like the published protocol's "
-            f"{published['epochs_run']}: EER {long:.1f} % against {brief:.1f} % after {short['epochs_run']}; of the "
-            f"{brief - leaky:.1f} points between that short run and the published {leaky:.1f} %, the longer training "
-            f"is worth {brief - long:.1f} and the leak {long - leaky:.1f}."
+            f"{short['step']}, trained for longer ({longer[short['step']]['epochs_run']} epochs; the published "
+            f"protocol {published['epochs_run']}): EER {long:.1f} % against {brief:.1f} % after {short['epochs_run']}; "
+            f"of the {brief - leaky:.1f} points between that short run and the published {leaky:.1f} %, "
+            f"the longer training is worth {brief - long:.1f} and the leak {long - leaky:.1f}."
         )
     return sentences
 
