@@ -184,6 +184,9 @@ def test_refreshing_the_card_on_other_corpora_is_refused(scans, tmp_path):
     folder = str(Path(scans[0][0]).parents[1])  # the synthetic set: 2 writers, not 255
     with pytest.raises(ValueError, match="give the corpora of its command"):
         refresh_card(folder, tmp_path)
+    # a tower trained with other --set settings is refreshed with them, not the profile's
+    with pytest.raises(ValueError, match="give the --set settings of its command"):
+        refresh_card(folder, tmp_path, image_size=(128, 256))
     assert (tmp_path / shipped.CARD_FILE).read_text() == (
         shipped.pretrained_path().parent / shipped.CARD_FILE
     ).read_text()

@@ -189,7 +189,7 @@ def build(data, out: Path, run_dir: Path, seed: int = 0, **overrides) -> ModelCa
     return card
 
 
-def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
+def refresh_card(data, out: Path, seed: int = 0, **overrides) -> ModelCard:
     """Recompute the writer-dependent entries of the card in `out` for the tower and background
     already there (no training): the validation writers of `data` split as the build split them.
     The background's turns and shifts are embedded again from the same images (drawn as the build
@@ -197,14 +197,20 @@ def refresh_card(data, out: Path, seed: int = 0) -> ModelCard:
     from sigkit.shipped import background as shipped_background
 
     card = ModelCard.load(out / CARD_FILE)
-    config = profile("pretrain", seed=seed)
+    config = profile("pretrain", seed=seed, **overrides)
+    tower = find_tower(load_siamese(out / TOWER_FILE))
+    if tuple(tower.input_shape[1:3]) != tuple(config.preprocess.image_size):
+        raise ValueError(
+            f"{out / TOWER_FILE} takes {tuple(tower.input_shape[1:3])} images, the pretrain profile gives "
+            f"{tuple(config.preprocess.image_size)}: give the --set settings of its command "
+            f"({card.extra.get('command')})"
+        )
     prepared = prepare(config, data, cache_dir=resolve("reports/cache"))
     if data_summary(prepared.splits)["writers"] != card.data["writers"]:
         raise ValueError(
             f"{out / CARD_FILE}: trained on {card.data['writers']} writers, but {data} splits into "
             f"{data_summary(prepared.splits)['writers']}: give the corpora of its command ({card.extra.get('command')})"
         )
-    tower = find_tower(load_siamese(out / TOWER_FILE))
     background = shipped_background(out)
     train_split = prepared.splits["train"].reset_index(drop=True)
     rows = background_rows(train_split, BACKGROUND_PER_WRITER, seed=seed)
@@ -272,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     if args.card_only:
-        card = refresh_card(args.data, Path(args.out), seed=args.seed)
+        card = refresh_card(args.data, Path(args.out), seed=args.seed, **settings_from(args.set))
         print(json.dumps({k: card.extra[k] for k in ("writer_dependent", "writer_dependent_aligned")}))
         for method, by_k in card.extra[CARD_ENTRY].items():
             for k, point in by_k.items():
