@@ -31,13 +31,11 @@ DECIDING = (("single", "skilled"), ("fusion", 5), ("fusion", 12))
 
 def tower_line(folder: Path) -> dict:
     """Size, training and validation figures of the tower in `folder`, from its card and file."""
-    import keras
-
     from sigkit.calibration import CARD_ENTRY
-    from sigkit.model import find_tower
+    from sigkit.model import find_tower, load_siamese
 
     card = ModelCard.load(folder / CARD_FILE)
-    tower = find_tower(keras.saving.load_model(folder / TOWER_FILE, safe_mode=True))
+    tower = find_tower(load_siamese(folder / TOWER_FILE))
     config = card.config if isinstance(card.config, dict) else {}
     model = config.get("model", config)
     points = card.extra.get(CARD_ENTRY, {})
