@@ -646,6 +646,16 @@ class Evaluation:
             raise KeyError(f"{wanted.label} was not scored in this evaluation")
         return match.iloc[0].to_dict()
 
+    def chosen(self, k: int, forgeries: str = "skilled") -> dict:
+        """The row of the K-reference decision the validation writers pick: the lowest validation
+        EER among every method scored at that K (plain, aligned, fusion). The one to report as
+        "the best decision", since picking by test EER would fit the test writers."""
+        part = self.table[(self.table["k"] == k) & (self.table["forgeries"] == forgeries)]
+        part = part[part["method"] != "single"]
+        if "val_eer" not in part or part["val_eer"].isna().all():
+            raise KeyError(f"no {k}-reference decision on {forgeries} forgeries was scored with validation writers")
+        return part.loc[part["val_eer"].astype(float).idxmin()].to_dict()
+
     def has(self, protocol: Protocol) -> bool:
         return protocol in self.scores
 

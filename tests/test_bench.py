@@ -62,7 +62,7 @@ TRAINED_KEYS = {"val_eer_best", "members_val_eer", "epochs_run", "train_seconds"
 TRANSFER_KEYS = {"arm", "seed", "train_writers", "model", "choice_draws", "single_skilled", "single_random"}
 TRANSFER_KEYS |= {"variants_per_image", "wall_seconds"}
 CROSS_KEYS = {"target", "arm", "seed", "trained_on", "train_writers", "target_writers", "epochs_run"}
-CROSS_KEYS |= {"train_seconds", "wall_seconds", "overrides"}
+CROSS_KEYS |= {"train_seconds", "wall_seconds", "overrides", "decisions"}
 
 
 def assert_rates(values) -> None:
@@ -217,6 +217,21 @@ def test_cross_lines_and_their_table(corpora):
     assert [line["trained_on"] for line in lines] == [["sigcomp2009"], ["bhsig-bengali", "sigcomp2011-kaggle"]]
     table = cross.table(lines).splitlines()
     assert len(table) == 4 and table[2].startswith("| sigcomp2009 (2) | within: sigcomp2009 (4 writers)")
+    assert table[2].endswith("| - |")  # no decision chosen when only the plain ones were scored
+
+
+@pytest.mark.slow
+def test_cross_line_with_every_decision_and_the_validation_choice(corpora):
+    split = SplitConfig(val_writers=2, test_writers=2, references_per_writer=6)
+    overrides = {key: value for key, value in QUICK.items() if key != "image_size"}
+    line = cross.run("sigcomp2009", "across", 0, overrides, split=split, n_boot=N_BOOT, decisions="all")
+    candidates, chosen = line["references_5_by_decision"], line["references_5_chosen"]
+    assert {"5 refs, writer-dependent (skilled)", "5 refs, writer-dependent, aligned (skilled)"} <= set(candidates)
+    assert any(label.startswith("5 refs, fusion") for label in candidates)
+    assert chosen["val_eer"] == min(figures["val_eer"] for figures in candidates.values())
+    assert candidates[chosen["label"]]["eer"] == chosen["eer"]
+    assert_rates({key: value for key, value in chosen.items() if key not in ("label", "method", "aligned")})
+    assert cross.table([line]).splitlines()[2].endswith(f"({chosen['label'][len('5 refs, ') : -len(' (skilled)')]}) |")
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ import conftest
 import matplotlib
 import matplotlib.pyplot
 import numpy as np
+import pandas as pd
 import pytest
 
 import sigkit
@@ -15,7 +16,7 @@ from sigkit.evaluation import METRICS_SCHEMA, evaluation_figures, parse_writers,
 from sigkit.metrics import eer
 from sigkit.model import embed, find_tower, load_siamese
 from sigkit.preprocess import load_images, preprocess_options
-from sigkit.scoring import Features, Protocol, evaluate, standard_protocols, usable
+from sigkit.scoring import Evaluation, Features, Protocol, evaluate, standard_protocols, usable
 from sigkit.train import train
 
 matplotlib.use("Agg")
@@ -32,6 +33,25 @@ def trained(tmp_path_factory):
     images = {name: load_images(part["decode_path"], **options) for name, part in splits.items()}
     result = train(config, splits, images, tmp_path_factory.mktemp("run"))
     return folder, splits, images, result
+
+
+def test_the_best_decision_is_the_validation_writers_choice():
+    """Chosen by validation EER among the K-reference rows of those forgeries, never by test EER."""
+    rows = [  # (method, k, forgeries, aligned, val_eer, eer)
+        ("single", 1, "skilled", False, 0.01, 0.30),
+        ("mean", 5, "skilled", False, 0.20, 0.05),
+        ("wd", 5, "skilled", True, 0.10, 0.15),
+        ("fusion", 5, "skilled", False, 0.12, 0.08),
+        ("wd", 5, "random", False, 0.02, 0.02),
+        ("mean", 3, "skilled", False, 0.05, 0.20),
+    ]
+    columns = ["method", "k", "forgeries", "aligned", "val_eer", "eer"]
+    evaluation = Evaluation(pd.DataFrame(rows, columns=columns), {}, {})
+    best = evaluation.chosen(5)
+    assert (best["method"], best["aligned"], best["eer"]) == ("wd", True, 0.15)
+    assert evaluation.chosen(5, "random")["method"] == "wd" and evaluation.chosen(3)["method"] == "mean"
+    with pytest.raises(KeyError, match="no 12-reference decision"):
+        evaluation.chosen(12)
 
 
 def test_parse_writers():
