@@ -1,7 +1,7 @@
 """Across corpora: each shared corpus as the target, a tower trained on it against one trained on the others.
 
     python bench/cross.py target=bhsig-bengali arm=within [seed=0] [key=value ...]
-    python bench/cross.py target=bhsig-bengali arm=across [seed=0] [decisions=all] [key=value ...]
+    python bench/cross.py target=bhsig-bengali arm=across [seed=0] [decisions=all] [run=NAME] [key=value ...]
     python bench/cross.py table [FILE]     # the markdown table of recorded lines (reports/bench-cross/results.jsonl)
 
 Targets: cedar, bhsig-bengali, sigcomp2009, sigcomp2011-kaggle (folders under SIGKIT_DATA). The
@@ -16,11 +16,12 @@ tower for the same number of steps (`epochs` x `steps_per_epoch`), so the arms g
 whatever else runs on the machine. One JSON line per run, appended to
 `reports/bench-cross/results.jsonl`. Skips (exit 0, one line) when a corpus it needs is absent.
 
-`decisions=all` also scores, at 5 references, the writer-dependent decision (its background: four
-genuine signatures of each of the target's training writers, whom the `across` tower never saw),
-every protocol aligned, and their fusion, and records the one the validation writers choose
-(`Evaluation.chosen`) beside every candidate's validation and test EER; about 10 minutes more on a
-2-core CPU for BHSig-Bengali's 45 validation and test writers.
+`run` names the training folder under reports/bench-cross (default TARGET-ARM-sSEED; a run of
+other settings needs its own). `decisions=all` also scores, at 5 references, the writer-dependent
+decision (its background: four genuine signatures of each of the target's training writers, whom
+the `across` tower never saw), every protocol aligned, and their fusion, and records the one the
+validation writers choose (`Evaluation.chosen`) beside every candidate's validation and test EER;
+about 10 minutes more on a 2-core CPU for BHSig-Bengali's 45 validation and test writers.
 """
 
 from __future__ import annotations
@@ -78,7 +79,14 @@ def train_arm(arm: str, target: str, target_config, target_data, seed: int, over
 
 
 def run(
-    target: str, arm: str, seed: int, overrides: dict, split=None, n_boot: int = 1000, decisions: str = "plain"
+    target: str,
+    arm: str,
+    seed: int,
+    overrides: dict,
+    split=None,
+    n_boot: int = 1000,
+    decisions: str = "plain",
+    run_name: str | None = None,
 ) -> dict:
     """The line of one arm on one target (corpora under SIGKIT_DATA), trained in reports/bench-cross;
     `decisions="all"` adds the decisions of the module docstring and the validation writers' choice."""
@@ -87,7 +95,8 @@ def run(
 
     start = time.perf_counter()
     config, target_data = target_split(target, seed, split)
-    run_dir = project_root() / "reports" / "bench-cross" / f"{target}-{arm}-s{seed}"
+    run_name = run_name or f"{target}-{arm}-s{seed}"
+    run_dir = project_root() / "reports" / "bench-cross" / run_name
     result, train_writers, corpora = train_arm(arm, target, config, target_data, seed, overrides, run_dir)
     every = decisions == "all"
     evaluation = evaluate_run(
@@ -105,6 +114,7 @@ def run(
         "target": target,
         "arm": arm,
         "seed": seed,
+        "run": run_name,
         "trained_on": corpora,
         "train_writers": train_writers,
         "target_writers": {name: int(part["writer"].nunique()) for name, part in target_data.splits.items()},
@@ -174,7 +184,7 @@ def main() -> None:
     overrides = parse_overrides(sys.argv[1:])
     target, arm = overrides.pop("target", "cedar"), overrides.pop("arm", "within")
     seed = int(overrides.pop("seed", 0))
-    decisions = overrides.pop("decisions", "plain")
+    decisions, run_name = overrides.pop("decisions", "plain"), overrides.pop("run", None)
     if target not in TARGETS or arm not in ARMS or decisions not in DECISIONS:
         raise SystemExit(
             f"bench/cross.py: target must be one of {TARGETS}, arm one of {ARMS} and decisions one of {DECISIONS}"
@@ -186,7 +196,7 @@ def main() -> None:
         return
     show_progress()
     import_tensorflow_quietly()
-    line = run(target, arm, seed, overrides, decisions=decisions)
+    line = run(target, arm, seed, overrides, decisions=decisions, run_name=run_name)
     print(json.dumps(line, default=float))
     out.mkdir(parents=True, exist_ok=True)
     with open(out / "results.jsonl", "a") as handle:

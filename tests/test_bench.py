@@ -61,7 +61,7 @@ CEDAR_KEYS = {
 TRAINED_KEYS = {"val_eer_best", "members_val_eer", "epochs_run", "train_seconds", "wall_seconds", "config", "run_dir"}
 TRANSFER_KEYS = {"arm", "seed", "train_writers", "model", "choice_draws", "single_skilled", "single_random"}
 TRANSFER_KEYS |= {"variants_per_image", "wall_seconds"}
-CROSS_KEYS = {"target", "arm", "seed", "trained_on", "train_writers", "target_writers", "epochs_run"}
+CROSS_KEYS = {"target", "arm", "seed", "run", "trained_on", "train_writers", "target_writers", "epochs_run"}
 CROSS_KEYS |= {"train_seconds", "wall_seconds", "overrides", "decisions"}
 
 
@@ -224,7 +224,8 @@ def test_cross_lines_and_their_table(corpora):
 def test_cross_line_with_every_decision_and_the_validation_choice(corpora):
     split = SplitConfig(val_writers=2, test_writers=2, references_per_writer=6)
     overrides = {key: value for key, value in QUICK.items() if key != "image_size"}
-    line = cross.run("sigcomp2009", "across", 0, overrides, split=split, n_boot=N_BOOT, decisions="all")
+    line = cross.run("sigcomp2009", "across", 0, overrides, split=split, n_boot=N_BOOT, decisions="all", run_name="all")
+    assert line["run"] == "all" and (cross.project_root() / "reports" / "bench-cross" / "all" / "model.keras").exists()
     candidates, chosen = line["references_5_by_decision"], line["references_5_chosen"]
     assert {"5 refs, writer-dependent (skilled)", "5 refs, writer-dependent, aligned (skilled)"} <= set(candidates)
     assert any(label.startswith("5 refs, fusion") for label in candidates)
