@@ -95,7 +95,7 @@ def run(
 
     start = time.perf_counter()
     config, target_data = target_split(target, seed, split)
-    run_name = run_name or f"{target}-{arm}-s{seed}"
+    run_name = run_name or default_run(target, arm, seed)
     run_dir = project_root() / "reports" / "bench-cross" / run_name
     result, train_writers, corpora = train_arm(arm, target, config, target_data, seed, overrides, run_dir)
     every = decisions == "all"
@@ -139,6 +139,11 @@ def run(
     return line
 
 
+def default_run(target: str, arm: str, seed: int) -> str:
+    """The training folder's name under reports/bench-cross when `run` does not name one."""
+    return f"{target}-{arm}-s{seed}"
+
+
 def chosen_decision(evaluation, k: int) -> dict:
     """The K-reference decision on skilled forgeries the validation writers choose, as recorded."""
     label = evaluation.chosen(k)["label"]
@@ -157,16 +162,21 @@ def table(lines: list[dict]) -> str:
         interval = f" ({100 * low:.1f}-{100 * high:.1f})" if low is not None else ""
         return f"{100 * figures['eer']:.1f}{interval}"
 
-    latest = {(line["target"], line["arm"], line["seed"]): line for line in lines}
+    latest = {}  # the last line of each run
+    for line in lines:
+        run_name = line.get("run") or default_run(line["target"], line["arm"], line["seed"])
+        latest[(line["target"], line["arm"], line["seed"], run_name)] = line
     rows = [
         "| target (test writers) | trained on | single skilled | single random | 5 refs | 5 refs spread-corrected "
         "| 5 refs, validation's choice |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for (target, arm, seed), line in sorted(
+    for (target, arm, seed, run_name), line in sorted(
         latest.items(), key=lambda item: (TARGETS.index(item[0][0]), ARMS.index(item[0][1]), item[0][2])
     ):
         trained = f"{arm}: {' + '.join(line['trained_on'])} ({line['train_writers']} writers), seed {seed}"
+        if run_name != default_run(target, arm, seed):
+            trained += f", {run_name}: {line['epochs_run']} epochs, {line['train_seconds']:.0f} s"
         cells = " | ".join(cell(line, name) for name in [*PROTOCOLS, "references_5_chosen"])
         if "references_5_chosen" in line:
             cells += f" ({line['references_5_chosen']['label'].removeprefix('5 refs, ').removesuffix(' (skilled)')})"

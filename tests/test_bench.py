@@ -233,6 +233,9 @@ def test_cross_line_with_every_decision_and_the_validation_choice(corpora):
     assert candidates[chosen["label"]]["eer"] == chosen["eer"]
     assert_rates({key: value for key, value in chosen.items() if key not in ("label", "method", "aligned")})
     assert cross.table([line]).splitlines()[2].endswith(f"({chosen['label'][len('5 refs, ') : -len(' (skilled)')]}) |")
+    # two runs of one arm are two rows; a named run says how long it trained
+    rows = cross.table([{**line, "run": None}, line]).splitlines()[2:]
+    assert len(rows) == 2 and "seed 0 |" in rows[0] and f"seed 0, all: {line['epochs_run']} epochs" in rows[1]
 
 
 @pytest.mark.slow
