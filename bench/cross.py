@@ -20,8 +20,9 @@ whatever else runs on the machine. One JSON line per run, appended to
 other settings needs its own). `decisions=all` also scores, at 5 references, the writer-dependent
 decision (its background: four genuine signatures of each of the target's training writers, whom
 the `across` tower never saw), every protocol aligned, and their fusion, and records the one the
-validation writers choose (`Evaluation.chosen`) beside every candidate's validation and test EER;
-about 10 minutes more on a 2-core CPU for BHSig-Bengali's 45 validation and test writers.
+validation writers choose (`Evaluation.ranked`: a fusion by its EER held out over folds of them)
+beside every candidate's validation and test EER; about 10 minutes more on a 2-core CPU for
+BHSig-Bengali's 45 validation and test writers.
 """
 
 from __future__ import annotations
@@ -130,11 +131,11 @@ def run(
         "decisions": decisions,
     }
     if every:
-        line["references_5_chosen"] = chosen_decision(evaluation, k=5)
+        ranked = evaluation.ranked(k=5)
+        line["references_5_chosen"] = decision_figures(evaluation, ranked.iloc[0])
         line["references_5_by_decision"] = {
-            row["label"]: {"val_eer": row["val_eer"], "eer": row["eer"]}
-            for row in evaluation.to_json()
-            if row["k"] == 5 and row["forgeries"] == "skilled"
+            row["label"]: {key: float(row[key]) for key in ("val_eer", "choice_eer", "eer")}
+            for _, row in ranked.iterrows()
         }
     return line
 
@@ -144,11 +145,11 @@ def default_run(target: str, arm: str, seed: int) -> str:
     return f"{target}-{arm}-s{seed}"
 
 
-def chosen_decision(evaluation, k: int) -> dict:
-    """The K-reference decision on skilled forgeries the validation writers choose, as recorded."""
-    label = evaluation.chosen(k)["label"]
-    row = next(row for row in evaluation.to_json() if row["label"] == label)
-    return {key: row[key] for key in ("label", "method", "aligned", "val_eer", "eer", "eer_ci", "accuracy", "f1")}
+def decision_figures(evaluation, ranked_row) -> dict:
+    """The recorded figures of one decision of `Evaluation.ranked` (the validation writers' choice)."""
+    row = next(row for row in evaluation.to_json() if row["label"] == ranked_row["label"])
+    keys = ("label", "method", "aligned", "val_eer", "eer", "eer_ci", "accuracy", "f1")
+    return {**{key: row[key] for key in keys}, "choice_eer": float(ranked_row["choice_eer"])}
 
 
 def table(lines: list[dict]) -> str:

@@ -229,7 +229,8 @@ def test_cross_line_with_every_decision_and_the_validation_choice(corpora):
     candidates, chosen = line["references_5_by_decision"], line["references_5_chosen"]
     assert {"5 refs, writer-dependent (skilled)", "5 refs, writer-dependent, aligned (skilled)"} <= set(candidates)
     assert any(label.startswith("5 refs, fusion") for label in candidates)
-    assert chosen["val_eer"] == min(figures["val_eer"] for figures in candidates.values())
+    assert chosen["choice_eer"] == min(figures["choice_eer"] for figures in candidates.values())
+    assert all(f["choice_eer"] == f["val_eer"] for label, f in candidates.items() if "fusion" not in label)
     assert candidates[chosen["label"]]["eer"] == chosen["eer"]
     assert_rates({key: value for key, value in chosen.items() if key not in ("label", "method", "aligned")})
     assert cross.table([line]).splitlines()[2].endswith(f"({chosen['label'][len('5 refs, ') : -len(' (skilled)')]}) |")

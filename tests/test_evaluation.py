@@ -36,17 +36,21 @@ def trained(tmp_path_factory):
 
 
 def test_the_best_decision_is_the_validation_writers_choice():
-    """Chosen by validation EER among the K-reference rows of those forgeries, never by test EER."""
-    rows = [  # (method, k, forgeries, aligned, val_eer, eer)
-        ("single", 1, "skilled", False, 0.01, 0.30),
-        ("mean", 5, "skilled", False, 0.20, 0.05),
-        ("wd", 5, "skilled", True, 0.10, 0.15),
-        ("fusion", 5, "skilled", False, 0.12, 0.08),
-        ("wd", 5, "random", False, 0.02, 0.02),
-        ("mean", 3, "skilled", False, 0.05, 0.20),
+    """Ranked by validation EER among the K-reference rows of those forgeries, never by test EER; a
+    fusion by its EER held out over folds of the validation writers its weights were fitted to."""
+    fused = {"fusion": "logistic", "val_eer": {"mean": 0.16, "logistic": 0.12}}
+    rows = [  # (method, k, forgeries, aligned, val_eer, eer, classifier)
+        ("single", 1, "skilled", False, 0.01, 0.30, None),
+        ("mean", 5, "skilled", False, 0.20, 0.05, None),
+        ("wd", 5, "skilled", True, 0.10, 0.15, {"kind": "svm", "c": 1.0}),
+        ("fusion", 5, "skilled", False, 0.04, 0.08, fused),  # 0.04 in sample, 0.12 held out
+        ("wd", 5, "random", False, 0.02, 0.02, {"kind": "svm", "c": 1.0}),
+        ("mean", 3, "skilled", False, 0.05, 0.20, None),
     ]
-    columns = ["method", "k", "forgeries", "aligned", "val_eer", "eer"]
+    columns = ["method", "k", "forgeries", "aligned", "val_eer", "eer", "classifier"]
     evaluation = Evaluation(pd.DataFrame(rows, columns=columns), {}, {})
+    ranked = evaluation.ranked(5)
+    assert list(ranked["method"]) == ["wd", "fusion", "mean"] and list(ranked["choice_eer"]) == [0.10, 0.12, 0.20]
     best = evaluation.chosen(5)
     assert (best["method"], best["aligned"], best["eer"]) == ("wd", True, 0.15)
     assert evaluation.chosen(5, "random")["method"] == "wd" and evaluation.chosen(3)["method"] == "mean"
