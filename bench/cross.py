@@ -92,7 +92,7 @@ def run(
     """The line of one arm on one target (corpora under SIGKIT_DATA), trained in reports/bench-cross;
     `decisions="all"` adds the decisions of the module docstring and the validation writers' choice."""
     from sigkit.evaluation import evaluate_run
-    from sigkit.scoring import Protocol
+    from sigkit.scoring import Protocol, json_records
 
     start = time.perf_counter()
     config, target_data = target_split(target, seed, split)
@@ -131,11 +131,11 @@ def run(
         "decisions": decisions,
     }
     if every:
-        ranked = evaluation.ranked(k=5)
-        line["references_5_chosen"] = decision_figures(evaluation, ranked.iloc[0])
+        ranked = json_records(evaluation.ranked(k=5))  # best first
+        keys = ("label", "method", "aligned", "val_eer", "choice_eer", "eer", "eer_ci", "accuracy", "f1")
+        line["references_5_chosen"] = {key: ranked[0][key] for key in keys}
         line["references_5_by_decision"] = {
-            row["label"]: {key: float(row[key]) for key in ("val_eer", "choice_eer", "eer")}
-            for _, row in ranked.iterrows()
+            row["label"]: {key: row[key] for key in ("val_eer", "choice_eer", "eer")} for row in ranked
         }
     return line
 
@@ -143,13 +143,6 @@ def run(
 def default_run(target: str, arm: str, seed: int) -> str:
     """The training folder's name under reports/bench-cross when `run` does not name one."""
     return f"{target}-{arm}-s{seed}"
-
-
-def decision_figures(evaluation, ranked_row) -> dict:
-    """The recorded figures of one decision of `Evaluation.ranked` (the validation writers' choice)."""
-    row = next(row for row in evaluation.to_json() if row["label"] == ranked_row["label"])
-    keys = ("label", "method", "aligned", "val_eer", "eer", "eer_ci", "accuracy", "f1")
-    return {**{key: row[key] for key in keys}, "choice_eer": float(ranked_row["choice_eer"])}
 
 
 def table(lines: list[dict]) -> str:
